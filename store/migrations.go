@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-gormigrate/gormigrate/v2"
+	"gorm.io/gorm"
+)
+
+// migrations are ordered and append-only: never edit one that has shipped;
+// add a new one. Each is plain SQL written once for both databases, with
+// {{pk}}, {{ts}} and {{bool}} standing for the types that differ.
+var migrations = []struct{ id, sql string }{
+	{"0001_foundation", `
+CREATE TABLE users (
+	id {{pk}},
+	role TEXT NOT NULL,
+	username TEXT NOT NULL UNIQUE,
+	password_hash TEXT NOT NULL,
+	display_name TEXT NOT NULL,
+	chief {{bool}} NOT NULL DEFAULT FALSE,
+	disabled {{bool}} NOT NULL DEFAULT FALSE,
+	created_at {{ts}} NOT NULL
+);
+CREATE TABLE auth_sessions (
+	id {{pk}},
+	token_hash TEXT NOT NULL UNIQUE,
+	csrf_token TEXT NOT NULL,
+	user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+	ip TEXT NOT NULL DEFAULT '',
+	user_agent TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL
+);
+CREATE INDEX auth_sessions_user ON auth_sessions(user_id);
+CREATE TABLE programmes (
+	id {{pk}},
+	code TEXT NOT NULL UNIQUE,
+	name_zh TEXT NOT NULL,
+	name_en TEXT NOT NULL,
+	issuer TEXT NOT NULL DEFAULT '',
+	rules TEXT NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE TABLE levels (
+	id {{pk}},
+	programme_id BIGINT NOT NULL REFERENCES programmes(id),
+	code TEXT NOT NULL,
+	rank INTEGER NOT NULL,
+	name_zh TEXT NOT NULL,
+	name_en TEXT NOT NULL,
+	training_hours INTEGER NOT NULL,
+	fee_cents BIGINT NOT NULL,
+	components TEXT NOT NULL,
+	UNIQUE (programme_id, code)
+);
+CREATE TABLE questions (
+	id {{pk}},
+	programme_id BIGINT NOT NULL REFERENCES programmes(id),
+	kind TEXT NOT NULL,
+	stem TEXT NOT NULL,
+	options TEXT NOT NULL,
+	answer TEXT NOT NULL,
+	tags TEXT NOT NULL,
+	difficulty INTEGER NOT NULL,
+	partial_credit {{bool}} NOT NULL DEFAULT FALSE,
+	explanation TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL
+);
+CREATE INDEX questions_programme ON questions(programme_id);
+CREATE TABLE exams (
+	id {{pk}},
+	programme_id BIGINT NOT NULL REFERENCES programmes(id),
+	level_id BIGINT REFERENCES levels(id),
+	code TEXT NOT NULL UNIQUE,
+	kind TEXT NOT NULL,
+	title_zh TEXT NOT NULL,
+	title_en TEXT NOT NULL,
+	duration_minutes INTEGER NOT NULL,
+	pass_mark INTEGER NOT NULL,
+	blueprint TEXT NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE TABLE exam_sessions (
+	id {{pk}},
+	exam_id BIGINT NOT NULL REFERENCES exams(id),
+	code TEXT NOT NULL UNIQUE,
+	title TEXT NOT NULL,
+	starts_at {{ts}} NOT NULL,
+	admission_ends_at {{ts}} NOT NULL,
+	ends_at {{ts}} NOT NULL,
+	admission_mode TEXT NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE TABLE rooms (
+	id {{pk}},
+	session_id BIGINT NOT NULL REFERENCES exam_sessions(id),
+	code TEXT NOT NULL,
+	name TEXT NOT NULL,
+	UNIQUE (session_id, code)
+);
+CREATE TABLE room_invigilators (
+	room_id BIGINT NOT NULL REFERENCES rooms(id),
+	user_id BIGINT NOT NULL REFERENCES users(id),
+	PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX room_invigilators_user ON room_invigilators(user_id);
+CREATE TABLE seats (
+	id {{pk}},
+	session_id BIGINT NOT NULL REFERENCES exam_sessions(id),
+	room_id BIGINT NOT NULL REFERENCES rooms(id),
+	candidate_id BIGINT NOT NULL REFERENCES users(id),
+	invigilator_id BIGINT REFERENCES users(id),
+	ticket TEXT NOT NULL UNIQUE,
+	seat_no INTEGER NOT NULL,
+	created_at {{ts}} NOT NULL,
+	UNIQUE (session_id, candidate_id)
+);
+CREATE INDEX seats_room ON seats(room_id);
+CREATE INDEX seats_invigilator ON seats(invigilator_id);
+CREATE INDEX seats_candidate ON seats(candidate_id);
+CREATE TABLE audit_events (
+	id {{pk}},
+	at {{ts}} NOT NULL,
+	actor_id BIGINT,
+	action TEXT NOT NULL,
+	object_type TEXT NOT NULL DEFAULT '',
+	object_id TEXT NOT NULL DEFAULT '',
+	ip TEXT NOT NULL DEFAULT '',
+	detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_object ON audit_events(object_type, object_id);
+CREATE TABLE settings (
+	key TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`},
+}
+
+// Migrate applies every migration the database lacks, in order, and refuses a
+// database that holds a migration this binary does not know.
+func (db *DB) Migrate(ctx context.Context) error {
+	list := make([]*gormigrate.Migration, len(migrations))
+	for i, m := range migrations {
+		sql := db.expand(m.sql)
+		list[i] = &gormigrate.Migration{ID: m.id, Migrate: func(tx *gorm.DB) error {
+			for _, stmt := range strings.Split(sql, ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("migration %s: %w", m.id, err)
+				}
+			}
+			return nil
+		}}
+	}
+	opts := *gormigrate.DefaultOptions
+	opts.TableName = "schema_migrations"
+	opts.UseTransaction = true
+	opts.ValidateUnknownMigrations = true
+	err := gormigrate.New(db.DB.WithContext(ctx), &opts, list).Migrate()
+	if errors.Is(err, gormigrate.ErrUnknownPastMigration) {
+		return fmt.Errorf("%w (%v); upgrade examhall", ErrUnknownSchema, err)
+	}
+	return err
+}
+
+// SchemaVersion is the id of the newest migration this binary knows.
+func SchemaVersion() string { return migrations[len(migrations)-1].id }
+
+func (db *DB) expand(sql string) string {
+	r := strings.NewReplacer(
+		"{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT",
+		"{{ts}}", "DATETIME",
+		"{{bool}}", "BOOLEAN")
+	if db.Dialect == Postgres {
+		r = strings.NewReplacer(
+			"{{pk}}", "BIGSERIAL PRIMARY KEY",
+			"{{ts}}", "TIMESTAMPTZ",
+			"{{bool}}", "BOOLEAN")
+	}
+	return r.Replace(sql)
+}

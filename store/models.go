@@ -1,0 +1,167 @@
+package store
+
+import "time"
+
+// Role is what an account may do. Every handler checks it.
+type Role string
+
+// The four roles of the platform.
+const (
+	RoleCandidate   Role = "candidate"
+	RoleInvigilator Role = "invigilator"
+	RoleReviewer    Role = "reviewer"
+	RoleAdmin       Role = "admin"
+)
+
+// Valid reports whether r is one of the four roles.
+func (r Role) Valid() bool {
+	switch r {
+	case RoleCandidate, RoleInvigilator, RoleReviewer, RoleAdmin:
+		return true
+	}
+	return false
+}
+
+// User is an account. Candidates log in with the ticket of one of their seats;
+// staff log in with their username.
+type User struct {
+	ID           int64
+	Role         Role
+	Username     string
+	PasswordHash string `json:"-"`
+	DisplayName  string
+	// Chief marks a chief invigilator, who sees every room of a session.
+	Chief     bool
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// AuthSession is a logged-in browser. Only the SHA-256 of the cookie token is
+// stored, so a copy of the database cannot be used to log in.
+type AuthSession struct {
+	ID        int64
+	TokenHash string
+	CSRFToken string `gorm:"column:csrf_token"`
+	UserID    int64
+	IP        string
+	UserAgent string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Programme is a certificate programme; Rules holds its configurable rules as
+// JSON (pass mark, invigilation ratio, retakes ...), read by the domain.
+type Programme struct {
+	ID        int64
+	Code      string
+	NameZh    string
+	NameEn    string
+	Issuer    string
+	Rules     string
+	CreatedAt time.Time
+}
+
+// Level is one level of a programme (junior, intermediate, senior).
+// Components is a JSON list of the components a candidate must pass.
+type Level struct {
+	ID            int64
+	ProgrammeID   int64
+	Code          string
+	Rank          int
+	NameZh        string
+	NameEn        string
+	TrainingHours int
+	FeeCents      int64
+	Components    string
+}
+
+// Question is one item of a programme's bank. Options, Answer and Tags are JSON.
+type Question struct {
+	ID            int64
+	ProgrammeID   int64
+	Kind          string
+	Stem          string
+	Options       string
+	Answer        string `json:"-"`
+	Tags          string
+	Difficulty    int
+	PartialCredit bool
+	Explanation   string `json:"-"`
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Exam is a timed test of a programme level: the formal theory exam or a mock.
+// Blueprint is JSON describing the sections drawn from the bank.
+type Exam struct {
+	ID              int64
+	ProgrammeID     int64
+	LevelID         *int64
+	Code            string
+	Kind            string
+	TitleZh         string
+	TitleEn         string
+	DurationMinutes int
+	PassMark        int
+	Blueprint       string
+	CreatedAt       time.Time
+}
+
+// ExamSession is one sitting of an exam: candidates may start between
+// StartsAt and AdmissionEndsAt, and every attempt ends by EndsAt.
+type ExamSession struct {
+	ID              int64
+	ExamID          int64
+	Code            string
+	Title           string
+	StartsAt        time.Time
+	AdmissionEndsAt time.Time
+	EndsAt          time.Time
+	AdmissionMode   string
+	CreatedAt       time.Time
+}
+
+// Room is a virtual exam room (考场) of a session.
+type Room struct {
+	ID        int64
+	SessionID int64
+	Code      string
+	Name      string
+}
+
+// RoomInvigilator puts an invigilator in a room.
+type RoomInvigilator struct {
+	RoomID int64 `gorm:"primaryKey"`
+	UserID int64 `gorm:"primaryKey"`
+}
+
+// Seat is a candidate's place in a session: their ticket (准考证号), room and
+// responsible invigilator.
+type Seat struct {
+	ID            int64
+	SessionID     int64
+	RoomID        int64
+	CandidateID   int64
+	InvigilatorID *int64
+	Ticket        string
+	SeatNo        int
+	CreatedAt     time.Time
+}
+
+// AuditEvent is one entry of the audit log: who did what to which object.
+type AuditEvent struct {
+	ID         int64
+	At         time.Time
+	ActorID    *int64
+	Action     string
+	ObjectType string
+	ObjectID   string
+	IP         string
+	Detail     string
+}
+
+// Setting is a key-value pair the platform keeps about itself.
+type Setting struct {
+	Key   string `gorm:"primaryKey"`
+	Value string
+}
