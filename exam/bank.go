@@ -1,0 +1,115 @@
+package exam
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Kind is the type of a question.
+type Kind string
+
+// The question types.
+const (
+	Single    Kind = "single"    // 单选题
+	Multiple  Kind = "multiple"  // 多选题
+	TrueFalse Kind = "truefalse" // 判断题
+)
+
+// Question is a bank item as it is imported and exported. Answer holds the
+// 0-based indexes of the correct options.
+type Question struct {
+	Kind          Kind     `json:"kind"`
+	Stem          string   `json:"stem"`
+	Options       []string `json:"options"`
+	Answer        []int    `json:"answer"`
+	Tags          []string `json:"tags"`
+	Difficulty    int      `json:"difficulty"`
+	PartialCredit bool     `json:"partial_credit,omitempty"`
+	Explanation   string   `json:"explanation,omitempty"`
+}
+
+// TrueFalseOptions are the fixed options of a true/false question.
+var TrueFalseOptions = []string{"正确", "错误"}
+
+// LineError is one problem in an import: the item (1-based), the field and why.
+type LineError struct {
+	Line   int    `json:"line"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+func (e LineError) Error() string { return fmt.Sprintf("line %d, %s: %s", e.Line, e.Field, e.Reason) }
+
+// Validate checks one question, returning every problem found.
+func (q *Question) Validate(line int) []LineError {
+	var errs []LineError
+	bad := func(field, reason string) { errs = append(errs, LineError{line, field, reason}) }
+	if strings.TrimSpace(q.Stem) == "" {
+		bad("stem", "empty")
+	}
+	switch q.Kind {
+	case Single:
+		if len(q.Options) < 2 || len(q.Options) > 8 {
+			bad("options", "a single-choice question has 2 to 8 options")
+		}
+		if len(q.Answer) != 1 {
+			bad("answer", "a single-choice question has exactly one correct option")
+		}
+	case Multiple:
+		if len(q.Options) < 3 || len(q.Options) > 8 {
+			bad("options", "a multiple-choice question has 3 to 8 options")
+		}
+		if len(q.Answer) < 2 {
+			bad("answer", "a multiple-choice question has at least two correct options")
+		}
+	case TrueFalse:
+		if !slices.Equal(q.Options, TrueFalseOptions) {
+			bad("options", `a true/false question has the options ["正确", "错误"]`)
+		}
+		if len(q.Answer) != 1 {
+			bad("answer", "a true/false question has exactly one correct option")
+		}
+	default:
+		bad("kind", fmt.Sprintf("%q is not single, multiple or truefalse", q.Kind))
+	}
+	for i, o := range q.Options {
+		if strings.TrimSpace(o) == "" {
+			bad("options", fmt.Sprintf("option %d is empty", i+1))
+		}
+	}
+	seen := map[int]bool{}
+	for _, a := range q.Answer {
+		if a < 0 || a >= len(q.Options) {
+			bad("answer", fmt.Sprintf("index %d is not an option", a))
+		}
+		if seen[a] {
+			bad("answer", fmt.Sprintf("index %d appears twice", a))
+		}
+		seen[a] = true
+	}
+	if q.Difficulty < 1 || q.Difficulty > 3 {
+		bad("difficulty", "must be 1, 2 or 3")
+	}
+	return errs
+}
+
+// ParseBankJSON reads a JSON array of questions. Nothing is returned unless
+// every item is valid; then every problem is listed.
+func ParseBankJSON(data []byte) ([]Question, []LineError) {
+	var qs []Question
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&qs); err != nil {
+		return nil, []LineError{{0, "file", "not a JSON array of questions: " + err.Error()}}
+	}
+	var errs []LineError
+	for i := range qs {
+		errs = append(errs, qs[i].Validate(i+1)...)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return qs, nil
+}

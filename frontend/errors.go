@@ -1,0 +1,93 @@
+package frontend
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Sentinel errors of the web layer.
+var (
+	ErrBadCredentials     = errors.New("bad credentials")
+	ErrMissingCredentials = errors.New("missing credentials")
+	ErrAccountDisabled    = errors.New("account disabled")
+	ErrCSRF               = errors.New("missing or wrong CSRF token")
+	ErrCrossOrigin        = errors.New("cross-origin request")
+	ErrUnauthenticated    = errors.New("not logged in")
+	ErrSessionExpired     = errors.New("session expired or unknown")
+	ErrForbidden          = errors.New("role not allowed")
+	ErrBadRequest         = errors.New("malformed request")
+	ErrTooLarge           = errors.New("request too large")
+)
+
+// RateLimitedError says a limit was hit and when to try again.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return "rate limited" }
+
+// APIError is what a client is told about an error: a status, a stable code
+// and a message in both languages. Internal detail never reaches it.
+type APIError struct {
+	Status  int    `json:"-"`
+	Code    string `json:"code"`
+	Message Text   `json:"message"`
+}
+
+// publicError maps an error to what the client may see. This is the one place
+// where errors become status codes.
+func publicError(err error) APIError {
+	var rl *RateLimitedError
+	code, status := "internal", http.StatusInternalServerError
+	switch {
+	case errors.As(err, &rl):
+		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
+		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1)))}
+	case errors.Is(err, ErrBadCredentials):
+		code, status = "bad_credentials", http.StatusUnauthorized
+	case errors.Is(err, ErrMissingCredentials):
+		code, status = "missing_credentials", http.StatusBadRequest
+	case errors.Is(err, ErrAccountDisabled):
+		code, status = "account_disabled", http.StatusForbidden
+	case errors.Is(err, ErrCSRF):
+		code, status = "csrf", http.StatusForbidden
+	case errors.Is(err, ErrCrossOrigin):
+		code, status = "cross_origin", http.StatusForbidden
+	case errors.Is(err, ErrUnauthenticated):
+		code, status = "unauthenticated", http.StatusUnauthorized
+	case errors.Is(err, ErrSessionExpired):
+		code, status = "session_expired", http.StatusUnauthorized
+	case errors.Is(err, ErrForbidden):
+		code, status = "forbidden", http.StatusForbidden
+	case errors.Is(err, ErrBadRequest):
+		code, status = "bad_request", http.StatusBadRequest
+	case errors.Is(err, ErrTooLarge):
+		code, status = "too_large", http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrNotFound):
+		code, status = "not_found", http.StatusNotFound
+	}
+	return APIError{status, code, T("error." + code)}
+}
+
+// writeError answers an API request with {"error": {"code", "message"}}.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	pe := publicError(err)
+	if pe.Status >= 500 {
+		s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if rl := (*RateLimitedError)(nil); errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
+	}
+	writeJSON(w, pe.Status, map[string]any{"error": pe})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}

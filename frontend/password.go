@@ -1,0 +1,78 @@
+package frontend
+
+import (
+	"crypto/rand"
+	"strings"
+	"sync"
+
+	"github.com/alexedwards/argon2id"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Staff choose their own passwords, so theirs get argon2id at the OWASP
+// parameters (~22 ms a hash on this machine). Candidate passwords are never
+// chosen by a person: examhall generates them with 50 bits of entropy (10
+// characters of a 32-letter alphabet), so the stretching that protects weak
+// human passwords adds nothing but cost at the 5,000-candidate start rush;
+// they get light parameters (~2.5 ms). The parameters live in each hash, so
+// either can change without invalidating stored ones.
+var (
+	staffParams     = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	candidateParams = &argon2id.Params{Memory: 4 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+)
+
+// candidateAlphabet leaves out letters that are easy to misread (0/O, 1/I/L).
+const candidateAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+
+// HashPassword hashes a password for an account of the given role.
+func HashPassword(password string, role store.Role) (string, error) {
+	if role == store.RoleCandidate {
+		return argon2id.CreateHash(NormalizeCandidatePassword(password), candidateParams)
+	}
+	return argon2id.CreateHash(password, staffParams)
+}
+
+// NewCandidatePassword generates a candidate's password, printed on the exam
+// ticket as two groups of five, e.g. "K7Q2M-9XWPA".
+func NewCandidatePassword() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	for i := range b {
+		// 256 is a multiple of 32, so the modulo has no bias.
+		b[i] = candidateAlphabet[int(b[i])%len(candidateAlphabet)]
+	}
+	return string(b[:5]) + "-" + string(b[5:])
+}
+
+// NewStaffPassword generates an initial password for a staff account.
+func NewStaffPassword() string { return rand.Text()[:16] }
+
+// NormalizeCandidatePassword makes a typed candidate password comparable:
+// case, spaces and dashes do not matter to an anxious candidate.
+func NormalizeCandidatePassword(p string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', ' ', '\t':
+			return -1
+		}
+		return r
+	}, strings.ToUpper(p))
+}
+
+// checkPassword compares password with the account's hash.
+func checkPassword(u *store.User, password string) bool {
+	if u.Role == store.RoleCandidate {
+		password = NormalizeCandidatePassword(password)
+	}
+	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
+	return err == nil && ok
+}
+
+// dummyHashes are checked when an account does not exist, so an unknown
+// account takes as long to refuse as a wrong password.
+var dummyHashes = sync.OnceValue(func() [2]*store.User {
+	s, _ := HashPassword(rand.Text(), store.RoleAdmin)
+	c, _ := HashPassword(rand.Text(), store.RoleCandidate)
+	return [2]*store.User{{Role: store.RoleAdmin, PasswordHash: s}, {Role: store.RoleCandidate, PasswordHash: c}}
+})

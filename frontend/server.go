@@ -1,0 +1,271 @@
+// Package frontend is examhall's web layer: the HTTP server, logins and
+// roles, CSRF protection, error replies, health and metrics endpoints, and
+// the pages (embedded, so `go build` gives a complete server). Domain rules
+// live in exam, proctor and media; handlers here parse, call and respond.
+package frontend
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/examhall/examhall/store"
+)
+
+//go:embed static templates
+var assets embed.FS
+
+// Config is what the web layer needs from the program.
+type Config struct {
+	DB       *store.DB
+	Bus      store.Bus
+	Counters store.Counters
+	Logger   *slog.Logger
+	// Metrics is the registry /metrics serves; the server adds its own collectors.
+	Metrics *prometheus.Registry
+	// SecureCookies marks cookies Secure; set it when the public URL is https.
+	SecureCookies bool
+	// SessionTTL is how long a login lasts (default 12 h: a lobby, a 120-minute
+	// exam and any credited time fit in it with room to spare).
+	SessionTTL time.Duration
+	// Now is the clock (default time.Now); tests move it.
+	Now func() time.Time
+}
+
+// Server serves every page and API of examhall.
+type Server struct {
+	cfg      Config
+	db       *store.DB
+	bus      store.Bus
+	counters store.Counters
+	log      *slog.Logger
+	mux      *http.ServeMux
+	handler  http.Handler
+	metrics  *serverMetrics
+	pages    *pages
+}
+
+type serverMetrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	logins        *prometheus.CounterVec
+	loginFailures prometheus.Counter
+}
+
+// New builds the server and its routes.
+func New(cfg Config) (*Server, error) {
+	if cfg.DB == nil || cfg.Bus == nil || cfg.Counters == nil || cfg.Metrics == nil {
+		return nil, errors.New("frontend: DB, Bus, Counters and Metrics are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: http.NewServeMux(), pages: pg}
+	s.metrics = &serverMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "examhall_http_requests_total", Help: "HTTP requests by route and status code.",
+		}, []string{"route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "examhall_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
+		}, []string{"route"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "examhall_logins_total", Help: "Successful logins by role.",
+		}, []string{"role"}),
+		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "examhall_login_failures_total", Help: "Failed logins (wrong or unknown credentials).",
+		}),
+	}
+	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures} {
+		if err := cfg.Metrics.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.routes()
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, ErrCrossOrigin)
+	}))
+	s.handler = securityHeaders(cop.Handler(s.instrument(s.mux)))
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Handle adds a route; later issues' packages mount their handlers with it.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
+
+func (s *Server) routes() {
+	static, _ := fs.Sub(assets, "static")
+	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.handleReady)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{Registry: s.cfg.Metrics}))
+
+	s.mux.HandleFunc("GET /{$}", s.handleRoot)
+	s.mux.HandleFunc("GET /login", s.handleLoginPage)
+	s.mux.HandleFunc("POST /login", s.handleLoginForm)
+	s.mux.Handle("POST /logout", s.page(nil, s.handleLogoutForm))
+	for role, path := range homes {
+		s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
+	}
+
+	s.mux.HandleFunc("GET /api/csrf", s.handleCSRF)
+	s.mux.HandleFunc("POST /api/login", s.handleLoginAPI)
+	s.mux.Handle("POST /api/logout", s.api(nil, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		if err := s.logout(w, r, a.User); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		return nil
+	}))
+	s.mux.Handle("GET /api/me", s.api(nil, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		writeJSON(w, http.StatusOK, meReply(a))
+		return nil
+	}))
+	s.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, store.ErrNotFound)
+	})
+}
+
+func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, code := map[string]string{"database": "ok", "bus": "ok"}, http.StatusOK
+	if err := s.db.Ping(ctx); err != nil {
+		status["database"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	if err := s.bus.Ping(ctx); err != nil {
+		status["bus"], code = err.Error(), http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, status)
+}
+
+// Auth is the logged-in account of a request.
+type Auth struct {
+	User    *store.User
+	Session *store.AuthSession
+}
+
+// APIHandler handles an authenticated API request; a returned error becomes
+// the JSON error reply.
+type APIHandler func(w http.ResponseWriter, r *http.Request, a *Auth) error
+
+// api guards an API handler: the caller must be logged in with one of roles
+// (any role when nil), and a state-changing request must carry the CSRF token.
+func (s *Server) api(roles []store.Role, h APIHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a, err := s.guard(r, roles)
+		if err == nil {
+			err = h(w, r, a)
+		}
+		if err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// API is api for packages that mount their handlers on the server.
+func (s *Server) API(roles []store.Role, h APIHandler) http.Handler { return s.api(roles, h) }
+
+func (s *Server) guard(r *http.Request, roles []store.Role) (*Auth, error) {
+	u, sess, err := s.authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	if !allowed(u.Role, roles) {
+		return nil, ErrForbidden
+	}
+	if unsafeMethod(r.Method) {
+		r.Body = http.MaxBytesReader(nil, r.Body, 1<<20)
+		if err := checkCSRF(r, sess); err != nil {
+			return nil, err
+		}
+	}
+	return &Auth{User: u, Session: sess}, nil
+}
+
+func allowed(role store.Role, roles []store.Role) bool {
+	if roles == nil {
+		return true
+	}
+	for _, r := range roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+func unsafeMethod(m string) bool {
+	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// statusWriter remembers the status code for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
+		s.metrics.duration.WithLabelValues(route).Observe(time.Since(start).Seconds())
+	})
+}
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "+
+			"connect-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func staticHandler(fsys fs.FS) http.Handler {
+	fileServer := http.FileServerFS(fsys)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Embedded files have no modification time; revalidate every time
+		// until assets are fingerprinted.
+		w.Header().Set("Cache-Control", "no-cache")
+		fileServer.ServeHTTP(w, r)
+	})
+}
