@@ -1,0 +1,216 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the typed configuration of every subcommand. Each field is a
+// flag and an EXAMHALL_* environment variable; a flag given on the command
+// line wins over the environment.
+type Config struct {
+	Addr      string
+	DataDir   string
+	Database  string
+	Redis     string
+	PublicURL string
+	// ICE settings for the media service (WebRTC).
+	ICEServers  []string
+	ICEUDPPort  int
+	ICEPublicIP string
+	LogLevel    slog.Level
+	LogFormat   string
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout time.Duration
+	// Candidates is how many candidates `demo` seeds.
+	Candidates int
+}
+
+// option is one row of the configuration table.
+type option struct {
+	name, usage, def string
+	secret           bool // may come from EXAMHALL_<NAME>_FILE; never logged
+	demoOnly         bool
+	set              func(c *Config, v string) error
+}
+
+var options = []option{
+	{name: "addr", def: "127.0.0.1:8080", usage: "address to listen on (host:port)",
+		set: func(c *Config, v string) error {
+			if _, _, err := net.SplitHostPort(v); err != nil {
+				return fmt.Errorf("want host:port, e.g. 127.0.0.1:8080 or :8080")
+			}
+			c.Addr = v
+			return nil
+		}},
+	{name: "data-dir", def: "./data", usage: "directory for the SQLite database, recordings and demo.json",
+		set: func(c *Config, v string) error { c.DataDir = v; return nonEmpty(v) }},
+	{name: "database", def: "", secret: true, usage: "empty: SQLite in the data dir; postgres://user:pass@host/db: PostgreSQL",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+				return fmt.Errorf("want empty (SQLite) or a postgres:// URL")
+			}
+			c.Database = v
+			return nil
+		}},
+	{name: "redis", def: "", secret: true, usage: "empty: in-process bus (one node); redis://host:6379/0: Redis bus for a cluster",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "redis://") && !strings.HasPrefix(v, "rediss://") {
+				return fmt.Errorf("want empty or a redis:// URL")
+			}
+			c.Redis = v
+			return nil
+		}},
+	{name: "public-url", def: "", usage: "URL candidates use to reach this server, e.g. https://exam.example.org (default: http://<addr>); https makes cookies Secure",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.PublicURL = ""
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				return fmt.Errorf("want an http:// or https:// URL")
+			}
+			c.PublicURL = strings.TrimRight(v, "/")
+			return nil
+		}},
+	{name: "ice-servers", def: "", usage: "comma-separated STUN/TURN URLs handed to browsers, e.g. turn:turn.example.org:3478 (media)",
+		set: func(c *Config, v string) error {
+			c.ICEServers = nil
+			for _, s := range strings.Split(v, ",") {
+				if s = strings.TrimSpace(s); s == "" {
+					continue
+				}
+				if !strings.HasPrefix(s, "stun:") && !strings.HasPrefix(s, "turn:") && !strings.HasPrefix(s, "turns:") {
+					return fmt.Errorf("%q: want stun:, turn: or turns: URLs", s)
+				}
+				c.ICEServers = append(c.ICEServers, s)
+			}
+			return nil
+		}},
+	{name: "ice-udp-port", def: "0", usage: "one UDP port for all WebRTC media (ICE UDP mux); 0 picks ports per connection",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("want a port number 0-65535")
+			}
+			c.ICEUDPPort = n
+			return nil
+		}},
+	{name: "ice-public-ip", def: "", usage: "public IP to announce for media when the server is behind 1:1 NAT",
+		set: func(c *Config, v string) error {
+			if v != "" && net.ParseIP(v) == nil {
+				return fmt.Errorf("want an IP address")
+			}
+			c.ICEPublicIP = v
+			return nil
+		}},
+	{name: "log-level", def: "info", usage: "debug, info, warn or error",
+		set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+	{name: "log-format", def: "text", usage: "text or json",
+		set: func(c *Config, v string) error {
+			if v != "text" && v != "json" {
+				return fmt.Errorf("want text or json")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{name: "shutdown-timeout", def: "10s", usage: "how long a graceful stop may take",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a positive duration, e.g. 10s")
+			}
+			c.ShutdownTimeout = d
+			return nil
+		}},
+	{name: "candidates", def: "30", demoOnly: true, usage: "how many demo candidates to seed (demo only)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 100000 {
+				return fmt.Errorf("want a number from 1 to 100000")
+			}
+			c.Candidates = n
+			return nil
+		}},
+}
+
+func nonEmpty(v string) error {
+	if v == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+// envName is the environment variable of an option: data-dir → EXAMHALL_DATA_DIR.
+func envName(name string) string {
+	return "EXAMHALL_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseConfig reads flags, then the environment for flags not given, then
+// defaults. Errors name the flag, its variable and what is wanted.
+func parseConfig(cmd string, args []string, getenv func(string) string, stderr io.Writer) (*Config, error) {
+	fs := flag.NewFlagSet("examhall "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	given := map[string]string{}
+	for _, o := range options {
+		if o.demoOnly && cmd != "demo" {
+			continue
+		}
+		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, envName(o.name), o.def), func(v string) error {
+			given[o.name] = v
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q; run examhall %s -h", fs.Arg(0), cmd)
+	}
+	c := &Config{}
+	for _, o := range options {
+		v, ok := given[o.name]
+		src := "--" + o.name
+		if !ok {
+			v, src, ok = getenv(envName(o.name)), envName(o.name), getenv(envName(o.name)) != ""
+		}
+		if !ok && o.secret {
+			if f := getenv(envName(o.name) + "_FILE"); f != "" {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return nil, fmt.Errorf("%s_FILE: %w", envName(o.name), err)
+				}
+				v, src, ok = strings.TrimSpace(string(b)), envName(o.name)+"_FILE", true
+			}
+		}
+		if !ok {
+			v, src = o.def, "default"
+		}
+		if err := o.set(c, v); err != nil {
+			shown := v
+			if o.secret {
+				shown = "(hidden)"
+			}
+			return nil, fmt.Errorf("%s from %s = %s: %w", o.name, src, shown, err)
+		}
+	}
+	return c, nil
+}
+
+// publicURL is where browsers reach the server listening on addr.
+func (c *Config) publicURL(addr net.Addr) string {
+	if c.PublicURL != "" {
+		return c.PublicURL
+	}
+	return "http://" + addr.String()
+}

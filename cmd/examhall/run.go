@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/store"
+)
+
+const usage = `examhall — online proctored exams
+
+Usage:
+  examhall serve   [flags]   run the platform
+  examhall demo    [flags]   seed the demo programme (once) and run the platform
+  examhall migrate [flags]   apply database migrations and exit
+  examhall version           print the schema version this binary knows
+
+Run "examhall serve -h" for the flags; each is also an EXAMHALL_* variable.
+`
+
+func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve", "demo", "migrate":
+	case "version":
+		fmt.Fprintln(stdout, "examhall, schema", store.SchemaVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+	cfg, err := parseConfig(cmd, rest, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	switch cmd {
+	case "migrate":
+		db, err := openStore(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		db.Close()
+		fmt.Fprintln(stdout, "schema is at", store.SchemaVersion())
+		return nil
+	case "demo":
+		return serve(ctx, cfg, log, stdout, seedDemo)
+	}
+	return serve(ctx, cfg, log, stdout, nil)
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.DB, error) {
+	db, err := store.Open(ctx, cfg.Database, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s: %w", db.Where, err)
+	}
+	log.Info("database ready", "dialect", db.Dialect, "where", db.Where, "schema", store.SchemaVersion())
+	return db, nil
+}
+
+// seeder prepares data before the server starts listening and reports to the
+// user once it is listening at url.
+type seeder func(ctx context.Context, cfg *Config, db *store.DB, log *slog.Logger) (announce func(url string, out io.Writer) error, err error)
+
+// serve wires the program in order (store → bus → web) and, when ctx is
+// cancelled by SIGTERM or SIGINT, stops it in reverse within the shutdown
+// timeout: in-flight requests finish, then the bus and database close.
+func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, seed seeder) error {
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	var bus store.Bus
+	var counters store.Counters
+	if cfg.Redis != "" {
+		r, err := store.OpenRedis(ctx, cfg.Redis, "examhall:")
+		if err != nil {
+			return err
+		}
+		bus, counters = r, r
+		log.Info("cluster bus ready", "backend", "redis")
+	} else {
+		bus, counters = store.NewMemBus(), store.NewMemCounters()
+		log.Info("bus ready", "backend", "in-process")
+	}
+	defer bus.Close()
+
+	var announce func(string, io.Writer) error
+	if seed != nil {
+		if announce, err = seed(ctx, cfg, db, log); err != nil {
+			return fmt.Errorf("seed demo: %w", err)
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	web, err := frontend.New(frontend.Config{
+		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another examhall running? choose another port with --addr)", cfg.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	url := cfg.publicURL(ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("examhall is listening", "addr", ln.Addr().String(), "url", url)
+	if announce != nil {
+		if err := announce(url, stdout); err != nil {
+			srv.Close()
+			return err
+		}
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at the shutdown deadline were cut", "err", err)
+		srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
