@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "dsn")
+	os.WriteFile(secret, []byte("postgres://u:hunter2@db/examhall\n"), 0o600)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(*Config) bool
+		wantErr string
+	}{
+		{"defaults", nil, nil, func(c *Config) bool {
+			return c.Addr == "127.0.0.1:8080" && c.DataDir == "./data" && c.Database == "" && c.Redis == "" && c.Candidates == 30 && c.ShutdownTimeout == 10*time.Second
+		}, ""},
+		{"flags", []string{"--addr", ":9000", "--candidates", "200", "--ice-servers", "stun:a:3478, turn:b:3478"}, nil, func(c *Config) bool {
+			return c.Addr == ":9000" && c.Candidates == 200 && len(c.ICEServers) == 2 && c.ICEServers[1] == "turn:b:3478"
+		}, ""},
+		{"env", nil, map[string]string{"EXAMHALL_DATA_DIR": "/srv/x", "EXAMHALL_REDIS": "redis://127.0.0.1:6379/0"}, func(c *Config) bool {
+			return c.DataDir == "/srv/x" && c.Redis == "redis://127.0.0.1:6379/0"
+		}, ""},
+		{"flag beats env", []string{"--data-dir", "/a"}, map[string]string{"EXAMHALL_DATA_DIR": "/b"}, func(c *Config) bool { return c.DataDir == "/a" }, ""},
+		{"secret from file", nil, map[string]string{"EXAMHALL_DATABASE_FILE": secret}, func(c *Config) bool {
+			return c.Database == "postgres://u:hunter2@db/examhall"
+		}, ""},
+		{"bad addr", []string{"--addr", "8080"}, nil, nil, "addr from --addr = 8080: want host:port"},
+		{"bad database is not echoed", nil, map[string]string{"EXAMHALL_DATABASE": "mysql://u:hunter2@x"}, nil, "database from EXAMHALL_DATABASE = (hidden)"},
+		{"bad candidates", []string{"--candidates", "0"}, nil, nil, "want a number from 1 to 100000"},
+		{"bad ice", []string{"--ice-servers", "http://x"}, nil, nil, "want stun:, turn: or turns:"},
+		{"stray argument", []string{"extra"}, nil, nil, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig("demo", tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "hunter2") {
+					t.Fatalf("err = %v, want %q (and no secret)", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !tt.check(c) {
+				t.Fatalf("config %+v, err %v", c, err)
+			}
+		})
+	}
+	if _, err := parseConfig("serve", []string{"--candidates", "5"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("serve accepted the demo-only --candidates flag")
+	}
+}
+
+// startDemo runs `examhall demo` in-process and returns once it is listening.
+func startDemo(t *testing.T, dir string, n string) (stop func() error, demo *DemoFile) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- runCommand(ctx, []string{"demo", "--addr", "127.0.0.1:0", "--data-dir", dir, "--candidates", n, "--log-level", "warn"}, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "demo is running at") {
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	b, err := os.ReadFile(filepath.Join(dir, "demo.json"))
+	if err != nil {
+		cancel()
+		t.Fatalf("demo did not start: %v / %v", err, <-done)
+	}
+	demo = &DemoFile{}
+	if err := json.Unmarshal(b, demo); err != nil {
+		t.Fatal(err)
+	}
+	return func() error { cancel(); return <-done }, demo
+}
+
+func login(t *testing.T, base, user, pw string) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(base + "/api/csrf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	req, _ := http.NewRequest("POST", base+"/api/login", strings.NewReader(string(body)))
+	req.Header.Set("X-CSRF-Token", tok.CSRFToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestDemoSeedsLoginsAndIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	stop, demo := startDemo(t, dir, "200")
+	if len(demo.Candidates) != 200 || demo.SessionID == 0 || demo.Admin.Password == "" || len(demo.Reviewers) != 1 {
+		t.Fatalf("demo.json: %d candidates, session %d", len(demo.Candidates), demo.SessionID)
+	}
+	rooms := map[string]int{}
+	for _, c := range demo.Candidates {
+		rooms[c.Room]++
+	}
+	invs := map[string]int{}
+	for _, i := range demo.Invigilators {
+		invs[i.Room]++
+	}
+	for r, n := range rooms {
+		if n > 15 || invs[r] < 2 {
+			t.Errorf("room %s: %d candidates, %d invigilators", r, n, invs[r])
+		}
+	}
+	for _, who := range [][2]string{
+		{demo.Candidates[0].Ticket, demo.Candidates[0].Password},
+		{demo.Candidates[199].Ticket, demo.Candidates[199].Password},
+		{demo.Admin.Username, demo.Admin.Password},
+		{demo.Invigilators[0].Username, demo.Invigilators[0].Password},
+		{demo.Reviewers[0].Username, demo.Reviewers[0].Password},
+	} {
+		if code := login(t, demo.URL, who[0], who[1]); code != 200 {
+			t.Errorf("login %s: %d", who[0], code)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+
+	// A second run on the same data dir keeps every account and password.
+	stop, again := startDemo(t, dir, "200")
+	defer stop()
+	if again.SessionID != demo.SessionID || len(again.Candidates) != 200 || again.Candidates[5] != demo.Candidates[5] {
+		t.Fatalf("second run changed the demo")
+	}
+	if code := login(t, again.URL, demo.Candidates[5].Ticket, demo.Candidates[5].Password); code != 200 {
+		t.Errorf("login after restart: %d", code)
+	}
+}
+
+// The real binary exits 0 within the shutdown timeout on SIGTERM.
+func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "examhall")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--candidates", "30")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var url string
+	for sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "examhall demo is running at "); ok {
+			url = u
+			break
+		}
+	}
+	go io.Copy(io.Discard, out)
+	resp, err := http.Get(url + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err := <-waited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		t.Logf("stopped %v after SIGTERM", time.Since(start))
+	case <-time.After(10 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("still running 10 s after SIGTERM")
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var out strings.Builder
+	if err := runCommand(context.Background(), []string{"migrate", "--data-dir", dir, "--log-level", "error"}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "0001_foundation") {
+		t.Fatalf("migrate said %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "examhall.db")); err != nil {
+		t.Fatal(err)
+	}
+	if err := runCommand(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+}

@@ -1,0 +1,47 @@
+package frontend
+
+import (
+	"io/fs"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// Every dictionary entry has both languages, and every key a template or the
+// Go code asks for exists.
+func TestDictionaryIsComplete(t *testing.T) {
+	for k, v := range dictionary {
+		if strings.TrimSpace(v.Zh) == "" || strings.TrimSpace(v.En) == "" {
+			t.Errorf("%s lacks a language: %+v", k, v)
+		}
+	}
+	used := regexp.MustCompile(`t "([a-z_.]+)"|T\("([a-z_.]+)"`)
+	fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
+		if d.IsDir() || !strings.HasSuffix(path, ".html") {
+			return nil
+		}
+		b, _ := assets.ReadFile(path)
+		for _, m := range used.FindAllStringSubmatch(string(b), -1) {
+			if _, ok := dictionary[m[1]]; !ok {
+				t.Errorf("%s uses unknown key %q", path, m[1])
+			}
+		}
+		return nil
+	})
+	for _, code := range []string{"bad_credentials", "missing_credentials", "account_disabled", "csrf", "cross_origin",
+		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "internal", "too_many_attempts"} {
+		if _, ok := dictionary["error."+code]; !ok {
+			t.Errorf("no message for error code %s", code)
+		}
+	}
+	for _, role := range []string{"candidate", "invigilator", "reviewer", "admin"} {
+		for _, k := range []string{"role." + role, "home." + role + ".title", "home." + role + ".coming"} {
+			if _, ok := dictionary[k]; !ok {
+				t.Errorf("missing %s", k)
+			}
+		}
+	}
+	if got := T("error.too_many_attempts", "minutes", "7"); !strings.Contains(got.Zh, "7 分钟") || !strings.Contains(got.En, "7 minutes") {
+		t.Errorf("placeholder not filled: %+v", got)
+	}
+}
