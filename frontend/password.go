@@ -10,27 +10,40 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// Staff choose their own passwords, so theirs get argon2id at the OWASP
-// parameters (~22 ms a hash on this machine). Candidate passwords are never
-// chosen by a person: examhall generates them with 50 bits of entropy (10
-// characters of a 32-letter alphabet), so the stretching that protects weak
-// human passwords adds nothing but cost at the 5,000-candidate start rush;
-// they get light parameters (~2.5 ms). The parameters live in each hash, so
-// either can change without invalidating stored ones.
+// A password a person chose gets argon2id at the OWASP parameters (~22 ms a
+// hash on this machine). A password examhall generated (every candidate's: 10
+// characters of a 31-letter alphabet, ~50 bits; a new staff account's: 80
+// bits) cannot be guessed from a word list, so the stretching that protects
+// weak human passwords adds only cost at the 5,000-candidate start rush; it
+// gets light parameters (~2.5 ms), still ~10^4 core-years for a brute force.
+// The parameters live in each hash, so either can change without
+// invalidating stored ones.
 var (
-	staffParams     = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
-	candidateParams = &argon2id.Params{Memory: 4 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	chosenParams    = &argon2id.Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+	generatedParams = &argon2id.Params{Memory: 4 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+)
+
+// Origin says where a password came from, which sets how hard it is hashed.
+type Origin int
+
+// Password origins.
+const (
+	Chosen    Origin = iota // typed by a person
+	Generated               // made by NewCandidatePassword or NewStaffPassword
 )
 
 // candidateAlphabet leaves out letters that are easy to misread (0/O, 1/I/L).
 const candidateAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
 // HashPassword hashes a password for an account of the given role.
-func HashPassword(password string, role store.Role) (string, error) {
+func HashPassword(password string, role store.Role, origin Origin) (string, error) {
 	if role == store.RoleCandidate {
-		return argon2id.CreateHash(NormalizeCandidatePassword(password), candidateParams)
+		password = NormalizeCandidatePassword(password)
 	}
-	return argon2id.CreateHash(password, staffParams)
+	if origin == Generated {
+		return argon2id.CreateHash(password, generatedParams)
+	}
+	return argon2id.CreateHash(password, chosenParams)
 }
 
 // NewCandidatePassword generates a candidate's password, printed on the exam
@@ -72,7 +85,7 @@ func checkPassword(u *store.User, password string) bool {
 // dummyHashes are checked when an account does not exist, so an unknown
 // account takes as long to refuse as a wrong password.
 var dummyHashes = sync.OnceValue(func() [2]*store.User {
-	s, _ := HashPassword(rand.Text(), store.RoleAdmin)
-	c, _ := HashPassword(rand.Text(), store.RoleCandidate)
+	s, _ := HashPassword(rand.Text(), store.RoleAdmin, Chosen)
+	c, _ := HashPassword(rand.Text(), store.RoleCandidate, Generated)
 	return [2]*store.User{{Role: store.RoleAdmin, PasswordHash: s}, {Role: store.RoleCandidate, PasswordHash: c}}
 })

@@ -53,8 +53,8 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 	}
 	e := &env{t: t, db: db, srv: httptest.NewServer(s), clock: clk, candPW: frontend.NewCandidatePassword(), adminPW: "correct horse battery"}
 	t.Cleanup(e.srv.Close)
-	mk := func(role store.Role, username, pw, name string) *store.User {
-		h, err := frontend.HashPassword(pw, role)
+	mk := func(role store.Role, username, pw, name string, origin frontend.Origin) *store.User {
+		h, err := frontend.HashPassword(pw, role, origin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,9 +64,9 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 		}
 		return u
 	}
-	mk(store.RoleAdmin, "admin", e.adminPW, "管理员")
-	mk(store.RoleInvigilator, "inv01", e.adminPW, "监考员")
-	cand := mk(store.RoleCandidate, "2026000001", e.candPW, "张三")
+	mk(store.RoleAdmin, "admin", e.adminPW, "管理员", frontend.Chosen)
+	mk(store.RoleInvigilator, "inv01", e.adminPW, "监考员", frontend.Chosen)
+	cand := mk(store.RoleCandidate, "2026000001", e.candPW, "张三", frontend.Generated)
 	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
 	db.Create(p)
 	ex := &store.Exam{ProgrammeID: p.ID, Code: "e", Kind: "formal", TitleZh: "理论", TitleEn: "Theory", DurationMinutes: 120, PassMark: 80, Blueprint: "{}"}

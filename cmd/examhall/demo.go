@@ -168,7 +168,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for a := range jobs {
-				h, err := frontend.HashPassword(a.login.Password, a.user.Role)
+				h, err := frontend.HashPassword(a.login.Password, a.user.Role, frontend.Generated)
 				if err != nil {
 					mu.Lock()
 					hashErr = err

@@ -1,0 +1,27 @@
+# examhall — the two commands a new user needs are `make run` and `make test`.
+GO   ?= go
+ARGS ?=
+
+.PHONY: run build test test-short vet clean
+
+## run: build and start the demo (SQLite, in-process bus) at http://127.0.0.1:8080
+run: build
+	./bin/examhall demo $(ARGS)
+
+## build: compile the single binary to bin/examhall
+build:
+	$(GO) build -o bin/examhall ./cmd/examhall
+
+## test: every test, with throwaway PostgreSQL and Redis when they are installed
+test:
+	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
+	$(GO) vet ./...
+	.ci/with-services $(GO) test -race -count=1 ./...
+
+## test-short: unit tests only, no databases started, seconds
+test-short:
+	$(GO) test -short -count=1 ./...
+
+clean:
+	rm -rf bin
