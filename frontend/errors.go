@@ -42,8 +42,15 @@ type APIError struct {
 // where errors become status codes.
 func publicError(err error) APIError {
 	var rl *RateLimitedError
+	var coded interface {
+		Code() string
+		Status() int
+	}
 	code, status := "internal", http.StatusInternalServerError
 	switch {
+	case errors.As(err, &coded):
+		// Domain errors (exam, proctor, media) carry their own code and status.
+		code, status = coded.Code(), coded.Status()
 	case errors.As(err, &rl):
 		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
 		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1)))}
@@ -65,6 +72,8 @@ func publicError(err error) APIError {
 		code, status = "forbidden", http.StatusForbidden
 	case errors.Is(err, ErrBadRequest):
 		code, status = "bad_request", http.StatusBadRequest
+	case errors.Is(err, ErrUnknownType):
+		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		code, status = "too_large", http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrNotFound):
@@ -90,4 +99,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
+}
+
+// WriteJSON answers with v as JSON, for handlers mounted by other packages.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	writeJSON(w, status, v)
+	return nil
 }

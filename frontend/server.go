@@ -5,11 +5,13 @@
 package frontend
 
 import (
+	"bufio"
 	"context"
 	"embed"
 	"errors"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -33,6 +35,9 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// SecureCookies marks cookies Secure; set it when the public URL is https.
 	SecureCookies bool
+	// PublicHost is the host:port of the public URL, accepted as a websocket
+	// origin besides the request's own host.
+	PublicHost string
 	// SessionTTL is how long a login lasts (default 12 h: a lobby, a 120-minute
 	// exam and any credited time fit in it with room to spare).
 	SessionTTL time.Duration
@@ -51,13 +56,16 @@ type Server struct {
 	handler  http.Handler
 	metrics  *serverMetrics
 	pages    *pages
+	sockets  []*Socket
 }
 
 type serverMetrics struct {
 	requests      *prometheus.CounterVec
 	duration      *prometheus.HistogramVec
-	logins        *prometheus.CounterVec
-	loginFailures prometheus.Counter
+	logins         *prometheus.CounterVec
+	loginFailures  prometheus.Counter
+	sockets        prometheus.Gauge
+	socketMessages *prometheus.CounterVec
 }
 
 // New builds the server and its routes.
@@ -93,8 +101,14 @@ func New(cfg Config) (*Server, error) {
 		loginFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "examhall_login_failures_total", Help: "Failed logins (wrong or unknown credentials).",
 		}),
+		sockets: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "examhall_websockets", Help: "Open device websockets.",
+		}),
+		socketMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "examhall_websocket_messages_total", Help: "Websocket messages received by type (malformed, unknown and too_large included).",
+		}, []string{"type"}),
 	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures} {
+	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
 		if err := cfg.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -233,6 +247,12 @@ type statusWriter struct {
 
 func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack lets websocket upgrades through the metrics wrapper.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	w.code = http.StatusSwitchingProtocols
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
 
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

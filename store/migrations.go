@@ -139,6 +139,53 @@ CREATE TABLE settings (
 	value TEXT NOT NULL
 );
 `},
+	{"0002_attempts", `
+CREATE TABLE attempts (
+	id {{pk}},
+	exam_id BIGINT NOT NULL REFERENCES exams(id),
+	session_id BIGINT REFERENCES exam_sessions(id),
+	seat_id BIGINT UNIQUE REFERENCES seats(id),
+	candidate_id BIGINT NOT NULL REFERENCES users(id),
+	kind TEXT NOT NULL,
+	status TEXT NOT NULL,
+	seed BIGINT NOT NULL,
+	paper TEXT NOT NULL,
+	started_at {{ts}},
+	deadline {{ts}},
+	ended_at {{ts}},
+	end_reason TEXT NOT NULL DEFAULT '',
+	credited_seconds INTEGER NOT NULL DEFAULT 0,
+	score DOUBLE PRECISION,
+	passed {{bool}},
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX attempts_candidate ON attempts(candidate_id);
+CREATE INDEX attempts_session ON attempts(session_id);
+CREATE INDEX attempts_open ON attempts(status, deadline);
+CREATE TABLE answers (
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	question_id BIGINT NOT NULL REFERENCES questions(id),
+	value TEXT NOT NULL,
+	seq BIGINT NOT NULL,
+	marked {{bool}} NOT NULL DEFAULT FALSE,
+	mark_seq BIGINT NOT NULL DEFAULT 0,
+	saved_at {{ts}} NOT NULL,
+	points DOUBLE PRECISION,
+	PRIMARY KEY (attempt_id, question_id)
+);
+CREATE TABLE attempt_events (
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	n BIGINT NOT NULL,
+	at {{ts}} NOT NULL,
+	kind TEXT NOT NULL,
+	client_seq BIGINT NOT NULL DEFAULT 0,
+	data TEXT NOT NULL,
+	prev_hash TEXT NOT NULL,
+	hash TEXT NOT NULL,
+	PRIMARY KEY (attempt_id, n)
+);
+CREATE UNIQUE INDEX attempt_events_client_seq ON attempt_events(attempt_id, client_seq) WHERE client_seq > 0;
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

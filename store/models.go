@@ -165,3 +165,51 @@ type Setting struct {
 	Key   string `gorm:"primaryKey"`
 	Value string
 }
+
+// Attempt is one candidate's sitting of an exam: its paper (drawn when the
+// session was scheduled), its state and its clock. Deadline is fixed when the
+// attempt starts and moves only by an audited time credit.
+type Attempt struct {
+	ID              int64
+	ExamID          int64
+	SessionID       *int64
+	SeatID          *int64
+	CandidateID     int64
+	Kind            string
+	Status          string
+	Seed            int64
+	Paper           string
+	StartedAt       *time.Time
+	Deadline        *time.Time
+	EndedAt         *time.Time
+	EndReason       string
+	CreditedSeconds int
+	Score           *float64
+	Passed          *bool
+	CreatedAt       time.Time
+}
+
+// Answer is the current answer of one question of an attempt: the value of
+// the highest sequence number received for it.
+type Answer struct {
+	AttemptID  int64 `gorm:"primaryKey"`
+	QuestionID int64 `gorm:"primaryKey"`
+	Value      string
+	Seq        int64
+	Marked     bool
+	MarkSeq    int64
+	SavedAt    time.Time
+	Points     *float64
+}
+
+// AttemptEvent is one entry of an attempt's append-only, hash-chained log.
+type AttemptEvent struct {
+	AttemptID int64 `gorm:"primaryKey"`
+	N         int64 `gorm:"primaryKey"`
+	At        time.Time
+	Kind      string
+	ClientSeq int64
+	Data      string
+	PrevHash  string
+	Hash      string
+}

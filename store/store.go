@@ -32,8 +32,8 @@ const (
 type DB struct {
 	*gorm.DB
 	Dialect Dialect
-	// Where is a loggable description of the database (no password).
-	Where string
+	// Location is a loggable description of the database (no password).
+	Location string
 }
 
 // Open connects to the database named by dsn: empty means the SQLite file
@@ -57,7 +57,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open %s: %w", path, err)
 		}
-		db = &DB{DB: g, Dialect: SQLite, Where: path}
+		db = &DB{DB: g, Dialect: SQLite, Location: path}
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		u, err := url.Parse(dsn)
 		if err != nil {
@@ -67,7 +67,7 @@ func Open(ctx context.Context, dsn, dataDir string) (*DB, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: open postgres %s: %w", u.Redacted(), err)
 		}
-		db = &DB{DB: g, Dialect: Postgres, Where: u.Redacted()}
+		db = &DB{DB: g, Dialect: Postgres, Location: u.Redacted()}
 	default:
 		return nil, fmt.Errorf("%w: database must be empty (SQLite in the data dir) or a postgres:// URL", ErrBadURL)
 	}
@@ -110,7 +110,7 @@ func (db *DB) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
-		return fmt.Errorf("store: ping %s: %w", db.Where, err)
+		return fmt.Errorf("store: ping %s: %w", db.Location, err)
 	}
 	return nil
 }

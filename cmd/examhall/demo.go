@@ -277,6 +277,9 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		if err := tx.CreateInBatches(seats, 500).Error; err != nil {
 			return err
 		}
+		if _, err := exam.ScheduleSession(ctx, tx, sess.ID); err != nil {
+			return err
+		}
 		return tx.Create(&store.Setting{Key: demoSeededKey, Value: strconv.FormatInt(sess.ID, 10)}).Error
 	})
 	if err != nil {

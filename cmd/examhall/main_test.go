@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/examhall/examhall/store"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -213,7 +215,7 @@ func TestMigrateCommand(t *testing.T) {
 	if err := runCommand(context.Background(), []string{"migrate", "--data-dir", dir, "--log-level", "error"}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "0001_foundation") {
+	if !strings.Contains(out.String(), store.SchemaVersion()) {
 		t.Fatalf("migrate said %q", out.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "examhall.db")); err != nil {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/store"
 )
@@ -83,9 +85,9 @@ func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.DB, e
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate %s: %w", db.Where, err)
+		return nil, fmt.Errorf("migrate %s: %w", db.Location, err)
 	}
-	log.Info("database ready", "dialect", db.Dialect, "where", db.Where, "schema", store.SchemaVersion())
+	log.Info("database ready", "dialect", db.Dialect, "where", db.Location, "schema", store.SchemaVersion())
 	return db, nil
 }
 
@@ -125,15 +127,24 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		}
 	}
 
+	engine := exam.New(exam.Config{DB: db, Bus: bus, Logger: log})
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan struct{})
+	go func() { engine.Run(engineCtx); close(engineDone) }()
+	// Stopping the engine commits every answer already received.
+	defer func() { stopEngine(); <-engineDone }()
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	web, err := frontend.New(frontend.Config{
 		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
+		PublicHost:    publicHost(cfg.PublicURL),
 	})
 	if err != nil {
 		return err
 	}
+	web.MountExam(engine)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -172,6 +183,16 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		log.Warn("requests still running at the shutdown deadline were cut", "err", err)
 		srv.Close()
 	}
+	web.CloseSockets()
+	stopEngine()
+	<-engineDone
 	log.Info("stopped")
 	return nil
+}
+
+func publicHost(publicURL string) string {
+	if u, err := url.Parse(publicURL); err == nil {
+		return u.Host
+	}
+	return ""
 }

@@ -1,0 +1,317 @@
+package exam_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/storetest"
+)
+
+// clock is a settable server clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// examEnv is a real server (web layer, hub, engine) on loopback with one
+// session of candidates, on a fresh database.
+type examEnv struct {
+	t        *testing.T
+	db       *store.DB
+	bus      *store.MemBus
+	clock    *clock
+	engine   *exam.Engine
+	stop     func()
+	srv      *httptest.Server
+	cands    []cand
+	session  int64
+	exam     store.Exam
+	keys     map[int64][]int
+	duration int
+}
+
+type cand struct {
+	id       int64
+	ticket   string
+	password string
+	attempt  int64
+}
+
+// bank makes a small bank: 12 single, 6 multiple, 6 true/false.
+func bank(t *testing.T, db *store.DB, programme int64) map[int64][]int {
+	keys := map[int64][]int{}
+	add := func(kind string, opts []string, key []int) {
+		o, _ := json.Marshal(opts)
+		k, _ := json.Marshal(key)
+		q := &store.Question{ProgrammeID: programme, Kind: kind, Stem: fmt.Sprintf("%s 题 %d", kind, len(keys)+1), Options: string(o), Answer: string(k), Tags: `["t"]`, Difficulty: 1}
+		if err := db.Create(q).Error; err != nil {
+			t.Fatal(err)
+		}
+		keys[q.ID] = key
+	}
+	for i := range 12 {
+		add("single", []string{"甲", "乙", "丙", "丁"}, []int{i % 4})
+	}
+	for range 6 {
+		add("multiple", []string{"甲", "乙", "丙", "丁"}, []int{0, 2})
+	}
+	for i := range 6 {
+		add("truefalse", exam.TrueFalseOptions, []int{i % 2})
+	}
+	return keys
+}
+
+const testBlueprint = `{"sections":[
+ {"title_zh":"单选","title_en":"Single","kind":"single","count":10,"points":5},
+ {"title_zh":"多选","title_en":"Multiple","kind":"multiple","count":5,"points":6},
+ {"title_zh":"判断","title_en":"True/false","kind":"truefalse","count":5,"points":4}]}`
+
+func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
+	t.Helper()
+	e := &examEnv{t: t, db: storetest.NewDB(t, kind), bus: store.NewMemBus(), clock: &clock{t: time.Now().UTC()}, duration: 120}
+	ctx := context.Background()
+	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
+	e.db.Create(p)
+	e.keys = bank(t, e.db, p.ID)
+	e.exam = store.Exam{ProgrammeID: p.ID, Code: "formal", Kind: "formal", TitleZh: "理论考试", TitleEn: "Theory", DurationMinutes: e.duration, PassMark: 80, Blueprint: testBlueprint}
+	e.db.Create(&e.exam)
+	e.db.Create(&store.Exam{ProgrammeID: p.ID, Code: "mock", Kind: "mock", TitleZh: "模拟", TitleEn: "Mock", DurationMinutes: 30, PassMark: 80, Blueprint: testBlueprint})
+	now := e.clock.now()
+	s := &store.ExamSession{ExamID: e.exam.ID, Code: "s1", Title: "场次", StartsAt: now.Add(-time.Minute), AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(4 * time.Hour), AdmissionMode: "auto"}
+	e.db.Create(s)
+	e.session = s.ID
+	r := &store.Room{SessionID: s.ID, Code: "R01", Name: "第一考场"}
+	e.db.Create(r)
+	for i := range candidates {
+		c := cand{ticket: fmt.Sprintf("2026%06d", i+1), password: frontend.NewCandidatePassword()}
+		h, _ := frontend.HashPassword(c.password, store.RoleCandidate, frontend.Generated)
+		u := &store.User{Role: store.RoleCandidate, Username: c.ticket, PasswordHash: h, DisplayName: "考生"}
+		if err := e.db.Create(u).Error; err != nil {
+			t.Fatal(err)
+		}
+		c.id = u.ID
+		if err := e.db.Create(&store.Seat{SessionID: s.ID, RoomID: r.ID, CandidateID: u.ID, Ticket: c.ticket, SeatNo: i + 1}).Error; err != nil {
+			t.Fatal(err)
+		}
+		e.cands = append(e.cands, c)
+	}
+	if n, err := exam.ScheduleSession(ctx, e.db.DB, s.ID); err != nil || n != candidates {
+		t.Fatalf("schedule: %d %v", n, err)
+	}
+	for i := range e.cands {
+		var a store.Attempt
+		e.db.Where("candidate_id = ?", e.cands[i].id).Take(&a)
+		e.cands[i].attempt = a.ID
+	}
+	e.startServer()
+	return e
+}
+
+// startServer starts (or restarts) the engine and web server on the same database.
+func (e *examEnv) startServer() {
+	e.engine = exam.New(exam.Config{DB: e.db, Bus: e.bus, Now: e.clock.now, SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.engine.Run(ctx); close(done) }()
+	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	web.MountExam(e.engine)
+	e.srv = httptest.NewServer(web)
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		e.srv.CloseClientConnections()
+		e.srv.Close()
+		web.CloseSockets()
+		cancel()
+		<-done
+	}
+	e.t.Cleanup(e.stop)
+}
+
+// login logs a candidate in and returns a client with their cookie.
+func (e *examEnv) login(c cand) *http.Client {
+	e.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	hc := &http.Client{Jar: jar}
+	resp, err := hc.Get(e.srv.URL + "/api/csrf")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/login", strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, c.ticket, c.password)))
+	req.Header.Set("X-CSRF-Token", tok.CSRFToken)
+	resp, err = hc.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		e.t.Fatalf("login %s: %v %v", c.ticket, resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	return hc
+}
+
+// client is a candidate's exam socket.
+type client struct {
+	t       *testing.T
+	ws      *websocket.Conn
+	msgs    chan map[string]any
+	pending []map[string]any
+}
+
+func (e *examEnv) dial(hc *http.Client, attempt int64) (*client, *http.Response, error) {
+	u := "ws" + strings.TrimPrefix(e.srv.URL, "http") + fmt.Sprintf("/ws/exam?attempt=%d", attempt)
+	d := websocket.Dialer{Jar: hc.Jar, HandshakeTimeout: 5 * time.Second}
+	ws, resp, err := d.Dial(u, nil)
+	if err != nil {
+		return nil, resp, err
+	}
+	c := &client{t: e.t, ws: ws, msgs: make(chan map[string]any, 1024)}
+	go func() {
+		defer close(c.msgs)
+		for {
+			var m map[string]any
+			if err := ws.ReadJSON(&m); err != nil {
+				return
+			}
+			c.msgs <- m
+		}
+	}()
+	e.t.Cleanup(func() { ws.Close() })
+	return c, resp, nil
+}
+
+func (e *examEnv) connect(c cand) *client {
+	e.t.Helper()
+	cl, resp, err := e.dial(e.login(c), c.attempt)
+	if err != nil {
+		e.t.Fatalf("dial: %v %v", err, resp)
+	}
+	return cl
+}
+
+func (c *client) send(v any) {
+	c.t.Helper()
+	if err := c.ws.WriteJSON(v); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// await returns the first message for which match is true; others wait
+// for a later await (time syncs are dropped).
+func (c *client) await(what string, match func(m map[string]any) bool) map[string]any {
+	c.t.Helper()
+	for i, m := range c.pending {
+		if match(m) {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return m
+		}
+	}
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case m, ok := <-c.msgs:
+			if !ok {
+				c.t.Fatalf("connection closed while waiting for %s", what)
+			}
+			if match(m) {
+				return m
+			}
+			if m["type"] != "time" {
+				c.pending = append(c.pending, m)
+			}
+		case <-timeout:
+			c.t.Fatalf("no %s within 5 s", what)
+		}
+	}
+}
+
+func is(typ string, kv ...any) func(map[string]any) bool {
+	return func(m map[string]any) bool {
+		if m["type"] != typ {
+			return false
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			if fmt.Sprint(m[kv[i].(string)]) != fmt.Sprint(kv[i+1]) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// paper starts the attempt and returns the paper.
+func (c *client) start() map[string]any {
+	c.send(map[string]any{"type": "start", "id": "s"})
+	return c.await("paper", is("paper", "id", "s"))
+}
+
+func questions(paper map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, q := range paper["questions"].([]any) {
+		out = append(out, q.(map[string]any))
+	}
+	return out
+}
+
+func (e *examEnv) attempt(id int64) store.Attempt {
+	var a store.Attempt
+	if err := e.db.Take(&a, id).Error; err != nil {
+		e.t.Fatal(err)
+	}
+	return a
+}
+
+func (e *examEnv) answers(id int64) map[int64]string {
+	var as []store.Answer
+	e.db.Where("attempt_id = ?", id).Find(&as)
+	out := map[int64]string{}
+	for _, a := range as {
+		out[a.QuestionID] = a.Value
+	}
+	return out
+}
+
+func (e *examEnv) events(id int64) []store.AttemptEvent {
+	var es []store.AttemptEvent
+	e.db.Where("attempt_id = ?", id).Order("n").Find(&es)
+	return es
+}
+
+func wsDialer(hc *http.Client) *websocket.Dialer {
+	return &websocket.Dialer{Jar: hc.Jar, HandshakeTimeout: 5 * time.Second}
+}
+
+func csrf(t *testing.T, hc *http.Client, base string) string {
+	resp, err := hc.Get(base + "/api/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var me struct{ CSRFToken string `json:"csrf_token"` }
+	json.NewDecoder(resp.Body).Decode(&me)
+	return me.CSRFToken
+}

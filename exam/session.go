@@ -1,0 +1,334 @@
+package exam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/examhall/examhall/store"
+)
+
+// SignalTopic is the bus topic of the engine's signals for the proctor
+// (a second login taking over, a lost connection).
+const SignalTopic = "proctor.signals"
+
+// Signal is a fact about an attempt that the proctor may turn into a flag.
+type Signal struct {
+	AttemptID int64     `json:"attempt_id"`
+	Kind      string    `json:"kind"`
+	At        time.Time `json:"at"`
+	Device    string    `json:"device,omitempty"`
+}
+
+func (e *Engine) signal(attemptID int64, kind, device string) {
+	if e.cfg.Bus == nil {
+		return
+	}
+	b := mustJSON(Signal{AttemptID: attemptID, Kind: kind, At: e.now(), Device: device})
+	if err := e.cfg.Bus.Publish(context.Background(), SignalTopic, b); err != nil {
+		e.log.Warn("publish signal", "attempt", attemptID, "kind", kind, "err", err)
+	}
+}
+
+// logEvent appends a connection event to the attempt's log without waiting.
+func (e *Engine) logEvent(attemptID int64, kind string, data any) {
+	o := &op{attemptID: attemptID, at: e.now(), kind: kind, data: mustJSON(data), done: func(err error) {
+		if err != nil {
+			e.log.Warn("attempt log", "attempt", attemptID, "kind", kind, "err", err)
+		}
+	}}
+	if err := e.w.enqueue(o); err != nil {
+		e.log.Warn("attempt log", "attempt", attemptID, "kind", kind, "err", err)
+	}
+}
+
+type connData struct {
+	Device string `json:"device"`
+	Conn   string `json:"conn"`
+}
+
+// Attach makes peer the attempt's PC connection. A connection already there
+// is taken over: it is told why and closed, and the takeover is logged and
+// signalled to the proctor. Time the server saw the attempt without a
+// connection is credited back, within the exam's cap.
+func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string) {
+	l := h.l
+	l.mu.Lock()
+	old := l.peer
+	l.peer = peer
+	lostAt := l.lostAt
+	l.lostAt = time.Time{}
+	l.mu.Unlock()
+	if old != nil {
+		old.Close("takeover", "")
+		e.logEvent(l.id, EvTakeover, connData{"pc", connID})
+		e.signal(l.id, "second_login", "pc")
+	}
+	e.logEvent(l.id, EvConnect, connData{"pc", connID})
+	if !lostAt.IsZero() {
+		if err := e.credit(ctx, h, e.now().Sub(lostAt)); err != nil {
+			e.log.Warn("time credit", "attempt", l.id, "err", err)
+		}
+	}
+}
+
+// Detach forgets peer when its connection goes.
+func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
+	l := h.l
+	l.mu.Lock()
+	mine := l.peer == peer
+	if mine {
+		l.peer = nil
+		l.lostAt = e.now()
+	}
+	status := l.status
+	l.mu.Unlock()
+	if mine {
+		e.logEvent(l.id, EvDisconnect, connData{"pc", connID})
+		if status == StatusInProgress {
+			e.signal(l.id, "connection_lost", "pc")
+		}
+	}
+}
+
+// credit gives back outage time, up to the cap, never past the session's end.
+func (e *Engine) credit(ctx context.Context, h *Handle, gap time.Duration) error {
+	if e.cfg.CreditCap < 0 || gap < e.cfg.MinOutage {
+		return nil
+	}
+	var a store.Attempt
+	if err := e.db.WithContext(ctx).Take(&a, h.l.id).Error; err != nil {
+		return err
+	}
+	if a.Status != StatusInProgress || a.Deadline == nil || e.now().After(a.Deadline.Add(e.cfg.Grace)) {
+		return nil
+	}
+	left := e.cfg.CreditCap - time.Duration(a.CreditedSeconds)*time.Second
+	secs := int(min(gap, left) / time.Second)
+	deadline := a.Deadline.Add(time.Duration(secs) * time.Second).UTC()
+	if a.SessionID != nil {
+		var s store.ExamSession
+		if err := e.db.WithContext(ctx).Take(&s, *a.SessionID).Error; err != nil {
+			return err
+		}
+		if s.EndsAt.Before(deadline) {
+			deadline = s.EndsAt.UTC()
+			secs = int(deadline.Sub(*a.Deadline) / time.Second)
+		}
+	}
+	if secs <= 0 {
+		return nil
+	}
+	o := &op{attemptID: a.ID, at: e.now(), kind: EvCredit, data: mustJSON(timeData{Deadline: deadline, Seconds: secs}), refuse: ErrEnded,
+		apply: func(tx *gorm.DB, st *rowState) (bool, error) {
+			res := tx.Model(&store.Attempt{}).Where("id = ? AND status = ? AND credited_seconds = ?", a.ID, StatusInProgress, a.CreditedSeconds).
+				Updates(map[string]any{"deadline": deadline, "credited_seconds": a.CreditedSeconds + secs})
+			return res.RowsAffected == 1, res.Error
+		}}
+	if err := e.w.do(ctx, o); err != nil {
+		return err
+	}
+	h.l.setState(StatusInProgress, deadline)
+	e.log.Info("outage time credited", "attempt", a.ID, "seconds", secs)
+	return nil
+}
+
+// Paper is what resume (and start) tell the candidate: the paper once the
+// attempt has started, the saved answers, and the clock.
+type PaperReply struct {
+	Type            string         `json:"type"`
+	ID              json.RawMessage `json:"id,omitempty"`
+	AttemptID       int64          `json:"attempt_id"`
+	Kind            string         `json:"kind"`
+	Status          string         `json:"status"`
+	TitleZh         string         `json:"title_zh"`
+	TitleEn         string         `json:"title_en"`
+	DurationMinutes int            `json:"duration_minutes"`
+	Sections        []SectionView  `json:"sections"`
+	Questions       []QuestionView `json:"questions"`
+	Answers         []AnswerView   `json:"answers"`
+	LastSeq         int64          `json:"last_seq"`
+	StartedAt       *time.Time     `json:"started_at"`
+	Deadline        *time.Time     `json:"deadline"`
+	ServerNow       time.Time      `json:"server_now"`
+	OpensAt         *time.Time     `json:"opens_at,omitempty"`
+	AdmissionEndsAt *time.Time     `json:"admission_ends_at,omitempty"`
+	EndReason       string         `json:"end_reason,omitempty"`
+	Score           *float64       `json:"score,omitempty"`
+}
+
+// AnswerView is a saved answer.
+type AnswerView struct {
+	Q      int64 `json:"q"`
+	V      []int `json:"v"`
+	Seq    int64 `json:"seq"`
+	Marked bool  `json:"marked"`
+}
+
+// Resume returns the attempt as the server has it. The questions are sent
+// only once the attempt has started; the key never.
+func (e *Engine) Resume(ctx context.Context, h *Handle) (*PaperReply, error) {
+	var a store.Attempt
+	if err := e.db.WithContext(ctx).Take(&a, h.l.id).Error; err != nil {
+		return nil, err
+	}
+	info, err := e.exam(ctx, a.ExamID)
+	if err != nil {
+		return nil, err
+	}
+	r := &PaperReply{Type: "paper", AttemptID: a.ID, Kind: a.Kind, Status: a.Status, TitleZh: info.exam.TitleZh, TitleEn: info.exam.TitleEn,
+		DurationMinutes: info.exam.DurationMinutes, StartedAt: a.StartedAt, Deadline: a.Deadline, EndReason: a.EndReason,
+		Sections: []SectionView{}, Questions: []QuestionView{}, Answers: []AnswerView{}}
+	if a.Kind == KindMock {
+		r.Score = a.Score
+	}
+	if a.SessionID != nil {
+		var s store.ExamSession
+		if err := e.db.WithContext(ctx).Take(&s, *a.SessionID).Error; err != nil {
+			return nil, err
+		}
+		r.OpensAt, r.AdmissionEndsAt = &s.StartsAt, &s.AdmissionEndsAt
+	}
+	if a.Status != StatusNotStarted {
+		var p Paper
+		if err := json.Unmarshal([]byte(a.Paper), &p); err != nil {
+			return nil, err
+		}
+		r.Sections, r.Questions = p.View(info.blueprint, info.questions)
+		var answers []store.Answer
+		if err := e.db.WithContext(ctx).Where("attempt_id = ?", a.ID).Find(&answers).Error; err != nil {
+			return nil, err
+		}
+		for _, an := range answers {
+			v := []int{}
+			json.Unmarshal([]byte(an.Value), &v)
+			r.Answers = append(r.Answers, AnswerView{an.QuestionID, v, an.Seq, an.Marked})
+		}
+	}
+	err = e.db.WithContext(ctx).Model(&store.AttemptEvent{}).Where("attempt_id = ?", a.ID).
+		Select("COALESCE(MAX(client_seq), 0)").Scan(&r.LastSeq).Error
+	if err != nil {
+		return nil, err
+	}
+	r.ServerNow = e.now()
+	return r, nil
+}
+
+// StartMock creates a new mock attempt (模拟测试) for a candidate: the same
+// engine on a practice paper, any time, as often as wanted, never counted.
+func (e *Engine) StartMock(ctx context.Context, candidateID int64) (int64, error) {
+	var ex store.Exam
+	err := e.db.WithContext(ctx).Where("kind = ?", KindMock).Order("id").Take(&ex).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return 0, ErrNoAttempt
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := e.exam(ctx, ex.ID)
+	if err != nil {
+		return 0, err
+	}
+	seed := newSeed()
+	p, err := Draw(info.blueprint, bankOf(info), seed)
+	if err != nil {
+		return 0, err
+	}
+	a := &store.Attempt{ExamID: ex.ID, CandidateID: candidateID, Kind: KindMock, Status: StatusNotStarted, Seed: seed, Paper: string(mustJSON(p)), CreatedAt: e.now()}
+	if err := e.db.WithContext(ctx).Create(a).Error; err != nil {
+		return 0, err
+	}
+	return a.ID, nil
+}
+
+func bankOf(info *examInfo) []store.Question {
+	qs := make([]store.Question, 0, len(info.questions))
+	for _, q := range info.questions {
+		qs = append(qs, q)
+	}
+	return qs
+}
+
+// ScheduleSession draws a paper for every seat of a session that has none,
+// so the start of the exam costs nothing but a state change. It returns how
+// many attempts it created.
+func ScheduleSession(ctx context.Context, tx *gorm.DB, sessionID int64) (int, error) {
+	var s store.ExamSession
+	if err := tx.WithContext(ctx).Take(&s, sessionID).Error; err != nil {
+		return 0, err
+	}
+	var ex store.Exam
+	if err := tx.WithContext(ctx).Take(&ex, s.ExamID).Error; err != nil {
+		return 0, err
+	}
+	bp, err := ParseBlueprint(ex.Blueprint)
+	if err != nil {
+		return 0, err
+	}
+	var bank []store.Question
+	if err := tx.WithContext(ctx).Where("programme_id = ?", ex.ProgrammeID).Find(&bank).Error; err != nil {
+		return 0, err
+	}
+	var seats []store.Seat
+	err = tx.WithContext(ctx).Where("session_id = ? AND id NOT IN (SELECT seat_id FROM attempts WHERE seat_id IS NOT NULL)", sessionID).
+		Order("id").Find(&seats).Error
+	if err != nil {
+		return 0, err
+	}
+	attempts := make([]store.Attempt, 0, len(seats))
+	now := time.Now().UTC()
+	for _, seat := range seats {
+		seed := newSeed()
+		p, err := Draw(bp, bank, seed)
+		if err != nil {
+			return 0, err
+		}
+		attempts = append(attempts, store.Attempt{ExamID: ex.ID, SessionID: &s.ID, SeatID: &seat.ID, CandidateID: seat.CandidateID,
+			Kind: ex.Kind, Status: StatusNotStarted, Seed: seed, Paper: string(mustJSON(p)), CreatedAt: now})
+	}
+	if len(attempts) == 0 {
+		return 0, nil
+	}
+	return len(attempts), tx.WithContext(ctx).CreateInBatches(attempts, 200).Error
+}
+
+// AttemptSummary is one of a candidate's attempts, for their home page.
+type AttemptSummary struct {
+	ID              int64      `json:"id"`
+	Kind            string     `json:"kind"`
+	Status          string     `json:"status"`
+	TitleZh         string     `json:"title_zh"`
+	TitleEn         string     `json:"title_en"`
+	DurationMinutes int        `json:"duration_minutes"`
+	SessionTitle    string     `json:"session_title,omitempty"`
+	Ticket          string     `json:"ticket,omitempty"`
+	Room            string     `json:"room,omitempty"`
+	OpensAt         *time.Time `json:"opens_at,omitempty"`
+	AdmissionEndsAt *time.Time `json:"admission_ends_at,omitempty"`
+	EndsAt          *time.Time `json:"ends_at,omitempty"`
+	Deadline        *time.Time `json:"deadline,omitempty"`
+	Score           *float64   `json:"score,omitempty"`
+}
+
+// Attempts lists a candidate's attempts: formal ones first, newest mock
+// attempts after. Scores are shown for mock attempts only; formal results
+// are released after review.
+func (e *Engine) Attempts(ctx context.Context, candidateID int64) ([]AttemptSummary, error) {
+	var out []AttemptSummary
+	err := e.db.WithContext(ctx).Table("attempts").
+		Select(`attempts.id, attempts.kind, attempts.status, exams.title_zh, exams.title_en, exams.duration_minutes,
+			COALESCE(exam_sessions.title, '') AS session_title, COALESCE(seats.ticket, '') AS ticket, COALESCE(rooms.name, '') AS room,
+			exam_sessions.starts_at AS opens_at, exam_sessions.admission_ends_at, exam_sessions.ends_at, attempts.deadline,
+			CASE WHEN attempts.kind = 'mock' THEN attempts.score END AS score`).
+		Joins("JOIN exams ON exams.id = attempts.exam_id").
+		Joins("LEFT JOIN exam_sessions ON exam_sessions.id = attempts.session_id").
+		Joins("LEFT JOIN seats ON seats.id = attempts.seat_id").
+		Joins("LEFT JOIN rooms ON rooms.id = seats.room_id").
+		Where("attempts.candidate_id = ?", candidateID).
+		Order("CASE WHEN attempts.kind = 'formal' THEN 0 ELSE 1 END, attempts.id DESC").Limit(50).
+		Scan(&out).Error
+	return out, err
+}

@@ -1,0 +1,346 @@
+package frontend
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Socket limits and timings.
+const (
+	// maxMessage is the largest message a handler sees; a bigger one is
+	// read to its end, discarded and answered with a too_large error, and
+	// the connection stays up.
+	maxMessage = 16 << 10
+	// hardLimit bounds what is read of one message at all.
+	hardLimit    = 1 << 20
+	writeTimeout = 10 * time.Second
+	pingEvery    = 20 * time.Second
+	// peerSilence is how long a peer may say nothing (not even a pong)
+	// before it is declared dead.
+	peerSilence = 45 * time.Second
+	sendBuffer  = 256
+)
+
+// Inbound is a message from a device: {"type": ..., "id" or "seq": ..., ...}.
+type Inbound struct {
+	Type string          `json:"type"`
+	ID   json.RawMessage `json:"id,omitempty"`
+	Seq  *int64          `json:"seq,omitempty"`
+	// Raw is the whole message, for the handler to decode its own fields.
+	Raw []byte `json:"-"`
+}
+
+// MsgHandler handles one message type; a returned error is sent back as an
+// error message carrying the request's id or seq.
+type MsgHandler func(ctx context.Context, c *Conn, m *Inbound) error
+
+// OpenFunc admits a connection before the upgrade (an error is an HTTP
+// error reply) and may keep per-connection state on c.
+type OpenFunc func(ctx context.Context, c *Conn, r *http.Request) error
+
+// Socket is one websocket endpoint: a hub that routes each message type to
+// the package that registered a handler for it. It knows nothing of exams
+// or media.
+type Socket struct {
+	s        *Server
+	roles    []store.Role
+	open     []OpenFunc
+	ready    []func(c *Conn)
+	closed   []func(c *Conn)
+	handlers map[string]MsgHandler
+	upgrader websocket.Upgrader
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[*Conn]struct{}
+}
+
+// Socket registers a websocket endpoint at path for the given roles.
+func (s *Server) Socket(path string, roles []store.Role) *Socket {
+	sk := &Socket{s: s, roles: roles, handlers: map[string]MsgHandler{}, conns: map[*Conn]struct{}{}}
+	sk.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.sameOrigin}
+	s.mux.Handle("GET "+path, http.HandlerFunc(sk.serve))
+	s.sockets = append(s.sockets, sk)
+	return sk
+}
+
+// OnOpen adds a check run before the upgrade.
+func (sk *Socket) OnOpen(f OpenFunc) { sk.open = append(sk.open, f) }
+
+// OnReady adds a hook run once the connection is up.
+func (sk *Socket) OnReady(f func(c *Conn)) { sk.ready = append(sk.ready, f) }
+
+// OnClose adds a hook run when the connection has gone.
+func (sk *Socket) OnClose(f func(c *Conn)) { sk.closed = append(sk.closed, f) }
+
+// Handle routes messages of one type to h.
+func (sk *Socket) Handle(typ string, h MsgHandler) { sk.handlers[typ] = h }
+
+// sameOrigin is the strict origin check: a browser may only open a socket
+// from a page of this server. Programs that send no Origin (the load
+// generator) still need a valid session cookie.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	return u.Host == r.Host || (s.cfg.PublicHost != "" && u.Host == s.cfg.PublicHost)
+}
+
+// Conn is one device's websocket. It has one reader and one writer
+// goroutine; Send never blocks.
+type Conn struct {
+	ID      string
+	User    *store.User
+	Session *store.AuthSession
+	ctx     context.Context
+	cancel  context.CancelFunc
+	send    chan []byte
+	once    sync.Once
+	done    chan struct{}
+	mu      sync.Mutex
+	values  map[any]any
+	sk      *Socket
+}
+
+// Context ends when the connection closes.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+// Set keeps a value for the connection's handlers.
+func (c *Conn) Set(key, v any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.values[key] = v
+}
+
+// Value returns a value set with Set.
+func (c *Conn) Value(key any) any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.values[key]
+}
+
+// ErrSlowPeer means a device did not read its messages fast enough.
+var ErrSlowPeer = errors.New("peer too slow; connection closed")
+
+// Send queues a message for the device. A device that falls sendBuffer
+// messages behind is disconnected; it reconnects and resumes.
+func (c *Conn) Send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+		return ErrConnClosed
+	default:
+	}
+	select {
+	case c.send <- b:
+		return nil
+	default:
+		c.Close("slow", "")
+		return ErrSlowPeer
+	}
+}
+
+// ErrConnClosed means the connection has closed.
+var ErrConnClosed = errors.New("connection closed")
+
+// Close tells the device why it is being disconnected ({"type": "closed",
+// "code": code, "message": ...}) and closes the connection.
+func (c *Conn) Close(code, reason string) {
+	c.once.Do(func() {
+		msg := T("close." + code)
+		b, _ := json.Marshal(map[string]any{"type": "closed", "code": code, "reason": reason, "message": msg})
+		select {
+		case c.send <- b:
+		default:
+		}
+		close(c.done)
+	})
+}
+
+// ReplyError sends an error message answering m.
+func (c *Conn) ReplyError(m *Inbound, err error) {
+	pe := publicError(err)
+	if pe.Status >= 500 {
+		c.sk.s.log.Error("socket message failed", "type", m.Type, "user", c.User.ID, "err", err)
+	}
+	reply := map[string]any{"type": "error", "code": pe.Code, "message": pe.Message}
+	if m.ID != nil {
+		reply["id"] = m.ID
+	}
+	if m.Seq != nil {
+		reply["seq"] = *m.Seq
+	}
+	c.Send(reply)
+}
+
+// SendError sends an error message for a sequence number (an answer that
+// was refused after its handler returned).
+func (c *Conn) SendError(seq int64, err error) { c.ReplyError(&Inbound{Seq: &seq}, err) }
+
+func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
+	a, err := sk.s.guard(r, sk.roles)
+	if err != nil {
+		sk.s.writeError(w, r, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	c := &Conn{ID: rand.Text()[:12], User: a.User, Session: a.Session, ctx: ctx, cancel: cancel,
+		send: make(chan []byte, sendBuffer), done: make(chan struct{}), values: map[any]any{}, sk: sk}
+	for _, open := range sk.open {
+		if err := open(r.Context(), c, r); err != nil {
+			cancel()
+			sk.s.writeError(w, r, err)
+			return
+		}
+	}
+	ws, err := sk.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		cancel()
+		return // the upgrader has answered
+	}
+	sk.mu.Lock()
+	sk.conns[c] = struct{}{}
+	sk.mu.Unlock()
+	sk.s.metrics.sockets.Inc()
+	sk.wg.Add(1)
+	go sk.writeLoop(c, ws)
+	for _, f := range sk.ready {
+		f(c)
+	}
+	sk.readLoop(c, ws)
+}
+
+func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
+	defer func() {
+		c.Close("gone", "")
+		c.cancel()
+		for _, f := range sk.closed {
+			f(c)
+		}
+		sk.mu.Lock()
+		delete(sk.conns, c)
+		sk.mu.Unlock()
+		sk.s.metrics.sockets.Dec()
+	}()
+	ws.SetReadLimit(hardLimit)
+	ws.SetReadDeadline(time.Now().Add(peerSilence))
+	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(peerSilence)) })
+	buf := new(bytes.Buffer)
+	for {
+		_, rd, err := ws.NextReader()
+		if err != nil {
+			return
+		}
+		ws.SetReadDeadline(time.Now().Add(peerSilence))
+		buf.Reset()
+		n, err := io.Copy(buf, io.LimitReader(rd, maxMessage+1))
+		if err != nil {
+			return
+		}
+		m := &Inbound{}
+		if n > maxMessage {
+			if _, err := io.Copy(io.Discard, rd); err != nil {
+				return
+			}
+			sk.s.metrics.socketMessages.WithLabelValues("too_large").Inc()
+			c.ReplyError(m, ErrTooLarge)
+			continue
+		}
+		if err := json.Unmarshal(buf.Bytes(), m); err != nil || m.Type == "" {
+			sk.s.metrics.socketMessages.WithLabelValues("malformed").Inc()
+			c.ReplyError(m, ErrBadRequest)
+			continue
+		}
+		m.Raw = bytes.Clone(buf.Bytes())
+		h, ok := sk.handlers[m.Type]
+		if !ok {
+			sk.s.metrics.socketMessages.WithLabelValues("unknown").Inc()
+			c.ReplyError(m, ErrUnknownType)
+			continue
+		}
+		sk.s.metrics.socketMessages.WithLabelValues(m.Type).Inc()
+		if err := h(c.ctx, c, m); err != nil {
+			c.ReplyError(m, err)
+		}
+	}
+}
+
+func (sk *Socket) writeLoop(c *Conn, ws *websocket.Conn) {
+	defer sk.wg.Done()
+	defer ws.Close()
+	ping := time.NewTicker(pingEvery)
+	defer ping.Stop()
+	write := func(b []byte) error {
+		ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return ws.WriteMessage(websocket.TextMessage, b)
+	}
+	for {
+		select {
+		case b := <-c.send:
+			if err := write(b); err != nil {
+				c.Close("gone", "")
+				return
+			}
+		case <-ping.C:
+			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
+				c.Close("gone", "")
+				return
+			}
+		case <-c.done:
+			// Flush what is queued (the closing message last), then say goodbye.
+			for {
+				select {
+				case b := <-c.send:
+					if write(b) != nil {
+						return
+					}
+					continue
+				default:
+				}
+				break
+			}
+			ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+// closeAll disconnects every device (at shutdown) and waits for the writers.
+func (sk *Socket) closeAll() {
+	sk.mu.Lock()
+	for c := range sk.conns {
+		c.Close("shutdown", "")
+	}
+	sk.mu.Unlock()
+	sk.wg.Wait()
+}
+
+// CloseSockets disconnects every websocket, telling each device the server is
+// restarting, and waits until their writers are done.
+func (s *Server) CloseSockets() {
+	for _, sk := range s.sockets {
+		sk.closeAll()
+	}
+}
+
+// ErrUnknownType answers a message of a type no handler knows.
+var ErrUnknownType = errors.New("unknown message type")
