@@ -161,7 +161,9 @@ func (e *examEnv) login(c cand) *http.Client {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	var tok struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	req, _ := http.NewRequest("POST", e.srv.URL+"/api/login", strings.NewReader(fmt.Sprintf(`{"username":%q,"password":%q}`, c.ticket, c.password)))
@@ -311,7 +313,9 @@ func csrf(t *testing.T, hc *http.Client, base string) string {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var me struct{ CSRFToken string `json:"csrf_token"` }
+	var me struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.NewDecoder(resp.Body).Decode(&me)
 	return me.CSRFToken
 }

@@ -361,7 +361,9 @@ func TestMockExamIsUnlimitedAndUncounted(t *testing.T) {
 		if err != nil || resp.StatusCode != 201 {
 			t.Fatalf("mock: %v %v", resp.StatusCode, err)
 		}
-		var r struct{ AttemptID int64 `json:"attempt_id"` }
+		var r struct {
+			AttemptID int64 `json:"attempt_id"`
+		}
 		json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		ids = append(ids, r.AttemptID)

@@ -139,25 +139,25 @@ func (e *Engine) credit(ctx context.Context, h *Handle, gap time.Duration) error
 // Paper is what resume (and start) tell the candidate: the paper once the
 // attempt has started, the saved answers, and the clock.
 type PaperReply struct {
-	Type            string         `json:"type"`
+	Type            string          `json:"type"`
 	ID              json.RawMessage `json:"id,omitempty"`
-	AttemptID       int64          `json:"attempt_id"`
-	Kind            string         `json:"kind"`
-	Status          string         `json:"status"`
-	TitleZh         string         `json:"title_zh"`
-	TitleEn         string         `json:"title_en"`
-	DurationMinutes int            `json:"duration_minutes"`
-	Sections        []SectionView  `json:"sections"`
-	Questions       []QuestionView `json:"questions"`
-	Answers         []AnswerView   `json:"answers"`
-	LastSeq         int64          `json:"last_seq"`
-	StartedAt       *time.Time     `json:"started_at"`
-	Deadline        *time.Time     `json:"deadline"`
-	ServerNow       time.Time      `json:"server_now"`
-	OpensAt         *time.Time     `json:"opens_at,omitempty"`
-	AdmissionEndsAt *time.Time     `json:"admission_ends_at,omitempty"`
-	EndReason       string         `json:"end_reason,omitempty"`
-	Score           *float64       `json:"score,omitempty"`
+	AttemptID       int64           `json:"attempt_id"`
+	Kind            string          `json:"kind"`
+	Status          string          `json:"status"`
+	TitleZh         string          `json:"title_zh"`
+	TitleEn         string          `json:"title_en"`
+	DurationMinutes int             `json:"duration_minutes"`
+	Sections        []SectionView   `json:"sections"`
+	Questions       []QuestionView  `json:"questions"`
+	Answers         []AnswerView    `json:"answers"`
+	LastSeq         int64           `json:"last_seq"`
+	StartedAt       *time.Time      `json:"started_at"`
+	Deadline        *time.Time      `json:"deadline"`
+	ServerNow       time.Time       `json:"server_now"`
+	OpensAt         *time.Time      `json:"opens_at,omitempty"`
+	AdmissionEndsAt *time.Time      `json:"admission_ends_at,omitempty"`
+	EndReason       string          `json:"end_reason,omitempty"`
+	Score           *float64        `json:"score,omitempty"`
 }
 
 // AnswerView is a saved answer.

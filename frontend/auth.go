@@ -30,9 +30,9 @@ const (
 // after 5 failed logins, an address after 50 (a whole exam room may sit
 // behind one NAT address, so its limit is higher).
 const (
-	loginWindow         = 15 * time.Minute
-	maxAccountFailures  = 5
-	maxAddressFailures  = 50
+	loginWindow          = 15 * time.Minute
+	maxAccountFailures   = 5
+	maxAddressFailures   = 50
 	failureCounterPrefix = "login-fail:"
 )
 
@@ -206,7 +206,7 @@ func (s *Server) loginCSRF(w http.ResponseWriter, r *http.Request) string {
 		return c.Value
 	}
 	t := rand.Text()
-	http.SetCookie(w, s.cookie(csrfCookie, t, int((12 * time.Hour).Seconds())))
+	http.SetCookie(w, s.cookie(csrfCookie, t, int((12*time.Hour).Seconds())))
 	return t
 }
 

@@ -60,8 +60,8 @@ type Server struct {
 }
 
 type serverMetrics struct {
-	requests      *prometheus.CounterVec
-	duration      *prometheus.HistogramVec
+	requests       *prometheus.CounterVec
+	duration       *prometheus.HistogramVec
 	logins         *prometheus.CounterVec
 	loginFailures  prometheus.Counter
 	sockets        prometheus.Gauge
@@ -245,7 +245,7 @@ type statusWriter struct {
 	code int
 }
 
-func (w *statusWriter) WriteHeader(code int) { w.code = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) WriteHeader(code int)        { w.code = code; w.ResponseWriter.WriteHeader(code) }
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Hijack lets websocket upgrades through the metrics wrapper.

@@ -253,7 +253,9 @@ func TestRepeatedFailuresAreSlowed(t *testing.T) {
 func apiLogin(t *testing.T, e *env, c *http.Client, user, pw string) (*http.Response, string) {
 	t.Helper()
 	_, b := e.do(c, "GET", "/api/csrf", nil)
-	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	var tok struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.Unmarshal([]byte(b), &tok)
 	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
 	return e.do(c, "POST", "/api/login", strings.NewReader(string(body)), "Content-Type", "application/json", "X-CSRF-Token", tok.CSRFToken)
@@ -330,7 +332,9 @@ func TestMalformedAPILogin(t *testing.T) {
 	e := newEnv(t, storetest.NewDB(t, "sqlite"), store.NewMemBus(), store.NewMemCounters())
 	c := e.browser()
 	_, b := e.do(c, "GET", "/api/csrf", nil)
-	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	var tok struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.Unmarshal([]byte(b), &tok)
 	for _, tc := range []struct {
 		name, body string

@@ -103,7 +103,9 @@ func login(t *testing.T, base, user, pw string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var tok struct{ CSRFToken string `json:"csrf_token"` }
+	var tok struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.NewDecoder(resp.Body).Decode(&tok)
 	resp.Body.Close()
 	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
