@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,8 +40,11 @@ type examEnv struct {
 	bus      *store.MemBus
 	clock    *clock
 	engine   *exam.Engine
+	web      *frontend.Server
 	stop     func()
 	srv      *httptest.Server
+	// cut, while set, refuses new sockets as an unreachable network would.
+	cut atomic.Bool
 	cands    []cand
 	session  int64
 	exam     store.Exam
@@ -136,7 +140,14 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	web.MountExam(e.engine)
-	e.srv = httptest.NewServer(web)
+	e.web = web
+	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {
+			http.Error(w, "network cut by the test", http.StatusServiceUnavailable)
+			return
+		}
+		web.ServeHTTP(w, r)
+	}))
 	stopped := false
 	e.stop = func() {
 		if stopped {
@@ -319,3 +330,7 @@ func csrf(t *testing.T, hc *http.Client, base string) string {
 	json.NewDecoder(resp.Body).Decode(&me)
 	return me.CSRFToken
 }
+
+func itoa(n int64) string { return fmt.Sprint(n) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

@@ -6,13 +6,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/examhall/examhall/store"
 )
 
 type pages struct {
-	login, home *template.Template
+	login, home, exam *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -26,6 +27,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.home, err = load("home.html"); err != nil {
+		return nil, err
+	}
+	if p.exam, err = load("exam.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -45,6 +49,9 @@ type pageData struct {
 	Coming Text
 	Seats  []store.SeatView
 	Rooms  []store.RoomView
+	// Exam page
+	Attempt int64
+	Wide    bool
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d *pageData) {
@@ -212,3 +219,14 @@ func safeNext(next string) string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// handleExamPage serves the exam page; the page opens the attempt's socket,
+// which checks that the attempt is the candidate's own.
+func (s *Server) handleExamPage(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := strconv.ParseInt(r.URL.Query().Get("attempt"), 10, 64)
+	if err != nil || id <= 0 {
+		return store.ErrNotFound
+	}
+	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true})
+	return nil
+}

@@ -144,6 +144,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /login", s.handleLoginPage)
 	s.mux.HandleFunc("POST /login", s.handleLoginForm)
 	s.mux.Handle("POST /logout", s.page(nil, s.handleLogoutForm))
+	s.mux.Handle("GET /exam", s.page([]store.Role{store.RoleCandidate}, s.handleExamPage))
 	for role, path := range homes {
 		s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
 	}

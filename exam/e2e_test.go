@@ -1,0 +1,99 @@
+package exam_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/examhall/examhall/frontend/browsertest"
+)
+
+// A candidate in real Chromium: logs in, answers, reloads and finds the
+// answers, loses the network, answers on, comes back and sees everything
+// acknowledged, then submits.
+func TestExamPageInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	cd := e.cands[0]
+	ctx := browsertest.New(t)
+	run := func(what string, a ...chromedp.Action[chromedp.Void]) { browsertest.Run(t, ctx, what, a...) }
+	waitTrue := func(what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
+
+	run("log in",
+		chromedp.Navigate(e.srv.URL+"/login"),
+		chromedp.SendKeys("#username", cd.ticket),
+		chromedp.SendKeys("#password", cd.password),
+		chromedp.Click("#login button[type=submit]"),
+		chromedp.WaitVisible("a[data-attempt]"),
+		chromedp.Click("a[data-attempt]"),
+		chromedp.WaitVisible("#start"),
+		chromedp.Click("#start"),
+		chromedp.WaitVisible(".option"))
+
+	run("answer two questions",
+		chromedp.Click(".option[data-option]"),
+		chromedp.KeyEvent(kb.ArrowRight),
+		chromedp.KeyEvent("B"))
+	waitTrue("both saved", `document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === 2`)
+	if n := len(e.answers(cd.attempt)); n != 2 {
+		t.Fatalf("server has %d answers, want 2: %v", n, e.answers(cd.attempt))
+	}
+
+	run("reload", chromedp.Reload(), chromedp.WaitVisible(".option"))
+	waitTrue("answers back after reload", `document.querySelectorAll("#grid .cell.answered").length === 2 && document.querySelector('.option.chosen') !== null`)
+
+	// Lose the network: the server side of the socket goes, and nothing reconnects.
+	offline := func(off bool) {
+		c, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := chromedp.Call(c, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := chromedp.Call(c, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	// DevTools emulation tells the page it is offline; the cut makes sure the
+	// socket cannot come back whatever the emulation covers.
+	offline(true)
+	e.cut.Store(true)
+	e.web.CloseSockets()
+	waitTrue("page sees the socket gone", `!document.querySelector('#save').classList.contains('busy')`)
+	run("answer offline", chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent("A"))
+	waitTrue("offline indicator", `document.querySelector('#save').classList.contains('offline')`)
+	pending := browsertest.Eval[int](t, ctx, `JSON.parse(localStorage.getItem('examhall:attempt:`+itoa(cd.attempt)+`:pending')).length`)
+	if pending != 1 {
+		t.Fatalf("%d answers kept in the browser, want 1", pending)
+	}
+	if n := len(e.answers(cd.attempt)); n != 2 {
+		t.Fatalf("server has %d answers while the page is offline, want 2", n)
+	}
+
+	offline(false)
+	e.cut.Store(false)
+	waitTrue("back online and acknowledged", `document.querySelector('#save').classList.contains('ok')`)
+	if n := len(e.answers(cd.attempt)); n != 3 {
+		t.Fatalf("server has %d answers after reconnecting, want 3", n)
+	}
+
+	run("submit",
+		chromedp.Click("#submit"),
+		chromedp.WaitVisible("#confirm-body"))
+	body := browsertest.Eval[string](t, ctx, `document.querySelector('#confirm-body').textContent`)
+	if !contains(body, "17") { // 20 questions, 3 answered
+		t.Fatalf("confirmation does not list the unanswered questions: %q", body)
+	}
+	run("confirm", chromedp.Click("#confirm-yes"), chromedp.WaitVisible("#ended"))
+	waitStatus(t, e, cd.attempt, "submitted")
+}

@@ -1,0 +1,374 @@
+// The candidate's exam page. The server owns the clock and the answers:
+// every answer is kept in this browser (localStorage) until the server
+// acknowledges that it is durably stored, and is resent after any reconnect.
+import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
+
+await loadDictionary();
+
+const attemptId = Number(document.getElementById('exam').dataset.attempt);
+const $ = (id) => document.getElementById(id);
+const store = {
+  key: (k) => `examhall:attempt:${attemptId}:${k}`,
+  get(k, def) {
+    try { return JSON.parse(localStorage.getItem(this.key(k))) ?? def; } catch { return def; }
+  },
+  set(k, v) { localStorage.setItem(this.key(k), JSON.stringify(v)); },
+};
+
+const state = {
+  paper: null,          // the last paper reply
+  answers: new Map(),   // question id → {v: [...], marked}
+  pending: new Map(store.get('pending', []).map((m) => [m.seq, m])), // seq → unacked message
+  nextSeq: store.get('seq', 0) + 1,
+  current: 0,
+  offset: 0,            // server time − local time, ms
+  deadline: null,       // Date
+  ws: null,
+  connected: false,
+  stopped: false,       // ended or taken over: never reconnect
+  backoff: 500,
+  heardAt: 0,           // when the server last said anything
+};
+
+function persist() {
+  store.set('pending', [...state.pending.values()]);
+  store.set('seq', state.nextSeq - 1);
+}
+
+// ---- connection -----------------------------------------------------------
+
+function connect() {
+  if (state.stopped || state.ws) return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/ws/exam?attempt=${attemptId}`);
+  state.ws = ws;
+  ws.onopen = () => {
+    state.connected = true;
+    state.backoff = 500;
+    send({ type: 'resume', id: 'resume' });
+    syncTime();
+    renderSave();
+  };
+  ws.onmessage = (ev) => { state.heardAt = Date.now(); onMessage(JSON.parse(ev.data)); };
+  ws.onclose = () => drop(ws);
+}
+
+// drop gives up on a socket (closed, silent, or the computer went offline)
+// and reconnects with backoff and jitter, so a restarted server is not
+// stormed. Unacknowledged answers stay in localStorage meanwhile.
+function drop(ws) {
+  if (ws !== state.ws) return;
+  ws.onclose = ws.onmessage = null;
+  try { ws.close(); } catch { /* already closed */ }
+  state.ws = null;
+  state.connected = false;
+  renderSave();
+  if (state.stopped) return;
+  const wait = state.backoff * (0.75 + Math.random() / 2);
+  state.backoff = Math.min(state.backoff * 2, 10000);
+  setTimeout(connect, wait);
+}
+
+// A socket can look open while the network under it is gone: ask for the
+// time every 10 s and drop the socket if the server has been silent for 8 s
+// after a question.
+setInterval(() => {
+  if (!state.connected || !state.ws) return;
+  if (timeSentAt > state.heardAt && Date.now() - timeSentAt > 8000) return drop(state.ws);
+  if (Date.now() - timeSentAt >= 10000) syncTime();
+}, 1000);
+
+function send(msg) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify(msg));
+    return true;
+  }
+  return false;
+}
+
+let timeSentAt = 0;
+function syncTime() {
+  timeSentAt = Date.now();
+  send({ type: 'time', id: `t${timeSentAt}` });
+}
+
+function setClock(serverNow, deadline, sentAt) {
+  const now = Date.now();
+  // With a round trip known, the server's time is best matched to its middle.
+  const local = sentAt ? (sentAt + now) / 2 : now;
+  state.offset = new Date(serverNow).getTime() - local;
+  if (deadline) state.deadline = new Date(deadline);
+}
+
+function onMessage(m) {
+  switch (m.type) {
+    case 'paper':
+      setClock(m.server_now, m.deadline);
+      state.paper = m;
+      state.nextSeq = Math.max(state.nextSeq, m.last_seq + 1);
+      state.answers = new Map(m.answers.map((a) => [a.q, { v: a.v, marked: a.marked, seq: a.seq }]));
+      // Answers this browser still holds win over older server copies; resend them.
+      for (const p of [...state.pending.values()].sort((a, b) => a.seq - b.seq)) {
+        const a = state.answers.get(p.question) || { v: [], marked: false, seq: 0 };
+        if (p.type === 'answer' && p.seq > a.seq) a.v = p.value;
+        if (p.type === 'mark') a.marked = p.marked;
+        state.answers.set(p.question, a);
+        send(p);
+      }
+      persist();
+      render();
+      break;
+    case 'ack':
+      if (m.seq != null) {
+        state.pending.delete(m.seq);
+        persist();
+        renderSave();
+      }
+      break;
+    case 'error':
+      onError(m);
+      break;
+    case 'time':
+      setClock(m.server_now, m.deadline, m.id === `t${timeSentAt}` ? timeSentAt : 0);
+      break;
+    case 'warning':
+      banner(t('exam.warning', { minutes: m.minutes_left }), 'warn');
+      break;
+    case 'ended':
+      ended(m);
+      break;
+    case 'closed':
+      if (m.code === 'takeover') {
+        state.stopped = true;
+        screen(h('div', { class: 'card center' }, biEl('h2', 'exam.stopped'), h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en)));
+      }
+      break;
+  }
+}
+
+function onError(m) {
+  if (m.seq != null) {
+    // The server refused this message for good (late, ended, malformed):
+    // keeping it would resend it forever. Say so.
+    const p = state.pending.get(m.seq);
+    state.pending.delete(m.seq);
+    persist();
+    renderSave();
+    if (m.code === 'unavailable') { // not stored, not refused: resend later
+      if (p) { state.pending.set(m.seq, p); persist(); setTimeout(() => send(p), 1000); }
+      return;
+    }
+  }
+  if (m.code === 'attempt_ended') {
+    send({ type: 'resume', id: 'resume' });
+    return;
+  }
+  banner({ zh: t('exam.refused').zh + m.message.zh, en: t('exam.refused').en + m.message.en }, 'error');
+}
+
+// ---- answering ------------------------------------------------------------
+
+function queue(msg) {
+  msg.seq = state.nextSeq++;
+  state.pending.set(msg.seq, msg);
+  persist();
+  send(msg);
+  renderSave();
+}
+
+function choose(q, optionId) {
+  const a = state.answers.get(q.id) || { v: [], marked: false };
+  let v;
+  if (q.kind === 'multiple') {
+    v = a.v.includes(optionId) ? a.v.filter((x) => x !== optionId) : [...a.v, optionId].sort((x, y) => x - y);
+  } else {
+    v = [optionId];
+  }
+  a.v = v;
+  state.answers.set(q.id, a);
+  queue({ type: 'answer', question: q.id, value: v });
+  renderQuestion();
+  renderNav();
+}
+
+function toggleMark(q) {
+  const a = state.answers.get(q.id) || { v: [], marked: false };
+  a.marked = !a.marked;
+  state.answers.set(q.id, a);
+  queue({ type: 'mark', question: q.id, marked: a.marked });
+  renderQuestion();
+  renderNav();
+}
+
+// ---- rendering ------------------------------------------------------------
+
+function screen(...children) { $('screen').replaceChildren(...children); }
+
+function banner(text, kind) {
+  const b = $('banner');
+  bi(b, text);
+  b.className = `banner ${kind}`;
+  b.hidden = false;
+  clearTimeout(banner.timer);
+  banner.timer = setTimeout(() => { b.hidden = true; }, 15000);
+}
+
+function renderSave() {
+  const el = $('save');
+  const n = state.pending.size;
+  if (n === 0) { bi(el, 'exam.saved'); el.className = 'save ok'; return; }
+  if (state.connected) { bi(el, 'exam.saving'); el.className = 'save busy'; return; }
+  bi(el, 'exam.offline'); el.className = 'save offline';
+}
+
+function render() {
+  const p = state.paper;
+  $('title').replaceChildren(document.createTextNode(p.title_zh + ' '), span('en', p.title_en));
+  if (p.status === 'not_started') return renderLobby();
+  if (p.status !== 'in_progress') return ended({ status: p.status, reason: p.end_reason, score: p.score, kind: p.kind });
+  const qs = p.questions;
+  state.current = Math.min(state.current, qs.length - 1);
+  screen(
+    h('div', { class: 'exam-body' },
+      h('section', { class: 'question', id: 'question' }),
+      h('aside', { class: 'nav' },
+        biEl('h3', 'exam.navigator'),
+        h('div', { class: 'grid', id: 'grid' }),
+        h('div', { class: 'legend' },
+          h('span', { class: 'cell answered' }, ''), biEl('span', 'exam.legend.answered'),
+          h('span', { class: 'cell' }, ''), biEl('span', 'exam.legend.unanswered'),
+          h('span', { class: 'cell marked' }, ''), biEl('span', 'exam.legend.marked')),
+        biEl('button', 'exam.submit', {}, { type: 'button', class: 'primary danger', id: 'submit', onclick: confirmSubmit }),
+        biEl('p', 'exam.keys', {}, { class: 'hint' }))));
+  renderQuestion();
+  renderNav();
+}
+
+function renderLobby() {
+  const p = state.paper;
+  const opens = p.opens_at && new Date(p.opens_at).getTime() > Date.now() + state.offset;
+  const start = biEl('button', 'exam.start', {}, { type: 'button', class: 'primary', id: 'start' });
+  start.disabled = opens;
+  start.onclick = () => { start.disabled = true; send({ type: 'start', id: 'start' }); };
+  screen(h('div', { class: 'card center lobby' },
+    biEl('h2', 'exam.lobby'),
+    biEl('p', 'exam.lobby.text', { minutes: p.duration_minutes }),
+    opens ? biEl('p', 'exam.lobby.wait', { time: fmtTime(p.opens_at) }) : '',
+    start));
+}
+
+function renderQuestion() {
+  const qs = state.paper.questions;
+  const q = qs[state.current];
+  const a = state.answers.get(q.id) || { v: [], marked: false };
+  const sec = state.paper.sections[q.section];
+  const letters = 'ABCDEFGH';
+  const opts = q.options.map((o, i) => {
+    const chosen = a.v.includes(o.id);
+    return h('li', {},
+      h('button', { type: 'button', class: `option${chosen ? ' chosen' : ''}`, 'aria-pressed': String(chosen), 'data-option': o.id, onclick: () => choose(q, o.id) },
+        h('span', { class: 'letter' }, letters[i]), h('span', { class: 'text' }, o.text)));
+  });
+  $('question').replaceChildren(
+    h('div', { class: 'qhead' },
+      h('span', { class: 'section' }, `${sec.title_zh} `, span('en', sec.title_en)),
+      biEl('strong', 'exam.question', { n: state.current + 1 }),
+      biEl('span', `exam.kind.${q.kind}`, {}, { class: 'kind' }),
+      biEl('span', 'exam.points', { points: q.points }, { class: 'points' })),
+    h('p', { class: 'stem', id: 'stem' }, q.stem),
+    h('ol', { class: 'options' }, opts),
+    h('div', { class: 'qfoot' },
+      biEl('button', 'exam.prev', {}, { type: 'button', disabled: state.current === 0, onclick: () => go(state.current - 1) }),
+      biEl('button', a.marked ? 'exam.unmark' : 'exam.mark', {}, { type: 'button', class: a.marked ? 'marked' : '', onclick: () => toggleMark(q) }),
+      biEl('button', 'exam.next', {}, { type: 'button', disabled: state.current === qs.length - 1, onclick: () => go(state.current + 1) })));
+}
+
+function renderNav() {
+  const grid = $('grid');
+  if (!grid) return;
+  grid.replaceChildren(...state.paper.questions.map((q, i) => {
+    const a = state.answers.get(q.id);
+    const cls = ['cell', a && a.v.length ? 'answered' : '', a && a.marked ? 'marked' : '', i === state.current ? 'current' : ''].join(' ');
+    return h('button', { type: 'button', class: cls, 'aria-label': `${i + 1}`, onclick: () => go(i) }, String(i + 1));
+  }));
+}
+
+function go(i) {
+  state.current = Math.max(0, Math.min(i, state.paper.questions.length - 1));
+  renderQuestion();
+  renderNav();
+}
+
+function confirmSubmit() {
+  const qs = state.paper.questions;
+  const unanswered = qs.map((q, i) => [q, i]).filter(([q]) => !(state.answers.get(q.id)?.v.length)).map(([, i]) => i + 1);
+  const marked = qs.filter((q) => state.answers.get(q.id)?.marked).length;
+  const body = [];
+  if (state.pending.size) body.push(biEl('p', 'exam.confirm.pending', { n: state.pending.size }, { class: 'alert error' }));
+  body.push(unanswered.length
+    ? biEl('p', 'exam.confirm.unanswered', { n: unanswered.length, list: unanswered.join(', ') })
+    : biEl('p', 'exam.confirm.all'));
+  if (marked) body.push(biEl('p', 'exam.confirm.marked', { n: marked }));
+  body.push(biEl('p', 'exam.confirm.final', {}, { class: 'strong' }));
+  bi($('confirm-title'), 'exam.confirm.title');
+  $('confirm-body').replaceChildren(...body);
+  bi($('confirm-no'), 'exam.confirm.no');
+  const yes = $('confirm-yes');
+  bi(yes, 'exam.confirm.yes');
+  yes.disabled = state.pending.size > 0 || !state.connected;
+  $('confirm').showModal();
+}
+
+$('confirm-no').onclick = () => $('confirm').close();
+$('confirm-yes').onclick = () => {
+  $('confirm').close();
+  send({ type: 'submit', id: 'submit' });
+};
+
+function ended(m) {
+  state.stopped = true;
+  state.deadline = null;
+  if (state.ws) state.ws.close();
+  $('remaining').textContent = '--:--';
+  const lines = [biEl('h2', 'exam.ended.title'), biEl('p', `status.${m.status}`, {}, { class: 'status' })];
+  if (m.status === 'terminated' && m.reason) lines.push(h('p', { class: 'alert error' }, m.reason));
+  lines.push(m.kind === 'mock' && m.score != null ? biEl('p', 'exam.ended.score', { score: m.score }) : biEl('p', 'exam.ended.formal'));
+  lines.push(biEl('a', 'exam.ended.home', {}, { class: 'button', href: '/candidate' }));
+  screen(h('div', { class: 'card center', id: 'ended' }, ...lines));
+  $('confirm').open && $('confirm').close();
+}
+
+// ---- clock and keys -------------------------------------------------------
+
+function tick() {
+  if (!state.deadline) return;
+  const left = Math.max(0, state.deadline.getTime() - (Date.now() + state.offset));
+  const s = Math.floor(left / 1000);
+  const hh = Math.floor(s / 3600), mm = Math.floor((s % 3600) / 60), ss = s % 60;
+  $('remaining').textContent = `${hh ? hh + ':' : ''}${String(mm).padStart(2, '0')}:${String(ss).padStart(2, '0')}`;
+  $('clock').className = `clock${s < 300 ? ' low' : ''}`;
+}
+setInterval(tick, 250);
+
+document.addEventListener('keydown', (ev) => {
+  if (!state.paper || state.paper.status !== 'in_progress' || state.stopped || $('confirm').open) return;
+  if (ev.target instanceof HTMLInputElement) return;
+  const q = state.paper.questions[state.current];
+  const k = ev.key.toUpperCase();
+  if (ev.key === 'ArrowRight') go(state.current + 1);
+  else if (ev.key === 'ArrowLeft') go(state.current - 1);
+  else if (k === 'M') toggleMark(q);
+  else {
+    const i = 'ABCDEFGH'.indexOf(k) >= 0 ? 'ABCDEFGH'.indexOf(k) : '12345678'.indexOf(ev.key);
+    if (i >= 0 && i < q.options.length) choose(q, q.options[i].id);
+    else return;
+  }
+  ev.preventDefault();
+});
+
+window.addEventListener('offline', () => state.ws && drop(state.ws));
+window.addEventListener('online', () => { state.backoff = 500; if (!state.ws) connect(); });
+bi($('loading'), 'exam.loading');
+bi($('clock-label'), 'exam.time_left');
+renderSave();
+connect();
