@@ -45,6 +45,7 @@ func TestExamPageInChromium(t *testing.T) {
 		t.Fatalf("server has %d answers, want 2: %v", n, e.answers(cd.attempt))
 	}
 
+	browsertest.Screenshot(t, ctx, "exam-answering")
 	run("reload", chromedp.Reload(), chromedp.WaitVisible(".option"))
 	waitTrue("answers back after reload", `document.querySelectorAll("#grid .cell.answered").length === 2 && document.querySelector('.option.chosen') !== null`)
 
@@ -72,6 +73,7 @@ func TestExamPageInChromium(t *testing.T) {
 	waitTrue("page sees the socket gone", `!document.querySelector('#save').classList.contains('busy')`)
 	run("answer offline", chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent("A"))
 	waitTrue("offline indicator", `document.querySelector('#save').classList.contains('offline')`)
+	browsertest.Screenshot(t, ctx, "exam-offline")
 	pending := browsertest.Eval[int](t, ctx, `JSON.parse(localStorage.getItem('examhall:attempt:`+itoa(cd.attempt)+`:pending')).length`)
 	if pending != 1 {
 		t.Fatalf("%d answers kept in the browser, want 1", pending)
@@ -90,10 +92,12 @@ func TestExamPageInChromium(t *testing.T) {
 	run("submit",
 		chromedp.Click("#submit"),
 		chromedp.WaitVisible("#confirm-body"))
+	browsertest.Screenshot(t, ctx, "exam-confirm")
 	body := browsertest.Eval[string](t, ctx, `document.querySelector('#confirm-body').textContent`)
 	if !contains(body, "17") { // 20 questions, 3 answered
 		t.Fatalf("confirmation does not list the unanswered questions: %q", body)
 	}
 	run("confirm", chromedp.Click("#confirm-yes"), chromedp.WaitVisible("#ended"))
+	browsertest.Screenshot(t, ctx, "exam-ended")
 	waitStatus(t, e, cd.attempt, "submitted")
 }

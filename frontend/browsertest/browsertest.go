@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -90,4 +91,19 @@ func WaitTrue(t testing.TB, ctx context.Context, what, expr string, timeout time
 	if _, err := chromedp.Run(c, chromedp.Poll[bool](expr)); err != nil {
 		t.Fatalf("%s (%s): %v", what, expr, err)
 	}
+}
+
+// Screenshot saves the page as name.png in $EXAMHALL_SCREENSHOTS, when set,
+// so a person can look at what a test saw.
+func Screenshot(t testing.TB, ctx context.Context, name string) {
+	dir := os.Getenv("EXAMHALL_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	b, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	os.WriteFile(filepath.Join(dir, name+".png"), b, 0o644)
 }

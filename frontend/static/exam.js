@@ -98,6 +98,7 @@ function setClock(serverNow, deadline, sentAt) {
   const local = sentAt ? (sentAt + now) / 2 : now;
   state.offset = new Date(serverNow).getTime() - local;
   if (deadline) state.deadline = new Date(deadline);
+  tick();
 }
 
 function onMessage(m) {
