@@ -392,3 +392,36 @@ func TestMockExamIsUnlimitedAndUncounted(t *testing.T) {
 		t.Fatal("a mock attempt touched the formal one")
 	}
 }
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	forEachDB(t, 1, func(t *testing.T, e *examEnv) {
+		c := e.connect(e.cands[0])
+		qs := questions(c.start())
+		for i, q := range qs[:5] {
+			id := int64(q["id"].(float64))
+			c.send(map[string]any{"type": "answer", "seq": i + 1, "question": id, "value": e.keys[id]})
+			c.await("ack", is("ack", "seq", i+1))
+		}
+		c.send(map[string]any{"type": "submit", "id": 1})
+		c.await("ended", is("ended"))
+		ctx := context.Background()
+		id := e.cands[0].attempt
+		r, err := exam.Verify(ctx, e.db, id)
+		if err != nil || !r.OK() || r.Score == nil || *r.Score != r.Replayed || r.Replayed == 0 {
+			t.Fatalf("clean attempt: %+v %v", r, err)
+		}
+		// Someone edits an answer in the table: the replay disagrees.
+		q := int64(qs[0]["id"].(float64))
+		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", "[3]")
+		if r, _ := exam.Verify(ctx, e.db, id); r.OK() {
+			t.Fatal("an edited answer verified")
+		}
+		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", fmt.Sprint(e.keys[q]))
+		// Someone edits the log itself: the chain breaks.
+		e.db.Model(&store.AttemptEvent{}).Where("attempt_id = ? AND kind = ?", id, "answer").Limit(1).
+			Update("data", fmt.Sprintf(`{"q":%d,"v":[3]}`, q))
+		if r, _ := exam.Verify(ctx, e.db, id); r.OK() || !strings.Contains(strings.Join(r.Problems, " "), "hash") {
+			t.Fatalf("an edited log verified: %+v", r)
+		}
+	})
+}

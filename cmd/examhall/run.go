@@ -27,6 +27,9 @@ Usage:
   examhall serve   [flags]   run the platform
   examhall demo    [flags]   seed the demo programme (once) and run the platform
   examhall migrate [flags]   apply database migrations and exit
+  examhall verify-attempt [flags] ID
+                             check an attempt's hash-chained log and replay it
+                             to the same answers and score
   examhall version           print the schema version this binary knows
 
 Run "examhall serve -h" for the flags; each is also an EXAMHALL_* variable.
@@ -40,6 +43,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve", "demo", "migrate":
+	case "verify-attempt":
+		return verifyAttempt(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "examhall, schema", store.SchemaVersion())
 		return nil
