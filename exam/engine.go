@@ -285,7 +285,7 @@ func (e *Engine) Mark(h *Handle, seq, question int64, marked bool, done func(err
 }
 
 func (e *Engine) checkClientOp(h *Handle, seq, question int64) error {
-	if seq <= 0 {
+	if seq <= 0 || seq > MaxSeq {
 		return ErrBadSeq
 	}
 	if _, ok := h.l.items[question]; !ok {
@@ -382,7 +382,7 @@ func (e *Engine) end(ctx context.Context, attemptID int64, status, reason string
 	now := e.now()
 	var score float64
 	var passed bool
-	o := &op{attemptID: attemptID, at: now, kind: EvEnd, refuse: ErrEnded}
+	o := &op{attemptID: attemptID, at: now, kind: EvEnd, refuse: ErrEnded, readsAnswers: true}
 	o.apply = func(tx *gorm.DB, st *rowState) (bool, error) {
 		if st.Status == StatusNotStarted && status != StatusTerminated {
 			o.refuse = ErrNotStarted

@@ -35,16 +35,16 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c
 // examEnv is a real server (web layer, hub, engine) on loopback with one
 // session of candidates, on a fresh database.
 type examEnv struct {
-	t        *testing.T
-	db       *store.DB
-	bus      *store.MemBus
-	clock    *clock
-	engine   *exam.Engine
-	web      *frontend.Server
-	stop     func()
-	srv      *httptest.Server
+	t      *testing.T
+	db     *store.DB
+	bus    *store.MemBus
+	clock  *clock
+	engine *exam.Engine
+	web    *frontend.Server
+	stop   func()
+	srv    *httptest.Server
 	// cut, while set, refuses new sockets as an unreachable network would.
-	cut atomic.Bool
+	cut      atomic.Bool
 	cands    []cand
 	session  int64
 	exam     store.Exam

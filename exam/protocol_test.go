@@ -412,14 +412,15 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		}
 		// Someone edits an answer in the table: the replay disagrees.
 		q := int64(qs[0]["id"].(float64))
-		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", "[3]")
+		other := fmt.Sprintf("[%d]", (e.keys[q][0]+1)%2)
+		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", other)
 		if r, _ := exam.Verify(ctx, e.db, id); r.OK() {
 			t.Fatal("an edited answer verified")
 		}
 		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", fmt.Sprint(e.keys[q]))
 		// Someone edits the log itself: the chain breaks.
 		e.db.Model(&store.AttemptEvent{}).Where("attempt_id = ? AND kind = ?", id, "answer").Limit(1).
-			Update("data", fmt.Sprintf(`{"q":%d,"v":[3]}`, q))
+			Update("data", fmt.Sprintf(`{"q":%d,"v":%s}`, q, other))
 		if r, _ := exam.Verify(ctx, e.db, id); r.OK() || !strings.Contains(strings.Join(r.Problems, " "), "hash") {
 			t.Fatalf("an edited log verified: %+v", r)
 		}

@@ -3,9 +3,9 @@ package exam
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,9 +32,12 @@ type op struct {
 	marked      bool
 	// apply runs in the transaction before the event is appended; returning
 	// false refuses the op with refuse and appends nothing.
-	apply  func(tx *gorm.DB, st *rowState) (bool, error)
-	refuse error
-	done   func(error)
+	apply func(tx *gorm.DB, st *rowState) (bool, error)
+	// readsAnswers makes the batch write the answers before it so far
+	// before apply runs (grading reads them).
+	readsAnswers bool
+	refuse       error
+	done         func(error)
 }
 
 // rowState is an attempt's state as the batch sees it.
@@ -58,6 +61,7 @@ type writer struct {
 	in       chan *op
 	maxBatch int
 	heads    map[int64]head // chain head per attempt, owned by the run goroutine
+	seqs     map[int64]*seqSet
 
 	mu      sync.RWMutex
 	stopped bool
@@ -67,7 +71,7 @@ type writer struct {
 }
 
 func newWriter(db *store.DB, log *slog.Logger, maxBatch int) *writer {
-	return &writer{db: db, log: log, in: make(chan *op, 8192), maxBatch: maxBatch, heads: map[int64]head{}, done: make(chan struct{}),
+	return &writer{db: db, log: log, in: make(chan *op, 8192), maxBatch: maxBatch, heads: map[int64]head{}, seqs: map[int64]*seqSet{}, done: make(chan struct{}),
 		batches: func(int) {}, ops: func(int) {}}
 }
 
@@ -135,28 +139,12 @@ func (w *writer) commit(batch []*op) {
 	results := make([]error, len(batch))
 	newHeads := map[int64]head{}
 	err := w.db.Transaction(func(tx *gorm.DB) error {
-		ids := make([]int64, 0, len(batch))
-		seen := map[int64]bool{}
-		for _, o := range batch {
-			if !seen[o.attemptID] {
-				seen[o.attemptID] = true
-				ids = append(ids, o.attemptID)
-			}
-		}
-		var rows []rowState
-		q := tx.Table("attempts").Select("id, status, deadline").Where("id IN ?", ids)
-		if w.db.Dialect == store.Postgres {
-			// Hold the rows against a concurrent end of the attempt on
-			// another node until this batch commits.
-			q = q.Clauses(clause.Locking{Strength: "SHARE"})
-		}
-		if err := q.Scan(&rows).Error; err != nil {
+		b := &batchTx{tx: tx, dialect: w.db.Dialect}
+		states, err := b.states(batch)
+		if err != nil {
 			return err
 		}
-		states := map[int64]*rowState{}
-		for i := range rows {
-			states[rows[i].ID] = &rows[i]
-		}
+		inBatch := map[seqKey]storedEvent{}
 		for i, o := range batch {
 			st := states[o.attemptID]
 			switch {
@@ -170,7 +158,36 @@ func (w *writer) commit(batch []*op) {
 				results[i] = ErrEnded
 				continue
 			}
+			if o.clientSeq > 0 {
+				_, seqs, err := w.load(tx, o.attemptID)
+				if err != nil {
+					return err
+				}
+				k := seqKey{o.attemptID, o.clientSeq}
+				if seqs.has(o.clientSeq) {
+					// A resent message: stored already, so acknowledge it,
+					// unless the sequence number was reused for something else.
+					prev, ok := inBatch[k]
+					if !ok {
+						if err := tx.Raw("SELECT kind, data FROM attempt_events WHERE attempt_id = ? AND client_seq = ?", o.attemptID, o.clientSeq).
+							Row().Scan(&prev.kind, &prev.data); err != nil {
+							return err
+						}
+					}
+					if prev.kind != o.kind || prev.data != string(o.data) {
+						results[i] = ErrBadSeq
+					}
+					continue
+				}
+				seqs.add(o.clientSeq)
+				inBatch[k] = storedEvent{o.kind, string(o.data)}
+			}
 			if o.apply != nil {
+				if o.readsAnswers {
+					if err := b.flush(); err != nil {
+						return err
+					}
+				}
 				ok, err := o.apply(tx, st)
 				if err != nil {
 					return err
@@ -182,61 +199,33 @@ func (w *writer) commit(batch []*op) {
 			}
 			h, ok := newHeads[o.attemptID]
 			if !ok {
-				var err error
-				if h, err = w.head(tx, o.attemptID); err != nil {
+				if h, _, err = w.load(tx, o.attemptID); err != nil {
 					return err
 				}
 			}
-			e := &store.AttemptEvent{AttemptID: o.attemptID, N: h.n + 1, At: o.at, Kind: o.kind, ClientSeq: o.clientSeq, Data: string(o.data), PrevHash: h.hash}
-			e.Hash = eventHash(h.hash, e)
-			res := tx.Clauses(clause.OnConflict{
-				Columns:     []clause.Column{{Name: "attempt_id"}, {Name: "client_seq"}},
-				TargetWhere: clause.Where{Exprs: []clause.Expression{clause.Expr{SQL: "client_seq > 0"}}},
-				DoNothing:   true,
-			}).Create(e)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected == 0 {
-				// A resent message: stored already, so acknowledge it, unless
-				// the sequence number was reused for something else.
-				var prev store.AttemptEvent
-				if err := tx.Where("attempt_id = ? AND client_seq = ?", o.attemptID, o.clientSeq).Take(&prev).Error; err != nil {
-					return err
-				}
-				if prev.Kind != o.kind || prev.Data != string(o.data) {
-					results[i] = ErrBadSeq
-				}
-				continue
-			}
+			e := store.AttemptEvent{AttemptID: o.attemptID, N: h.n + 1, At: o.at, Kind: o.kind, ClientSeq: o.clientSeq, Data: string(o.data), PrevHash: h.hash}
+			e.Hash = eventHash(h.hash, &e)
 			newHeads[o.attemptID] = head{e.N, e.Hash}
+			b.events = append(b.events, e)
 			switch o.kind {
 			case EvAnswer:
-				err := tx.Exec(`INSERT INTO answers (attempt_id, question_id, value, seq, marked, mark_seq, saved_at) VALUES (?, ?, ?, ?, FALSE, 0, ?)
-					ON CONFLICT (attempt_id, question_id) DO UPDATE SET value = excluded.value, seq = excluded.seq, saved_at = excluded.saved_at
-					WHERE answers.seq < excluded.seq`, o.attemptID, o.question, string(o.value), o.clientSeq, o.at).Error
-				if err != nil {
-					return err
-				}
+				b.answer(o)
 			case EvMark:
-				err := tx.Exec(`INSERT INTO answers (attempt_id, question_id, value, seq, marked, mark_seq, saved_at) VALUES (?, ?, '[]', 0, ?, ?, ?)
-					ON CONFLICT (attempt_id, question_id) DO UPDATE SET marked = excluded.marked, mark_seq = excluded.mark_seq
-					WHERE answers.mark_seq < excluded.mark_seq`, o.attemptID, o.question, o.marked, o.clientSeq, o.at).Error
-				if err != nil {
-					return err
-				}
+				b.mark(o)
 			}
 		}
-		return nil
+		return b.flush()
 	})
 	if err != nil {
 		w.log.Error("answer batch failed; nothing in it was acknowledged", "ops", len(batch), "err", err)
 		for i := range results {
 			results[i] = fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
-		// The cached heads may be ahead of the database now: reload them.
+		// The cached heads and sequence sets may be ahead of the database
+		// now: reload them.
 		for _, o := range batch {
 			delete(w.heads, o.attemptID)
+			delete(w.seqs, o.attemptID)
 		}
 	} else {
 		for id, h := range newHeads {
@@ -252,19 +241,145 @@ func (w *writer) commit(batch []*op) {
 	}
 }
 
-func (w *writer) head(tx *gorm.DB, attemptID int64) (head, error) {
+type seqKey struct{ attempt, seq int64 }
+
+type storedEvent struct{ kind, data string }
+
+// batchTx gathers a batch's rows and writes them with a few multi-row
+// statements: per-statement cost, not per-row cost, is what limits SQLite.
+type batchTx struct {
+	tx      *gorm.DB
+	dialect store.Dialect
+	events  []store.AttemptEvent
+	answers map[seqKey]*op // (attempt, question) → newest answer in the batch
+	marks   map[seqKey]*op
+}
+
+func (b *batchTx) answer(o *op) {
+	if b.answers == nil {
+		b.answers = map[seqKey]*op{}
+	}
+	k := seqKey{o.attemptID, o.question}
+	if prev := b.answers[k]; prev == nil || prev.clientSeq < o.clientSeq {
+		b.answers[k] = o
+	}
+}
+
+func (b *batchTx) mark(o *op) {
+	if b.marks == nil {
+		b.marks = map[seqKey]*op{}
+	}
+	k := seqKey{o.attemptID, o.question}
+	if prev := b.marks[k]; prev == nil || prev.clientSeq < o.clientSeq {
+		b.marks[k] = o
+	}
+}
+
+// states reads the batch's attempts. On PostgreSQL the rows are held
+// (FOR SHARE) against a concurrent end of the attempt on another node until
+// the batch commits; SQLite's write lock already serialises the two.
+func (b *batchTx) states(batch []*op) (map[int64]*rowState, error) {
+	ids := make([]int64, 0, len(batch))
+	seen := map[int64]bool{}
+	for _, o := range batch {
+		if !seen[o.attemptID] {
+			seen[o.attemptID] = true
+			ids = append(ids, o.attemptID)
+		}
+	}
+	var rows []rowState
+	q := b.tx.Table("attempts").Select("id, status, deadline").Where("id IN ?", ids)
+	if b.dialect == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "SHARE"})
+	}
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, err
+	}
+	states := make(map[int64]*rowState, len(rows))
+	for i := range rows {
+		states[rows[i].ID] = &rows[i]
+	}
+	return states, nil
+}
+
+// flush writes the rows gathered so far.
+func (b *batchTx) flush() error {
+	const chunk = 200
+	for len(b.events) > 0 {
+		n := min(len(b.events), chunk)
+		var sb strings.Builder
+		sb.WriteString("INSERT INTO attempt_events (attempt_id, n, at, kind, client_seq, data, prev_hash, hash) VALUES ")
+		args := make([]any, 0, n*8)
+		for i, e := range b.events[:n] {
+			if i > 0 {
+				sb.WriteString(", ")
+			}
+			sb.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, e.AttemptID, e.N, e.At, e.Kind, e.ClientSeq, e.Data, e.PrevHash, e.Hash)
+		}
+		if err := b.tx.Exec(sb.String(), args...).Error; err != nil {
+			return err
+		}
+		b.events = b.events[n:]
+	}
+	if err := b.upsert(b.answers, `INSERT INTO answers (attempt_id, question_id, value, seq, marked, mark_seq, saved_at) VALUES %s
+		ON CONFLICT (attempt_id, question_id) DO UPDATE SET value = excluded.value, seq = excluded.seq, saved_at = excluded.saved_at
+		WHERE answers.seq < excluded.seq`, func(o *op) []any {
+		return []any{o.attemptID, o.question, string(o.value), o.clientSeq, false, 0, o.at}
+	}); err != nil {
+		return err
+	}
+	b.answers = nil
+	if err := b.upsert(b.marks, `INSERT INTO answers (attempt_id, question_id, value, seq, marked, mark_seq, saved_at) VALUES %s
+		ON CONFLICT (attempt_id, question_id) DO UPDATE SET marked = excluded.marked, mark_seq = excluded.mark_seq
+		WHERE answers.mark_seq < excluded.mark_seq`, func(o *op) []any {
+		return []any{o.attemptID, o.question, "[]", 0, o.marked, o.clientSeq, o.at}
+	}); err != nil {
+		return err
+	}
+	b.marks = nil
+	return nil
+}
+
+func (b *batchTx) upsert(rows map[seqKey]*op, sql string, values func(*op) []any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var vals []string
+	var args []any
+	for _, o := range rows {
+		vals = append(vals, "(?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, values(o)...)
+	}
+	return b.tx.Exec(fmt.Sprintf(sql, strings.Join(vals, ", ")), args...).Error
+}
+
+// load returns an attempt's chain head and stored sequence numbers, read
+// from its log on first use and kept while this node writes the attempt.
+func (w *writer) load(tx *gorm.DB, attemptID int64) (head, *seqSet, error) {
 	if h, ok := w.heads[attemptID]; ok {
-		return h, nil
+		return h, w.seqs[attemptID], nil
 	}
-	var e store.AttemptEvent
-	err := tx.Where("attempt_id = ?", attemptID).Order("n DESC").Limit(1).Take(&e).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return head{0, genesis}, nil
-	}
+	rows, err := tx.Raw("SELECT n, hash, client_seq FROM attempt_events WHERE attempt_id = ? ORDER BY n", attemptID).Rows()
 	if err != nil {
-		return head{}, err
+		return head{}, nil, err
 	}
-	return head{e.N, e.Hash}, nil
+	defer rows.Close()
+	h, seqs := head{0, genesis}, &seqSet{}
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&h.n, &h.hash, &seq); err != nil {
+			return head{}, nil, err
+		}
+		if seq > 0 {
+			seqs.add(seq)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return head{}, nil, err
+	}
+	w.heads[attemptID], w.seqs[attemptID] = h, seqs
+	return h, seqs, nil
 }
 
 func mustJSON(v any) []byte {
@@ -273,4 +388,25 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// MaxSeq bounds client sequence numbers (a 120-minute exam sends a few
+// hundred), so a sequence set stays small whatever a client sends.
+const MaxSeq = 1 << 20
+
+// seqSet is the set of client sequence numbers stored for one attempt, kept
+// by the writer so a resent answer is recognised without a database lookup.
+type seqSet struct{ bits []uint64 }
+
+func (s *seqSet) has(n int64) bool {
+	i := int(n / 64)
+	return i < len(s.bits) && s.bits[i]&(1<<(n%64)) != 0
+}
+
+func (s *seqSet) add(n int64) {
+	i := int(n / 64)
+	if i >= len(s.bits) {
+		s.bits = append(s.bits, make([]uint64, i+1-len(s.bits))...)
+	}
+	s.bits[i] |= 1 << (n % 64)
 }

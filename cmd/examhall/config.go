@@ -33,6 +33,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Candidates is how many candidates `demo` seeds.
 	Candidates int
+	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
+	DebugAddr string
 }
 
 // option is one row of the configuration table.
@@ -131,6 +133,19 @@ var options = []option{
 				return fmt.Errorf("want a positive duration, e.g. 10s")
 			}
 			c.ShutdownTimeout = d
+			return nil
+		}},
+	{name: "debug-addr", def: "", usage: "loopback address for Go's profiler (/debug/pprof), e.g. 127.0.0.1:6060; empty: off",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.DebugAddr = ""
+				return nil
+			}
+			host, _, err := net.SplitHostPort(v)
+			if err != nil || (host != "127.0.0.1" && host != "localhost" && host != "::1") {
+				return fmt.Errorf("want a loopback host:port, e.g. 127.0.0.1:6060")
+			}
+			c.DebugAddr = v
 			return nil
 		}},
 	{name: "candidates", def: "30", demoOnly: true, usage: "how many demo candidates to seed (demo only)",

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -165,31 +167,85 @@ func TestDemoSeedsLoginsAndIsIdempotent(t *testing.T) {
 	}
 }
 
-// The real binary exits 0 within the shutdown timeout on SIGTERM.
-func TestBinaryStopsOnSIGTERM(t *testing.T) {
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds the examhall binary once for the tests that run it.
+func binary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("builds the binary")
+		t.Skip("builds and runs the binary")
 	}
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "examhall")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "examhall-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "examhall")
+		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	cmd := exec.Command(bin, "demo", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--candidates", "30")
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// startBinary runs the binary and waits until it says it is listening.
+func startBinary(t *testing.T, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(binary(t), args...)
 	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
+	errs, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	sc := bufio.NewScanner(out)
-	var url string
-	for sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "examhall demo is running at "); ok {
-			url = u
-			break
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	lines := make(chan string, 100)
+	scan := func(r io.Reader) {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
 		}
 	}
-	go io.Copy(io.Discard, out)
+	go scan(out)
+	go scan(errs)
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case l := <-lines:
+			if u, ok := strings.CutPrefix(l, "examhall demo is running at "); ok {
+				return cmd, u
+			}
+			if i := strings.Index(l, "url="); i >= 0 && strings.Contains(l, "listening") {
+				return cmd, strings.Fields(l[i+4:])[0]
+			}
+		case <-timeout:
+			t.Fatalf("%v did not start listening", args)
+		}
+	}
+}
+
+// The real binary exits 0 within the shutdown timeout on SIGTERM.
+func TestBinaryStopsOnSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	cmd, url := startBinary(t, "demo", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--candidates", "30")
 	resp, err := http.Get(url + "/healthz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on --debug-addr, a loopback address
 	"net/url"
 	"os"
 	"strings"
@@ -30,6 +31,9 @@ Usage:
   examhall verify-attempt [flags] ID
                              check an attempt's hash-chained log and replay it
                              to the same answers and score
+  examhall loadgen exam [flags]
+                             drive demo candidates over real websockets
+                             against a running server (loopback only)
   examhall version           print the schema version this binary knows
 
 Run "examhall serve -h" for the flags; each is also an EXAMHALL_* variable.
@@ -45,6 +49,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	case "serve", "demo", "migrate":
 	case "verify-attempt":
 		return verifyAttempt(ctx, rest, stdout, stderr)
+	case "loadgen":
+		return loadgenCommand(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "examhall, schema", store.SchemaVersion())
 		return nil
@@ -164,6 +170,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if cfg.DebugAddr != "" {
+		go func() {
+			dbg := &http.Server{Addr: cfg.DebugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+			log.Info("profiler listening", "addr", cfg.DebugAddr)
+			if err := dbg.ListenAndServe(); err != nil {
+				log.Warn("profiler", "err", err)
+			}
+		}()
 	}
 	url := cfg.publicURL(ln.Addr())
 	served := make(chan error, 1)
