@@ -37,13 +37,6 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the server clock (default time.Now); tests move it.
 	Now func() time.Time
-	// Grace accepts answers that were in flight at the deadline (default 5 s).
-	Grace time.Duration
-	// CreditCap is the most outage time credited back to one attempt
-	// (default 5 minutes; negative turns crediting off).
-	CreditCap time.Duration
-	// MinOutage is the shortest disconnection that is credited (default 5 s).
-	MinOutage time.Duration
 	// MaxBatch is the most answers committed in one transaction (default 64).
 	MaxBatch int
 	// SweepEvery is how often overdue attempts are looked for (default 1 s).
@@ -65,6 +58,7 @@ type Engine struct {
 // examInfo is what the engine keeps of an exam: its blueprint and questions.
 type examInfo struct {
 	exam      store.Exam
+	policy    Policy
 	blueprint *Blueprint
 	questions map[int64]store.Question
 	keys      map[int64][]int
@@ -77,6 +71,7 @@ type live struct {
 	status   string
 	deadline time.Time
 	examID   int64
+	grace    time.Duration
 	items    map[int64]itemInfo
 	peer     Peer
 	// lostAt is when the server saw the last PC connection go, for credit.
@@ -104,15 +99,6 @@ func New(cfg Config) *Engine {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.Grace == 0 {
-		cfg.Grace = 5 * time.Second
-	}
-	if cfg.CreditCap == 0 {
-		cfg.CreditCap = 5 * time.Minute
-	}
-	if cfg.MinOutage == 0 {
-		cfg.MinOutage = 5 * time.Second
 	}
 	if cfg.MaxBatch == 0 {
 		cfg.MaxBatch = 64
@@ -165,6 +151,9 @@ func (e *Engine) exam(ctx context.Context, id int64) (*examInfo, error) {
 		return nil, err
 	}
 	info.blueprint = bp
+	if info.policy, err = ParsePolicy(info.exam.Policy); err != nil {
+		return nil, err
+	}
 	var qs []store.Question
 	if err := e.db.WithContext(ctx).Where("programme_id = ?", info.exam.ProgrammeID).Find(&qs).Error; err != nil {
 		return nil, err
@@ -220,7 +209,7 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 		if err := json.Unmarshal([]byte(a.Paper), &p); err != nil {
 			return nil, fmt.Errorf("attempt %d paper: %w", a.ID, err)
 		}
-		l = &live{id: a.ID, status: a.Status, examID: a.ExamID, items: map[int64]itemInfo{}, changed: make(chan struct{})}
+		l = &live{id: a.ID, status: a.Status, examID: a.ExamID, grace: info.policy.grace(), items: map[int64]itemInfo{}, changed: make(chan struct{})}
 		if a.Deadline != nil {
 			l.deadline = a.Deadline.UTC()
 		}
@@ -297,7 +286,7 @@ func (e *Engine) checkClientOp(h *Handle, seq, question int64) error {
 		return ErrNotStarted
 	case status != StatusInProgress:
 		return ErrEnded
-	case e.now().After(deadline.Add(e.cfg.Grace)):
+	case e.now().After(deadline.Add(h.l.grace)):
 		return ErrLate
 	}
 	return nil
@@ -468,19 +457,30 @@ func grade(tx *gorm.DB, info *examInfo, a *store.Attempt) (float64, bool, error)
 	return total, total >= float64(info.exam.PassMark), nil
 }
 
-// SweepOverdue auto-submits every attempt whose deadline (plus the grace)
-// has passed, connected or not. It returns how many it ended.
+// SweepOverdue auto-submits every attempt whose deadline (plus its exam's
+// grace) has passed, connected or not. It returns how many it ended.
 func (e *Engine) SweepOverdue(ctx context.Context) (int, error) {
-	var ids []int64
-	cutoff := e.now().Add(-e.cfg.Grace)
-	err := e.db.WithContext(ctx).Model(&store.Attempt{}).Where("status = ? AND deadline < ?", StatusInProgress, cutoff).
-		Order("deadline").Limit(500).Pluck("id", &ids).Error
+	var due []struct {
+		ID       int64
+		ExamID   int64
+		Deadline time.Time
+	}
+	now := e.now()
+	err := e.db.WithContext(ctx).Model(&store.Attempt{}).Select("id, exam_id, deadline").Where("status = ? AND deadline < ?", StatusInProgress, now).
+		Order("deadline").Limit(500).Scan(&due).Error
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, id := range ids {
-		err := e.end(ctx, id, StatusAutoSubmitted, "time is up")
+	for _, a := range due {
+		info, err := e.exam(ctx, a.ExamID)
+		if err != nil {
+			return n, err
+		}
+		if now.Before(a.Deadline.Add(info.policy.grace())) {
+			continue
+		}
+		err = e.end(ctx, a.ID, StatusAutoSubmitted, "time is up")
 		switch {
 		case err == nil:
 			n++

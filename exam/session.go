@@ -94,19 +94,25 @@ func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
 	}
 }
 
-// credit gives back outage time, up to the cap, never past the session's end.
+// credit gives back outage time, up to the exam's cap, never past the
+// session's end.
 func (e *Engine) credit(ctx context.Context, h *Handle, gap time.Duration) error {
-	if e.cfg.CreditCap < 0 || gap < e.cfg.MinOutage {
-		return nil
-	}
 	var a store.Attempt
 	if err := e.db.WithContext(ctx).Take(&a, h.l.id).Error; err != nil {
 		return err
 	}
-	if a.Status != StatusInProgress || a.Deadline == nil || e.now().After(a.Deadline.Add(e.cfg.Grace)) {
+	info, err := e.exam(ctx, a.ExamID)
+	if err != nil {
+		return err
+	}
+	p := info.policy
+	if p.creditCap() <= 0 || gap < p.minOutage() {
 		return nil
 	}
-	left := e.cfg.CreditCap - time.Duration(a.CreditedSeconds)*time.Second
+	if a.Status != StatusInProgress || a.Deadline == nil || e.now().After(a.Deadline.Add(p.grace())) {
+		return nil
+	}
+	left := p.creditCap() - time.Duration(a.CreditedSeconds)*time.Second
 	secs := int(min(gap, left) / time.Second)
 	deadline := a.Deadline.Add(time.Duration(secs) * time.Second).UTC()
 	if a.SessionID != nil {

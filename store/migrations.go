@@ -86,6 +86,7 @@ CREATE TABLE exams (
 	duration_minutes INTEGER NOT NULL,
 	pass_mark INTEGER NOT NULL,
 	blueprint TEXT NOT NULL,
+	policy TEXT NOT NULL DEFAULT '{}',
 	created_at {{ts}} NOT NULL
 );
 CREATE TABLE exam_sessions (

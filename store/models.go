@@ -104,7 +104,9 @@ type Exam struct {
 	DurationMinutes int
 	PassMark        int
 	Blueprint       string
-	CreatedAt       time.Time
+	// Policy is JSON: the exam's clock rules (grace, outage credit).
+	Policy    string
+	CreatedAt time.Time
 }
 
 // ExamSession is one sitting of an exam: candidates may start between
