@@ -21,6 +21,9 @@ func (e *ErrImport) Error() string {
 func (e *ErrImport) Code() string { return "invalid_import" }
 func (e *ErrImport) Status() int  { return 400 }
 
+// LineErrors lists the invalid lines, for the client.
+func (e *ErrImport) LineErrors() any { return e.Lines }
+
 // ImportQuestions adds questions to a programme's bank, all or none.
 func ImportQuestions(ctx context.Context, db *store.DB, programmeID int64, qs []Question) (int, error) {
 	if len(qs) == 0 {
@@ -249,4 +252,165 @@ func SessionStats(ctx context.Context, db *store.DB, sessionID int64) ([]Questio
 	return out, nil
 }
 
-var errNoSession = errors.New("no such session")
+// ProgrammeView is a programme with the size of its bank.
+type ProgrammeView struct {
+	ID        int64  `json:"id"`
+	Code      string `json:"code"`
+	NameZh    string `json:"name_zh"`
+	NameEn    string `json:"name_en"`
+	Questions int    `json:"questions"`
+}
+
+// Programmes lists the programmes.
+func Programmes(ctx context.Context, db *store.DB) ([]ProgrammeView, error) {
+	var out []ProgrammeView
+	err := db.WithContext(ctx).Table("programmes").
+		Select("programmes.id, programmes.code, programmes.name_zh, programmes.name_en, (SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id) AS questions").
+		Order("programmes.id").Scan(&out).Error
+	return out, err
+}
+
+// ExamView is an exam as the admin sees it.
+type ExamView struct {
+	ID              int64      `json:"id"`
+	ProgrammeID     int64      `json:"programme_id"`
+	Code            string     `json:"code"`
+	Kind            string     `json:"kind"`
+	TitleZh         string     `json:"title_zh"`
+	TitleEn         string     `json:"title_en"`
+	DurationMinutes int        `json:"duration_minutes"`
+	PassMark        int        `json:"pass_mark"`
+	Blueprint       *Blueprint `json:"blueprint"`
+	Policy          Policy     `json:"policy"`
+}
+
+// Exams lists the exams with their blueprints and policies.
+func Exams(ctx context.Context, db *store.DB) ([]ExamView, error) {
+	var rows []store.Exam
+	if err := db.WithContext(ctx).Order("id").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]ExamView, 0, len(rows))
+	for _, r := range rows {
+		bp, _ := ParseBlueprint(r.Blueprint)
+		p, _ := ParsePolicy(r.Policy)
+		out = append(out, ExamView{r.ID, r.ProgrammeID, r.Code, r.Kind, r.TitleZh, r.TitleEn, r.DurationMinutes, r.PassMark, bp, p})
+	}
+	return out, nil
+}
+
+// UpdateExam sets an exam's blueprint and policy. The blueprint must sum to
+// 100 points and be drawable from the bank as it is now. Papers already
+// drawn keep their questions; sessions scheduled later use the new one.
+func (e *Engine) UpdateExam(ctx context.Context, examID int64, bp Blueprint, p Policy, actorID int64) error {
+	raw, err := json.Marshal(bp)
+	if err != nil {
+		return err
+	}
+	parsed, err := ParseBlueprint(string(raw))
+	if err != nil {
+		return err
+	}
+	var ex store.Exam
+	if err := e.db.WithContext(ctx).Take(&ex, examID).Error; err != nil {
+		return err
+	}
+	var bank []store.Question
+	if err := e.db.WithContext(ctx).Where("programme_id = ?", ex.ProgrammeID).Find(&bank).Error; err != nil {
+		return err
+	}
+	if _, err := Draw(parsed, bank, 1); err != nil {
+		return err
+	}
+	pol := mustJSON(p)
+	if _, err := ParsePolicy(string(pol)); err != nil {
+		return err
+	}
+	err = e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&ex).Updates(map[string]any{"blueprint": string(raw), "policy": string(pol)}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &actorID, Action: "exam_updated", ObjectType: "exam",
+			ObjectID: itoa(examID), Detail: string(mustJSON(map[string]any{"old_blueprint": json.RawMessage(ex.Blueprint), "old_policy": json.RawMessage(ex.Policy), "blueprint": bp, "policy": p}))}).Error
+	})
+	if err != nil {
+		return err
+	}
+	e.forgetExam(examID)
+	return nil
+}
+
+// SessionView is a session with how many attempts are in each state.
+type SessionView struct {
+	ID              int64          `json:"id"`
+	ExamID          int64          `json:"exam_id"`
+	Code            string         `json:"code"`
+	Title           string         `json:"title"`
+	StartsAt        time.Time      `json:"starts_at"`
+	AdmissionEndsAt time.Time      `json:"admission_ends_at"`
+	EndsAt          time.Time      `json:"ends_at"`
+	Seats           int            `json:"seats"`
+	Attempts        map[string]int `json:"attempts"`
+}
+
+// Sessions lists the sessions, newest first.
+func Sessions(ctx context.Context, db *store.DB) ([]SessionView, error) {
+	var rows []store.ExamSession
+	if err := db.WithContext(ctx).Order("starts_at DESC").Limit(200).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]SessionView, 0, len(rows))
+	for _, r := range rows {
+		v := SessionView{ID: r.ID, ExamID: r.ExamID, Code: r.Code, Title: r.Title, StartsAt: r.StartsAt, AdmissionEndsAt: r.AdmissionEndsAt, EndsAt: r.EndsAt, Attempts: map[string]int{}}
+		var seats int64
+		db.WithContext(ctx).Model(&store.Seat{}).Where("session_id = ?", r.ID).Count(&seats)
+		v.Seats = int(seats)
+		var counts []struct {
+			Status string
+			N      int
+		}
+		db.WithContext(ctx).Model(&store.Attempt{}).Select("status, COUNT(*) AS n").Where("session_id = ?", r.ID).Group("status").Scan(&counts)
+		for _, c := range counts {
+			v.Attempts[c.Status] = c.N
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// SessionSpec is what an admin gives to create a session.
+type SessionSpec struct {
+	ExamID          int64     `json:"exam_id"`
+	Code            string    `json:"code"`
+	Title           string    `json:"title"`
+	StartsAt        time.Time `json:"starts_at"`
+	AdmissionEndsAt time.Time `json:"admission_ends_at"`
+	EndsAt          time.Time `json:"ends_at"`
+}
+
+// ErrBadSession: a session's times or names do not make sense.
+var ErrBadSession = &Error{"bad_session", 400, "a session needs an exam, a code, a title, and starts ≤ admission end ≤ end"}
+
+// CreateSession creates a session; seats are added by the programme's
+// registration, then ScheduleSession draws their papers.
+func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int64) (int64, error) {
+	if s.ExamID == 0 || s.Code == "" || s.Title == "" || s.StartsAt.IsZero() || s.AdmissionEndsAt.Before(s.StartsAt) || s.EndsAt.Before(s.AdmissionEndsAt) {
+		return 0, ErrBadSession
+	}
+	row := &store.ExamSession{ExamID: s.ExamID, Code: s.Code, Title: s.Title, StartsAt: s.StartsAt.UTC(), AdmissionEndsAt: s.AdmissionEndsAt.UTC(),
+		EndsAt: s.EndsAt.UTC(), AdmissionMode: "auto", CreatedAt: time.Now().UTC()}
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Take(&store.Exam{}, s.ExamID).Error; err != nil {
+			return err
+		}
+		if err := tx.Create(row).Error; err != nil {
+			return err
+		}
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &actorID, Action: "session_created", ObjectType: "session",
+			ObjectID: itoa(row.ID), Detail: string(mustJSON(s))}).Error
+	})
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return 0, fmt.Errorf("%w: the code %q is taken", ErrBadSession, s.Code)
+	}
+	return row.ID, err
+}

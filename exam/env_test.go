@@ -46,6 +46,7 @@ type examEnv struct {
 	// cut, while set, refuses new sockets as an unreachable network would.
 	cut      atomic.Bool
 	cands    []cand
+	admin    cand
 	session  int64
 	exam     store.Exam
 	keys     map[int64][]int
@@ -117,6 +118,11 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 		}
 		e.cands = append(e.cands, c)
 	}
+	e.admin = cand{ticket: "admin", password: "a long admin password"}
+	ah, _ := frontend.HashPassword(e.admin.password, store.RoleAdmin, frontend.Chosen)
+	au := &store.User{Role: store.RoleAdmin, Username: "admin", PasswordHash: ah, DisplayName: "管理员"}
+	e.db.Create(au)
+	e.admin.id = au.ID
 	if n, err := exam.ScheduleSession(ctx, e.db.DB, s.ID); err != nil || n != candidates {
 		t.Fatalf("schedule: %d %v", n, err)
 	}

@@ -91,7 +91,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if rl := (*RateLimitedError)(nil); errors.As(err, &rl) {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 	}
-	writeJSON(w, pe.Status, map[string]any{"error": pe})
+	reply := map[string]any{"error": pe}
+	// An error that lists its problems (an import's invalid lines) sends them.
+	var lined interface{ LineErrors() any }
+	if errors.As(err, &lined) {
+		reply["lines"] = lined.LineErrors()
+	}
+	writeJSON(w, pe.Status, reply)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

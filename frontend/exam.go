@@ -23,6 +23,7 @@ func (web *Server) MountExam(engine *exam.Engine) {
 		})
 	}
 	web.mountExamAPI(engine)
+	web.mountExamAdmin(engine)
 }
 
 func (web *Server) mountExamAPI(engine *exam.Engine) {
