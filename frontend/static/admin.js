@@ -1,0 +1,199 @@
+// The admin's exam pages: sessions and results, blueprints and clock rules,
+// the question bank, and key corrections. Every action goes through the
+// admin API; its errors are shown as the server words them.
+import { loadDictionary, t, bi, h, biEl, csrfToken, fmtTime } from './i18n.js';
+
+await loadDictionary();
+const root = document.getElementById('admin');
+
+async function api(method, path, body, raw) {
+  const opts = { method, headers: { 'X-CSRF-Token': csrfToken() } };
+  if (body !== undefined) {
+    opts.body = raw ? body : JSON.stringify(body);
+    if (!raw) opts.headers['Content-Type'] = 'application/json';
+  }
+  const r = await fetch(path, opts);
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw data;
+  return data;
+}
+
+// note shows a result or an error (with an import's invalid lines) under a form.
+function note(el, key, vars, err) {
+  el.replaceChildren();
+  if (err) {
+    const m = err.error ? err.error.message : { zh: String(err), en: '' };
+    el.append(h('div', { class: 'alert error', role: 'alert' }, `${m.zh} `, h('span', { class: 'en' }, m.en)));
+    if (err.lines) {
+      el.append(h('table', { class: 'lines' },
+        h('tr', {}, biEl('th', 'admin.bank.line'), biEl('th', 'admin.bank.field'), biEl('th', 'admin.bank.reason')),
+        ...err.lines.map((l) => h('tr', {}, h('td', {}, String(l.line)), h('td', {}, l.field), h('td', {}, l.reason)))));
+    }
+    return;
+  }
+  el.append(biEl('div', key, vars, { class: 'alert notice', role: 'status' }));
+}
+
+function section(key, ...children) {
+  return h('section', { class: 'block' }, biEl('h2', key), ...children);
+}
+
+// ---- sessions ---------------------------------------------------------------
+
+async function sessions(exams) {
+  const { sessions } = await api('GET', '/api/admin/sessions');
+  const out = h('div');
+  const rows = sessions.map((s) => {
+    const msg = h('div');
+    const counts = Object.entries(s.attempts).map(([k, n]) => h('div', {}, biEl('span', `status.${k}`), `: ${n}`));
+    const detail = h('div');
+    return [h('tr', {},
+      h('td', {}, h('strong', {}, s.title), h('div', { class: 'hint' }, s.code)),
+      h('td', {}, fmtTime(s.starts_at), h('div', { class: 'hint' }, fmtTime(s.admission_ends_at)), h('div', { class: 'hint' }, fmtTime(s.ends_at))),
+      h('td', {}, String(s.seats)),
+      h('td', {}, ...counts),
+      h('td', { class: 'actions' },
+        biEl('button', 'admin.session.schedule', {}, { type: 'button', onclick: async () => {
+          try { const r = await api('POST', `/api/admin/sessions/${s.id}/schedule`); note(msg, 'admin.session.scheduled', { n: r.papers }); } catch (e) { note(msg, '', {}, e); }
+        } }),
+        biEl('button', 'admin.session.results', {}, { type: 'button', onclick: () => results(s.id, detail) }),
+        biEl('button', 'admin.session.stats', {}, { type: 'button', onclick: () => stats(s.id, detail) }),
+        h('div', {}, biEl('a', 'admin.session.csv', {}, { href: `/api/admin/sessions/${s.id}/results?format=csv` }), ' · ',
+          biEl('a', 'admin.session.stats', {}, { href: `/api/admin/sessions/${s.id}/stats?format=csv` })),
+        msg)),
+    h('tr', {}, h('td', { colspan: 5 }, detail))];
+  });
+  out.append(h('table', {},
+    h('tr', {}, biEl('th', 'admin.session.title'), biEl('th', 'admin.session.starts'), biEl('th', 'admin.session.seats'), biEl('th', 'admin.session.attempts'), h('th')),
+    ...rows.flat()));
+
+  // New session.
+  const f = {
+    exam: h('select', { id: 'new-exam' }, ...exams.map((e) => h('option', { value: e.id }, `${e.title_zh} (${e.code})`))),
+    code: h('input', { id: 'new-code', required: true }),
+    title: h('input', { id: 'new-title', required: true }),
+    starts: h('input', { id: 'new-starts', type: 'datetime-local', required: true }),
+    admission: h('input', { id: 'new-admission', type: 'datetime-local', required: true }),
+    ends: h('input', { id: 'new-ends', type: 'datetime-local', required: true }),
+  };
+  const msg = h('div');
+  const iso = (v) => (v ? new Date(v).toISOString() : '');
+  const form = h('form', { class: 'grid-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      await api('POST', '/api/admin/sessions', { exam_id: Number(f.exam.value), code: f.code.value, title: f.title.value,
+        starts_at: iso(f.starts.value), admission_ends_at: iso(f.admission.value), ends_at: iso(f.ends.value) });
+      note(msg, 'admin.session.created');
+      render();
+    } catch (e) { note(msg, '', {}, e); }
+  } },
+  label('admin.session.exam', f.exam), label('admin.session.code', f.code), label('admin.session.title', f.title),
+  label('admin.session.starts', f.starts), label('admin.session.admission', f.admission), label('admin.session.ends', f.ends),
+  biEl('button', 'admin.create', {}, { type: 'submit', class: 'primary' }));
+  out.append(h('details', {}, h('summary', {}, biEl('span', 'admin.session.create')), form, msg));
+  return section('admin.sessions', out);
+}
+
+function label(key, input) {
+  return h('label', {}, biEl('span', key), input);
+}
+
+async function results(id, el) {
+  const { results } = await api('GET', `/api/admin/sessions/${id}/results`);
+  el.replaceChildren(h('table', {},
+    h('tr', {}, biEl('th', 'admin.results.ticket'), biEl('th', 'admin.results.name'), biEl('th', 'home.seat.room'), biEl('th', 'admin.session.attempts'), biEl('th', 'admin.results.score'), biEl('th', 'admin.results.passed')),
+    ...results.map((r) => h('tr', {}, h('td', { class: 'mono' }, r.ticket), h('td', {}, r.name), h('td', {}, r.room),
+      h('td', {}, biEl('span', `status.${r.status}`)), h('td', {}, r.score ?? '—'),
+      h('td', {}, r.passed == null ? '—' : biEl('span', r.passed ? 'admin.yes' : 'admin.no'))))));
+}
+
+async function stats(id, el) {
+  const { questions } = await api('GET', `/api/admin/sessions/${id}/stats`);
+  el.replaceChildren(h('table', {},
+    h('tr', {}, biEl('th', 'admin.key.question'), biEl('th', 'admin.exam.kind'), h('th', {}, ''), biEl('th', 'admin.stats.avg'), biEl('th', 'admin.stats.facility')),
+    ...questions.map((q) => h('tr', {}, h('td', {}, String(q.question_id)), biEl('td', `exam.kind.${q.kind}`), h('td', {}, q.stem),
+      h('td', {}, String(q.avg_points)), h('td', {}, `${Math.round(q.facility * 100)}%`)))));
+}
+
+// ---- exams ------------------------------------------------------------------
+
+function examEditor(ex) {
+  const msg = h('div');
+  const secs = (ex.blueprint?.sections || []).map((s) => ({ ...s }));
+  const total = h('p', {});
+  const sum = () => bi(total, 'admin.exam.total', { total: Math.round(secs.reduce((a, s) => a + s.count * s.points, 0) * 100) / 100 });
+  const num = (v, on) => h('input', { type: 'number', min: 0, step: 'any', value: v, class: 'num', oninput: (ev) => { on(Number(ev.target.value)); sum(); } });
+  const rows = secs.map((s) => h('tr', {},
+    h('td', {}, s.title_zh || '', ' ', h('span', { class: 'en' }, s.title_en || '')), biEl('td', `exam.kind.${s.kind}`),
+    h('td', {}, num(s.count, (v) => { s.count = v; })), h('td', {}, num(s.points, (v) => { s.points = v; }))));
+  const pol = ex.policy || {};
+  const grace = h('input', { type: 'number', min: 0, max: 3600, value: pol.grace_seconds ?? 5, class: 'num' });
+  const credit = h('input', { type: 'number', min: 0, max: 3600, value: pol.outage_credit_cap_seconds ?? 300, class: 'num' });
+  const minOut = h('input', { type: 'number', min: 0, max: 3600, value: pol.min_outage_seconds ?? 5, class: 'num' });
+  sum();
+  return h('div', { class: 'exam-edit' },
+    h('h3', {}, `${ex.title_zh} `, h('span', { class: 'en' }, ex.title_en), h('span', { class: 'hint' }, ` ${ex.code} · ${ex.duration_minutes} min`)),
+    h('table', {}, h('tr', {}, biEl('th', 'admin.exam.section'), biEl('th', 'admin.exam.kind'), biEl('th', 'admin.exam.count'), biEl('th', 'admin.exam.points')), ...rows),
+    total,
+    h('div', { class: 'grid-form' }, label('admin.exam.grace', grace), label('admin.exam.credit', credit), label('admin.exam.minoutage', minOut)),
+    biEl('p', 'admin.exam.note', {}, { class: 'hint' }),
+    biEl('button', 'admin.save', {}, { type: 'button', class: 'primary', onclick: async () => {
+      try {
+        await api('PUT', `/api/admin/exams/${ex.id}`, { blueprint: { sections: secs }, policy: {
+          grace_seconds: Number(grace.value), outage_credit_cap_seconds: Number(credit.value), min_outage_seconds: Number(minOut.value) } });
+        note(msg, 'admin.saved');
+      } catch (e) { note(msg, '', {}, e); }
+    } }),
+    msg);
+}
+
+// ---- bank -------------------------------------------------------------------
+
+function bank(programmes) {
+  return section('admin.bank', ...programmes.map((p) => {
+    const msg = h('div');
+    const file = h('input', { type: 'file', accept: '.csv,.json,text/csv,application/json' });
+    return h('div', { class: 'bank' },
+      h('h3', {}, `${p.name_zh} `, h('span', { class: 'en' }, p.name_en), ' · ', biEl('span', 'admin.bank.count', { n: p.questions })),
+      h('p', {}, biEl('span', 'admin.bank.export'), ': ',
+        h('a', { href: `/api/admin/programmes/${p.id}/questions?format=csv` }, 'CSV'), ' · ',
+        h('a', { href: `/api/admin/programmes/${p.id}/questions?format=json` }, 'JSON')),
+      label('admin.bank.import', file),
+      biEl('button', 'admin.bank.import.button', {}, { type: 'button', onclick: async () => {
+        const f = file.files[0];
+        if (!f) return;
+        const format = f.name.toLowerCase().endsWith('.csv') ? 'csv' : 'json';
+        try {
+          const r = await api('POST', `/api/admin/programmes/${p.id}/questions?format=${format}`, await f.text(), true);
+          note(msg, 'admin.bank.imported', { n: r.imported });
+        } catch (e) { note(msg, '', {}, e); }
+      } }),
+      msg);
+  }));
+}
+
+function keyCorrection() {
+  const q = h('input', { type: 'number', min: 1, id: 'key-q' });
+  const ans = h('input', { id: 'key-answer', pattern: '[A-Ha-h]+' });
+  const reason = h('input', { id: 'key-reason' });
+  const msg = h('div');
+  return section('admin.key', h('form', { class: 'grid-form', onsubmit: async (ev) => {
+    ev.preventDefault();
+    const answer = [...ans.value.toUpperCase()].map((c) => 'ABCDEFGH'.indexOf(c)).sort((a, b) => a - b);
+    try {
+      const r = await api('PUT', `/api/admin/questions/${q.value}/key`, { answer, reason: reason.value });
+      note(msg, 'admin.key.done', r);
+    } catch (e) { note(msg, '', {}, e); }
+  } }, label('admin.key.question', q), label('admin.key.answer', ans), label('admin.key.reason', reason),
+  biEl('button', 'admin.save', {}, { type: 'submit', class: 'primary' })), msg);
+}
+
+async function render() {
+  try {
+    const [{ exams }, { programmes }] = await Promise.all([api('GET', '/api/admin/exams'), api('GET', '/api/admin/programmes')]);
+    root.replaceChildren(await sessions(exams), section('admin.exams', ...exams.map(examEditor)), bank(programmes), keyCorrection());
+  } catch (e) {
+    note(root, '', {}, e);
+  }
+}
+render();
