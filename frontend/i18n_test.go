@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"io/fs"
+
+	"github.com/examhall/examhall/exam"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,6 +30,23 @@ func TestDictionaryIsComplete(t *testing.T) {
 		}
 		return nil
 	})
+	// Keys the pages' JavaScript asks for, where written out whole.
+	jsKey := regexp.MustCompile(`'([a-z]+(?:\.[a-z_]+)+)'`)
+	fs.WalkDir(assets, "static", func(path string, d fs.DirEntry, err error) error {
+		if d.IsDir() || !strings.HasSuffix(path, ".js") {
+			return nil
+		}
+		b, _ := assets.ReadFile(path)
+		for _, m := range jsKey.FindAllStringSubmatch(string(b), -1) {
+			if strings.HasSuffix(m[1], ".js") || strings.HasSuffix(m[1], ".json") {
+				continue
+			}
+			if _, ok := dictionary[m[1]]; !ok {
+				t.Errorf("%s uses unknown key %q", path, m[1])
+			}
+		}
+		return nil
+	})
 	for _, code := range []string{"bad_credentials", "missing_credentials", "account_disabled", "csrf", "cross_origin",
 		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "internal", "too_many_attempts"} {
 		if _, ok := dictionary["error."+code]; !ok {
@@ -40,6 +59,16 @@ func TestDictionaryIsComplete(t *testing.T) {
 				t.Errorf("missing %s", k)
 			}
 		}
+	}
+	for _, err := range []*exam.Error{exam.ErrNoAttempt, exam.ErrNotStarted, exam.ErrEnded, exam.ErrLate, exam.ErrSessionNotOpen,
+		exam.ErrAdmissionClosed, exam.ErrNotAdmitted, exam.ErrUnknownQuestion, exam.ErrBadValue, exam.ErrBadSeq, exam.ErrBadBlueprint,
+		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession} {
+		if _, ok := dictionary["error."+err.Code()]; !ok {
+			t.Errorf("no message for exam error %s", err.Code())
+		}
+	}
+	if _, ok := dictionary["error."+(&exam.ErrImport{}).Code()]; !ok {
+		t.Error("no message for invalid_import")
 	}
 	if got := T("error.too_many_attempts", "minutes", "7"); !strings.Contains(got.Zh, "7 分钟") || !strings.Contains(got.En, "7 minutes") {
 		t.Errorf("placeholder not filled: %+v", got)
