@@ -3,6 +3,7 @@ package exam
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -32,6 +33,9 @@ type Question struct {
 
 // TrueFalseOptions are the fixed options of a true/false question.
 var TrueFalseOptions = []string{"正确", "错误"}
+
+// imageRef is how a stem or option shows an uploaded image.
+var imageRef = regexp.MustCompile(`\[img:[0-9a-f]{64}\.(?:png|jpg|gif|webp)\]`)
 
 // LineError is one problem in an import: the item (1-based), the field and why.
 type LineError struct {
@@ -91,6 +95,15 @@ func (q *Question) Validate(line int) []LineError {
 	}
 	if q.Difficulty < 1 || q.Difficulty > 3 {
 		bad("difficulty", "must be 1, 2 or 3")
+	}
+	for i, text := range append([]string{q.Stem}, q.Options...) {
+		field := "stem"
+		if i > 0 {
+			field = fmt.Sprintf("option %d", i)
+		}
+		if strings.Count(text, "[img:") != len(imageRef.FindAllString(text, -1)) {
+			bad(field, "an image reference must be [img:<64 hex digits>.png|jpg|gif|webp], as the image upload gives it")
+		}
 	}
 	return errs
 }

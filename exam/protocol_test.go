@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -425,4 +427,33 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			t.Fatalf("an edited log verified: %+v", r)
 		}
 	})
+}
+
+// Every goroutine a connection starts (reader, writer, clock) ends with it.
+func TestSocketGoroutinesEndWithTheirConnections(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 3)
+	clients := make([]*http.Client, len(e.cands))
+	for i, cd := range e.cands {
+		clients[i] = e.login(cd)
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := goleak.IgnoreCurrent()
+	for round := range 2 {
+		for i, cd := range e.cands {
+			c, _, err := e.dial(clients[i], cd.attempt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				c.start()
+			}
+			c.send(map[string]any{"type": "time", "id": 1})
+			c.await("time", is("time", "id", 1))
+			c.ws.Close()
+		}
+	}
+	e.srv.CloseClientConnections()
+	if err := goleak.Find(before, goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"), goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop")); err != nil {
+		t.Fatal(err)
+	}
 }

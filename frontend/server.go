@@ -38,6 +38,8 @@ type Config struct {
 	// PublicHost is the host:port of the public URL, accepted as a websocket
 	// origin besides the request's own host.
 	PublicHost string
+	// DataDir holds uploaded question images (bank-images/).
+	DataDir string
 	// SessionTTL is how long a login lasts (default 12 h: a lobby, a 120-minute
 	// exam and any credited time fit in it with room to spare).
 	SessionTTL time.Duration
@@ -81,6 +83,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "data"
 	}
 	pg, err := loadPages()
 	if err != nil {
@@ -149,6 +154,7 @@ func (s *Server) routes() {
 		s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
 	}
 
+	s.mountImages()
 	s.mux.HandleFunc("GET /api/csrf", s.handleCSRF)
 	s.mux.HandleFunc("POST /api/login", s.handleLoginAPI)
 	s.mux.Handle("POST /api/logout", s.api(nil, func(w http.ResponseWriter, r *http.Request, a *Auth) error {

@@ -1,7 +1,11 @@
 package frontend_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"image"
+	"image/color"
+	pngenc "image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -47,7 +51,7 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	clk := &clock{t: time.Now()}
-	s, err := frontend.New(frontend.Config{DB: db, Bus: bus, Counters: counters, Metrics: reg, Now: clk.now, Logger: slog.New(slog.DiscardHandler)})
+	s, err := frontend.New(frontend.Config{DB: db, Bus: bus, Counters: counters, Metrics: reg, Now: clk.now, Logger: slog.New(slog.DiscardHandler), DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,6 +397,47 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
 		if resp.Header.Get(h) == "" {
 			t.Errorf("login page lacks %s", h)
+		}
+	}
+}
+
+func TestQuestionImages(t *testing.T) {
+	e := newEnv(t, storetest.NewDB(t, "sqlite"), store.NewMemBus(), store.NewMemCounters())
+	var png bytes.Buffer
+	img := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	img.Set(1, 1, color.RGBA{200, 0, 0, 255})
+	pngenc.Encode(&png, img)
+
+	admin, cand := e.browser(), e.browser()
+	_, body := apiLogin(t, e, admin, "admin", e.adminPW)
+	var me struct{ CSRFToken string `json:"csrf_token"` }
+	json.Unmarshal([]byte(body), &me)
+	_, body = apiLogin(t, e, cand, "2026000001", e.candPW)
+	var cme struct{ CSRFToken string `json:"csrf_token"` }
+	json.Unmarshal([]byte(body), &cme)
+
+	resp, body := e.do(admin, "POST", "/api/admin/images", bytes.NewReader(png.Bytes()), "X-CSRF-Token", me.CSRFToken)
+	var up struct{ Ref, URL string }
+	json.Unmarshal([]byte(body), &up)
+	if resp.StatusCode != 201 || !strings.HasPrefix(up.Ref, "[img:") || !strings.HasSuffix(up.Ref, ".png]") {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := e.do(admin, "POST", "/api/admin/images", strings.NewReader("<script>alert(1)</script>"), "X-CSRF-Token", me.CSRFToken); resp.StatusCode != 415 || !strings.Contains(body, "not_image") {
+		t.Fatalf("non-image upload: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := e.do(cand, "POST", "/api/admin/images", bytes.NewReader(png.Bytes()), "X-CSRF-Token", cme.CSRFToken); resp.StatusCode != 403 {
+		t.Fatalf("candidate upload: %d", resp.StatusCode)
+	}
+	resp, got := e.do(cand, "GET", up.URL, nil)
+	if resp.StatusCode != 200 || got != png.String() || resp.Header.Get("Content-Type") != "image/png" {
+		t.Fatalf("candidate loads the image: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if resp, _ := e.do(e.browser(), "GET", up.URL, nil); resp.StatusCode != 303 {
+		t.Fatalf("anonymous image: %d", resp.StatusCode)
+	}
+	for _, bad := range []string{"/bank-images/..%2f..%2fexamhall.db", "/bank-images/" + strings.Repeat("0", 64) + ".png", "/bank-images/x.png"} {
+		if resp, _ := e.do(cand, "GET", bad, nil); resp.StatusCode != 404 {
+			t.Errorf("%s: %d, want 404", bad, resp.StatusCode)
 		}
 	}
 }

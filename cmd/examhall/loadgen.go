@@ -463,33 +463,35 @@ func (c *simCandidate) answer() {
 // does not have: for each question, the server's answer must be the one of
 // the highest acknowledged sequence number, or a newer one.
 func (c *simCandidate) checkLost(ctx context.Context) {
-	c.mu.Lock()
-	ws := c.ws
-	c.mu.Unlock()
-	if ws == nil {
-		if err := c.connect(ctx); err != nil {
-			c.st.err(fmt.Errorf("final resume %s: %w", c.login.Ticket, err))
-			c.mu.Lock()
-			for range c.acked {
-				c.st.lost.Add(1)
+	var p map[string]any
+	for try := 0; try < 3 && p == nil; try++ {
+		c.mu.Lock()
+		ws, papers := c.ws, c.papers
+		c.mu.Unlock()
+		if ws == nil {
+			if err := c.connect(ctx); err != nil {
+				time.Sleep(time.Second)
+				continue
 			}
+			c.mu.Lock()
+			ws, papers = c.ws, c.papers
 			c.mu.Unlock()
-			return
+			if ws == nil {
+				continue
+			}
+		}
+		ws.WriteJSON(map[string]any{"type": "resume", "id": "final"})
+		select {
+		case p = <-papers:
+		case <-time.After(20 * time.Second):
+			ws.Close()
 		}
 	}
 	c.mu.Lock()
-	ws = c.ws
-	papers := c.papers
-	c.mu.Unlock()
-	if ws == nil {
-		return
-	}
-	ws.WriteJSON(map[string]any{"type": "resume", "id": "final"})
-	var p map[string]any
-	select {
-	case p = <-papers:
-	case <-time.After(15 * time.Second):
-		c.st.err(errors.New("no final paper"))
+	defer c.mu.Unlock()
+	if p == nil {
+		c.st.err(fmt.Errorf("final resume %s failed; counting its %d acknowledged answers as unverified", c.login.Ticket, len(c.acked)))
+		c.st.lost.Add(int64(len(c.acked)))
 		return
 	}
 	server := map[int64]int64{}
@@ -497,8 +499,6 @@ func (c *simCandidate) checkLost(ctx context.Context) {
 		a := raw.(map[string]any)
 		server[int64(a["q"].(float64))] = int64(a["seq"].(float64))
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for q, a := range c.acked {
 		if server[q] < a.seq {
 			c.st.lost.Add(1)

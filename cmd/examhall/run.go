@@ -151,6 +151,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:    publicHost(cfg.PublicURL),
+		DataDir:       cfg.DataDir,
 	})
 	if err != nil {
 		return err

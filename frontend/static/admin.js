@@ -150,7 +150,7 @@ function examEditor(ex) {
 // ---- bank -------------------------------------------------------------------
 
 function bank(programmes) {
-  return section('admin.bank', ...programmes.map((p) => {
+  return section('admin.bank', imageUpload(), ...programmes.map((p) => {
     const msg = h('div');
     const file = h('input', { type: 'file', accept: '.csv,.json,text/csv,application/json' });
     return h('div', { class: 'bank' },
@@ -170,6 +170,21 @@ function bank(programmes) {
       } }),
       msg);
   }));
+}
+
+function imageUpload() {
+  const file = h('input', { type: 'file', accept: 'image/png,image/jpeg,image/gif,image/webp' });
+  const msg = h('div');
+  return h('div', { class: 'bank' }, label('admin.image', file),
+    biEl('button', 'admin.image.button', {}, { type: 'button', onclick: async () => {
+      const f = file.files[0];
+      if (!f) return;
+      try {
+        const r = await api('POST', '/api/admin/images', await f.arrayBuffer(), true);
+        note(msg, 'admin.image.done', { ref: r.ref });
+        msg.append(h('img', { src: r.url, class: 'qimg', alt: '' }));
+      } catch (e) { note(msg, '', {}, e); }
+    } }), msg);
 }
 
 function keyCorrection() {

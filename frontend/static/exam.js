@@ -203,6 +203,21 @@ function toggleMark(q) {
 
 // ---- rendering ------------------------------------------------------------
 
+// rich renders question text: plain text, with [img:<sha256>.<ext>] shown as
+// the uploaded image. Nothing else is interpreted, so no markup gets in.
+const imgRef = /\[img:([0-9a-f]{64}\.(?:png|jpg|gif|webp))\]/g;
+function rich(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(imgRef)) {
+    if (m.index > last) out.push(document.createTextNode(text.slice(last, m.index)));
+    out.push(h('img', { src: `/bank-images/${m[1]}`, alt: '', class: 'qimg' }));
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(document.createTextNode(text.slice(last)));
+  return out;
+}
+
 function screen(...children) { $('screen').replaceChildren(...children); }
 
 function banner(text, kind) {
@@ -268,7 +283,7 @@ function renderQuestion() {
     const chosen = a.v.includes(o.id);
     return h('li', {},
       h('button', { type: 'button', class: `option${chosen ? ' chosen' : ''}`, 'aria-pressed': String(chosen), 'data-option': o.id, onclick: () => choose(q, o.id) },
-        h('span', { class: 'letter' }, letters[i]), h('span', { class: 'text' }, o.text)));
+        h('span', { class: 'letter' }, letters[i]), h('span', { class: 'text' }, rich(o.text))));
   });
   $('question').replaceChildren(
     h('div', { class: 'qhead' },
@@ -276,7 +291,7 @@ function renderQuestion() {
       biEl('strong', 'exam.question', { n: state.current + 1 }),
       biEl('span', `exam.kind.${q.kind}`, {}, { class: 'kind' }),
       biEl('span', 'exam.points', { points: q.points }, { class: 'points' })),
-    h('p', { class: 'stem', id: 'stem' }, q.stem),
+    h('p', { class: 'stem', id: 'stem' }, rich(q.stem)),
     h('ol', { class: 'options' }, opts),
     h('div', { class: 'qfoot' },
       biEl('button', 'exam.prev', {}, { type: 'button', disabled: state.current === 0, onclick: () => go(state.current - 1) }),

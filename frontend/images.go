@@ -1,0 +1,91 @@
+package frontend
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Question images: an admin uploads an image and gets a reference,
+// [img:<sha256>.<ext>], to put in a question's stem or options. The exam
+// page shows it in place. Images are named by their content, so a name
+// never changes meaning and browsers may cache them for good.
+
+var imageName = regexp.MustCompile(`^[0-9a-f]{64}\.(png|jpg|gif|webp)$`)
+
+var imageTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+// ErrNotImage: the upload is not a PNG, JPEG, GIF or WebP image.
+var ErrNotImage = errors.New("not a PNG, JPEG, GIF or WebP image")
+
+const maxImage = 2 << 20
+
+func (s *Server) imageDir() string { return filepath.Join(s.cfg.DataDir, "bank-images") }
+
+func (s *Server) mountImages() {
+	s.mux.Handle("POST /api/admin/images", s.api([]store.Role{store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImage))
+		if err != nil {
+			return ErrTooLarge
+		}
+		ext, ok := imageTypes[http.DetectContentType(b)]
+		if !ok || len(b) == 0 {
+			return ErrNotImage
+		}
+		sum := sha256.Sum256(b)
+		name := hex.EncodeToString(sum[:]) + "." + ext
+		if err := os.MkdirAll(s.imageDir(), 0o750); err != nil {
+			return err
+		}
+		tmp, err := os.CreateTemp(s.imageDir(), ".upload-*")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(tmp.Name())
+		if _, err := tmp.Write(b); err != nil {
+			tmp.Close()
+			return err
+		}
+		if err := tmp.Sync(); err != nil {
+			tmp.Close()
+			return err
+		}
+		tmp.Close()
+		if err := os.Rename(tmp.Name(), filepath.Join(s.imageDir(), name)); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "image_uploaded", "image", name, clientIP(r), nil)
+		return WriteJSON(w, http.StatusCreated, map[string]string{"ref": "[img:" + name + "]", "url": "/bank-images/" + name})
+	}))
+	// Any logged-in user may load question images: candidates see them on
+	// their papers, staff in the bank.
+	s.mux.Handle("GET /bank-images/{name}", s.page(nil, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		name := r.PathValue("name")
+		if !imageName.MatchString(name) {
+			return store.ErrNotFound
+		}
+		f, err := os.Open(filepath.Join(s.imageDir(), name))
+		if err != nil {
+			return store.ErrNotFound
+		}
+		defer f.Close()
+		w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
+		http.ServeContent(w, r, name, modTime(f), f)
+		return nil
+	}))
+}
+
+func modTime(f *os.File) (t time.Time) {
+	if fi, err := f.Stat(); err == nil {
+		t = fi.ModTime()
+	}
+	return t
+}
