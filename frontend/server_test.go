@@ -410,10 +410,14 @@ func TestQuestionImages(t *testing.T) {
 
 	admin, cand := e.browser(), e.browser()
 	_, body := apiLogin(t, e, admin, "admin", e.adminPW)
-	var me struct{ CSRFToken string `json:"csrf_token"` }
+	var me struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.Unmarshal([]byte(body), &me)
 	_, body = apiLogin(t, e, cand, "2026000001", e.candPW)
-	var cme struct{ CSRFToken string `json:"csrf_token"` }
+	var cme struct {
+		CSRFToken string `json:"csrf_token"`
+	}
 	json.Unmarshal([]byte(body), &cme)
 
 	resp, body := e.do(admin, "POST", "/api/admin/images", bytes.NewReader(png.Bytes()), "X-CSRF-Token", me.CSRFToken)
