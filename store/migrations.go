@@ -189,6 +189,48 @@ CREATE TABLE attempt_events (
 	PRIMARY KEY (attempt_id, n)
 ) {{clustered}};
 `},
+	{"0003_proctor", `
+ALTER TABLE exams ADD COLUMN proctor_rules TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE signals (
+	id {{pk}},
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	kind TEXT NOT NULL,
+	source TEXT NOT NULL,
+	phase TEXT NOT NULL,
+	at {{ts}} NOT NULL,
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX signals_attempt ON signals(attempt_id, at);
+CREATE TABLE flags (
+	id {{pk}},
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	kind TEXT NOT NULL,
+	severity TEXT NOT NULL,
+	count INTEGER NOT NULL,
+	first_at {{ts}} NOT NULL,
+	last_at {{ts}} NOT NULL,
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	reason_zh TEXT NOT NULL,
+	reason_en TEXT NOT NULL,
+	evidence TEXT NOT NULL,
+	status TEXT NOT NULL DEFAULT 'open',
+	note TEXT NOT NULL DEFAULT '',
+	decided_by BIGINT REFERENCES users(id),
+	decided_at {{ts}}
+);
+CREATE INDEX flags_attempt ON flags(attempt_id, id);
+CREATE TABLE proctor_messages (
+	id {{pk}},
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	sender_id BIGINT NOT NULL REFERENCES users(id),
+	kind TEXT NOT NULL,
+	body TEXT NOT NULL,
+	sent_at {{ts}} NOT NULL,
+	acked_at {{ts}}
+);
+CREATE INDEX proctor_messages_attempt ON proctor_messages(attempt_id, id);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -105,8 +105,10 @@ type Exam struct {
 	PassMark        int
 	Blueprint       string
 	// Policy is JSON: the exam's clock rules (grace, outage credit).
-	Policy    string
-	CreatedAt time.Time
+	Policy string
+	// ProctorRules is JSON: overrides of the proctoring rules by signal kind.
+	ProctorRules string
+	CreatedAt    time.Time
 }
 
 // ExamSession is one sitting of an exam: candidates may start between
@@ -214,4 +216,49 @@ type AttemptEvent struct {
 	Data      string
 	PrevHash  string
 	Hash      string
+}
+
+// Signal is one observation about an attempt (the page left, a camera
+// lost...), kept as evidence.
+type Signal struct {
+	ID         int64
+	AttemptID  int64
+	Kind       string
+	Source     string
+	Phase      string
+	At         time.Time
+	DurationMs int64
+	Detail     string
+}
+
+// Flag is a violation raised by the rules from signals, for an invigilator
+// or reviewer to confirm or dismiss.
+type Flag struct {
+	ID         int64
+	AttemptID  int64
+	Kind       string
+	Severity   string
+	Count      int
+	FirstAt    time.Time
+	LastAt     time.Time
+	DurationMs int64
+	ReasonZh   string
+	ReasonEn   string
+	Evidence   string
+	Status     string
+	Note       string
+	DecidedBy  *int64
+	DecidedAt  *time.Time
+}
+
+// ProctorMessage is a message or a formal warning from an invigilator to a
+// candidate, with when the candidate acknowledged it.
+type ProctorMessage struct {
+	ID        int64
+	AttemptID int64
+	SenderID  int64
+	Kind      string
+	Body      string
+	SentAt    time.Time
+	AckedAt   *time.Time
 }
