@@ -3,6 +3,8 @@ package frontend
 import (
 	"io/fs"
 
+	"github.com/examhall/examhall/frontend/i18n"
+
 	"github.com/examhall/examhall/exam"
 	"regexp"
 	"strings"
@@ -12,11 +14,11 @@ import (
 // Every dictionary entry has both languages, and every key a template or the
 // Go code asks for exists.
 func TestDictionaryIsComplete(t *testing.T) {
-	for k, v := range dictionary {
+	i18n.Keys(func(k string, v i18n.Text) {
 		if strings.TrimSpace(v.Zh) == "" || strings.TrimSpace(v.En) == "" {
 			t.Errorf("%s lacks a language: %+v", k, v)
 		}
-	}
+	})
 	used := regexp.MustCompile(`t "([a-z_.]+)"|T\("([a-z_.]+)"`)
 	fs.WalkDir(assets, ".", func(path string, d fs.DirEntry, err error) error {
 		if d.IsDir() || !strings.HasSuffix(path, ".html") {
@@ -24,7 +26,7 @@ func TestDictionaryIsComplete(t *testing.T) {
 		}
 		b, _ := assets.ReadFile(path)
 		for _, m := range used.FindAllStringSubmatch(string(b), -1) {
-			if _, ok := dictionary[m[1]]; !ok {
+			if !i18n.Has(m[1]) {
 				t.Errorf("%s uses unknown key %q", path, m[1])
 			}
 		}
@@ -41,7 +43,7 @@ func TestDictionaryIsComplete(t *testing.T) {
 			if strings.HasSuffix(m[1], ".js") || strings.HasSuffix(m[1], ".json") {
 				continue
 			}
-			if _, ok := dictionary[m[1]]; !ok {
+			if !i18n.Has(m[1]) {
 				t.Errorf("%s uses unknown key %q", path, m[1])
 			}
 		}
@@ -49,13 +51,13 @@ func TestDictionaryIsComplete(t *testing.T) {
 	})
 	for _, code := range []string{"bad_credentials", "missing_credentials", "account_disabled", "csrf", "cross_origin",
 		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "internal", "too_many_attempts"} {
-		if _, ok := dictionary["error."+code]; !ok {
+		if !i18n.Has("error." + code) {
 			t.Errorf("no message for error code %s", code)
 		}
 	}
 	for _, role := range []string{"candidate", "invigilator", "reviewer", "admin"} {
 		for _, k := range []string{"role." + role, "home." + role + ".title", "home." + role + ".coming"} {
-			if _, ok := dictionary[k]; !ok {
+			if !i18n.Has(k) {
 				t.Errorf("missing %s", k)
 			}
 		}
@@ -63,11 +65,11 @@ func TestDictionaryIsComplete(t *testing.T) {
 	for _, err := range []*exam.Error{exam.ErrNoAttempt, exam.ErrNotStarted, exam.ErrEnded, exam.ErrLate, exam.ErrSessionNotOpen,
 		exam.ErrAdmissionClosed, exam.ErrNotAdmitted, exam.ErrUnknownQuestion, exam.ErrBadValue, exam.ErrBadSeq, exam.ErrBadBlueprint,
 		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession} {
-		if _, ok := dictionary["error."+err.Code()]; !ok {
+		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for exam error %s", err.Code())
 		}
 	}
-	if _, ok := dictionary["error."+(&exam.ErrImport{}).Code()]; !ok {
+	if !i18n.Has("error." + (&exam.ErrImport{}).Code()) {
 		t.Error("no message for invalid_import")
 	}
 	if got := T("error.too_many_attempts", "minutes", "7"); !strings.Contains(got.Zh, "7 分钟") || !strings.Contains(got.En, "7 minutes") {

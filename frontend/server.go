@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/examhall/examhall/frontend/i18n"
 	"github.com/examhall/examhall/store"
 )
 
@@ -139,6 +140,11 @@ func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 func (s *Server) routes() {
 	static, _ := fs.Sub(assets, "static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler(static)))
+	s.mux.HandleFunc("GET /static/i18n.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(i18n.JSON())
+	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
