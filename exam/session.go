@@ -17,17 +17,18 @@ const SignalTopic = "proctor.signals"
 
 // Signal is a fact about an attempt that the proctor may turn into a flag.
 type Signal struct {
-	AttemptID int64     `json:"attempt_id"`
-	Kind      string    `json:"kind"`
-	At        time.Time `json:"at"`
-	Device    string    `json:"device,omitempty"`
+	AttemptID int64  `json:"attempt_id"`
+	Source    string `json:"source"`
+	Kind      string `json:"kind"`
+	// Phase is "start", "end" or "instant".
+	Phase string `json:"phase"`
 }
 
-func (e *Engine) signal(attemptID int64, kind, device string) {
+func (e *Engine) signal(attemptID int64, kind, phase string) {
 	if e.cfg.Bus == nil {
 		return
 	}
-	b := mustJSON(Signal{AttemptID: attemptID, Kind: kind, At: e.now(), Device: device})
+	b := mustJSON(Signal{AttemptID: attemptID, Source: "server", Kind: kind, Phase: phase})
 	if err := e.cfg.Bus.Publish(context.Background(), SignalTopic, b); err != nil {
 		e.log.Warn("publish signal", "attempt", attemptID, "kind", kind, "err", err)
 	}
@@ -65,9 +66,13 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 	if old != nil {
 		old.Close("takeover", "")
 		e.logEvent(l.id, EvTakeover, connData{"pc", connID})
-		e.signal(l.id, "second_login", "pc")
+		e.signal(l.id, "second_login", "instant")
 	}
 	e.logEvent(l.id, EvConnect, connData{"pc", connID})
+	e.signal(l.id, "connected", "instant")
+	if !lostAt.IsZero() {
+		e.signal(l.id, "connection_lost", "end")
+	}
 	if !lostAt.IsZero() {
 		if err := e.credit(ctx, h, e.now().Sub(lostAt)); err != nil {
 			e.log.Warn("time credit", "attempt", l.id, "err", err)
@@ -89,7 +94,7 @@ func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
 	if mine {
 		e.logEvent(l.id, EvDisconnect, connData{"pc", connID})
 		if status == StatusInProgress {
-			e.signal(l.id, "connection_lost", "pc")
+			e.signal(l.id, "connection_lost", "start")
 		}
 	}
 }

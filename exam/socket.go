@@ -51,6 +51,29 @@ func (e *Engine) ConnReady(c Conn, connID string) {
 	go e.clock(c, h)
 }
 
+// AttemptOf is the attempt a candidate's socket was opened for.
+func AttemptOf(c Conn) int64 {
+	if h, ok := c.Value(handleKey{}).(*Handle); ok {
+		return h.l.id
+	}
+	return 0
+}
+
+// Push sends a message to the attempt's PC page if it is connected to this
+// node; it reports whether it did.
+func (e *Engine) Push(attemptID int64, v any) bool {
+	e.mu.Lock()
+	l := e.live[attemptID]
+	e.mu.Unlock()
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	p := l.peer
+	l.mu.Unlock()
+	return p != nil && p.Send(v) == nil
+}
+
 // ConnClosed detaches the connection.
 func (e *Engine) ConnClosed(c Conn, connID string) {
 	if h, ok := c.Value(handleKey{}).(*Handle); ok {

@@ -3,6 +3,7 @@ package frontend
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -36,6 +37,9 @@ type APIError struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
 	Message Text   `json:"message"`
+	// Detail is a domain error's particulars (which rule, what numbers),
+	// in English, when it has any.
+	Detail string `json:"detail,omitempty"`
 }
 
 // publicError maps an error to what the client may see. This is the one place
@@ -49,11 +53,16 @@ func publicError(err error) APIError {
 	code, status := "internal", http.StatusInternalServerError
 	switch {
 	case errors.As(err, &coded):
-		// Domain errors (exam, proctor, media) carry their own code and status.
-		code, status = coded.Code(), coded.Status()
+		// Domain errors (exam, proctor, media) carry their own code and
+		// status, and their text is meant for clients.
+		pe := APIError{coded.Status(), coded.Code(), T("error." + coded.Code()), ""}
+		if detail := err.Error(); detail != fmt.Sprint(coded) {
+			pe.Detail = detail
+		}
+		return pe
 	case errors.As(err, &rl):
 		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
-		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1)))}
+		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1))), ""}
 	case errors.Is(err, ErrBadCredentials):
 		code, status = "bad_credentials", http.StatusUnauthorized
 	case errors.Is(err, ErrMissingCredentials):
@@ -81,7 +90,7 @@ func publicError(err error) APIError {
 	case errors.Is(err, store.ErrNotFound):
 		code, status = "not_found", http.StatusNotFound
 	}
-	return APIError{status, code, T("error." + code)}
+	return APIError{status, code, T("error." + code), ""}
 }
 
 // writeError answers an API request with {"error": {"code", "message"}}.

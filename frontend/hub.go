@@ -55,6 +55,7 @@ type OpenFunc func(ctx context.Context, c *Conn, r *http.Request) error
 // or media.
 type Socket struct {
 	s        *Server
+	path     string
 	roles    []store.Role
 	open     []OpenFunc
 	ready    []func(c *Conn)
@@ -68,7 +69,7 @@ type Socket struct {
 
 // Socket registers a websocket endpoint at path for the given roles.
 func (s *Server) Socket(path string, roles []store.Role) *Socket {
-	sk := &Socket{s: s, roles: roles, handlers: map[string]MsgHandler{}, conns: map[*Conn]struct{}{}}
+	sk := &Socket{s: s, path: path, roles: roles, handlers: map[string]MsgHandler{}, conns: map[*Conn]struct{}{}}
 	sk.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.sameOrigin}
 	s.mux.Handle("GET "+path, http.HandlerFunc(sk.serve))
 	s.sockets = append(s.sockets, sk)

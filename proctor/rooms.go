@@ -69,10 +69,10 @@ func CheckRoom(candidates, invigilators int, r Invigilation) error {
 	return nil
 }
 
-// Balance assigns candidates (by position) to invigilators (by position) in
+// BalanceIndexes assigns candidates (by position) to invigilators (by position) in
 // turn, so loads differ by at most one. It returns, for each candidate, the
 // index of their responsible invigilator.
-func Balance(candidates, invigilators int) []int {
+func BalanceIndexes(candidates, invigilators int) []int {
 	if invigilators <= 0 {
 		return nil
 	}

@@ -85,7 +85,7 @@ func TestCheckRoomNamesTheRule(t *testing.T) {
 }
 
 func TestBalance(t *testing.T) {
-	got := Balance(15, 2)
+	got := BalanceIndexes(15, 2)
 	load := map[int]int{}
 	for _, i := range got {
 		load[i]++
@@ -93,7 +93,7 @@ func TestBalance(t *testing.T) {
 	if load[0] != 8 || load[1] != 7 {
 		t.Fatalf("loads %v, want 8 and 7", load)
 	}
-	if Balance(3, 0) != nil {
+	if BalanceIndexes(3, 0) != nil {
 		t.Fatal("no invigilators should give no assignment")
 	}
 }

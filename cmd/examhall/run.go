@@ -19,6 +19,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
 
@@ -157,6 +158,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		return err
 	}
 	web.MountExam(engine)
+	proc, err := proctor.New(proctor.Config{DB: db, Bus: bus, Logger: log, Terminator: engine, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := proc.Run(engineCtx); err != nil {
+			log.Error("proctor stopped", "err", err)
+		}
+	}()
+	if err := web.MountProctor(engineCtx, proc, engine); err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

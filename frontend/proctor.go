@@ -1,0 +1,317 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/proctor"
+	"github.com/examhall/examhall/store"
+)
+
+// consoleRefresh is how often a console gets a fresh room snapshot
+// (progress, time left, presence); flags arrive as they are raised.
+const consoleRefresh = 5 * time.Second
+
+// MountProctor puts proctoring on the web: signals and acknowledgements on
+// the candidate's exam socket, the invigilator's console socket and API,
+// and room assignment for admins. Call after MountExam.
+func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine *exam.Engine) error {
+	// Candidate side: the page reports signals and acknowledges messages.
+	for _, sk := range s.sockets {
+		if sk.path != "/ws/exam" {
+			continue
+		}
+		sk.Handle("signal", func(ctx context.Context, c *Conn, m *Inbound) error {
+			var sig struct {
+				Kind   string         `json:"kind"`
+				Phase  proctor.Phase  `json:"phase"`
+				Detail map[string]any `json:"detail"`
+			}
+			if err := json.Unmarshal(m.Raw, &sig); err != nil {
+				return ErrBadRequest
+			}
+			if err := svc.Observe(ctx, exam.AttemptOf(c), "page", sig.Kind, sig.Phase, sig.Detail); err != nil {
+				return err
+			}
+			return c.Send(map[string]any{"type": "ack", "id": m.ID})
+		})
+		sk.Handle("message_ack", func(ctx context.Context, c *Conn, m *Inbound) error {
+			var a struct {
+				MessageID int64 `json:"message_id"`
+			}
+			if err := json.Unmarshal(m.Raw, &a); err != nil {
+				return ErrBadRequest
+			}
+			if err := svc.Ack(ctx, exam.AttemptOf(c), a.MessageID); err != nil {
+				return err
+			}
+			return c.Send(map[string]any{"type": "ack", "id": m.ID})
+		})
+		sk.OnReady(func(c *Conn) {
+			if err := svc.Redeliver(c.Context(), exam.AttemptOf(c)); err != nil {
+				s.log.Warn("redeliver messages", "err", err)
+			}
+		})
+	}
+	// Messages for candidates reach the node that holds their socket.
+	sub, err := s.bus.Subscribe(ctx, proctor.CandidateTopic)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for m := range sub.C {
+			var cm struct {
+				AttemptID int64           `json:"attempt_id"`
+				Payload   json.RawMessage `json:"payload"`
+			}
+			if json.Unmarshal(m.Data, &cm) == nil {
+				engine.Push(cm.AttemptID, cm.Payload)
+			}
+		}
+	}()
+	go func() { <-ctx.Done(); sub.Close() }()
+
+	s.mountConsole(svc)
+	s.mountProctorAPI(svc)
+	return nil
+}
+
+type roomKey struct{}
+
+func (s *Server) mountConsole(svc *proctor.Service) {
+	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
+	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
+		room, err := strconv.ParseInt(r.URL.Query().Get("room"), 10, 64)
+		if err != nil {
+			return store.ErrNotFound
+		}
+		if _, err := svc.RoomScope(ctx, c.User, room); err != nil {
+			return err
+		}
+		c.Set(roomKey{}, room)
+		return nil
+	})
+	sk.OnReady(func(c *Conn) { go s.runConsole(c, svc) })
+}
+
+// runConsole feeds one console: a snapshot now and every few seconds, and
+// each flag, presence change and acknowledgement of its candidates as it
+// happens.
+func (s *Server) runConsole(c *Conn, svc *proctor.Service) {
+	ctx := c.Context()
+	room := c.Value(roomKey{}).(int64)
+	flags, err := s.bus.Subscribe(ctx, proctor.FlagTopic)
+	if err != nil {
+		c.Close("gone", "")
+		return
+	}
+	defer flags.Close()
+	activity, err := s.bus.Subscribe(ctx, proctor.ActivityTopic)
+	if err != nil {
+		c.Close("gone", "")
+		return
+	}
+	defer activity.Close()
+	mine := map[int64]bool{}
+	snapshot := func() {
+		v, err := svc.Room(ctx, c.User, room)
+		if err != nil {
+			c.Close("gone", "")
+			return
+		}
+		mine = map[int64]bool{}
+		for _, cand := range v.Candidates {
+			mine[cand.AttemptID] = true
+		}
+		c.Send(map[string]any{"type": "room", "room": v})
+	}
+	snapshot()
+	t := time.NewTicker(consoleRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			snapshot()
+		case m, ok := <-flags.C:
+			if !ok {
+				return
+			}
+			var ev proctor.FlagEvent
+			if json.Unmarshal(m.Data, &ev) != nil || !mine[ev.Flag.AttemptID] {
+				continue
+			}
+			if c.Send(map[string]any{"type": "flag", "flag": ev.Flag, "new": ev.New}) == nil && ev.New {
+				svc.ObserveLatency(time.Since(ev.Received))
+			}
+		case m, ok := <-activity.C:
+			if !ok {
+				return
+			}
+			var a proctor.Activity
+			if json.Unmarshal(m.Data, &a) != nil || !mine[a.AttemptID] {
+				continue
+			}
+			c.Send(map[string]any{"type": "activity", "activity": a})
+		}
+	}
+}
+
+func (s *Server) mountProctorAPI(svc *proctor.Service) {
+	staff := []store.Role{store.RoleInvigilator, store.RoleAdmin}
+	handle := func(pattern string, roles []store.Role, h APIHandler) { s.mux.Handle(pattern, s.api(roles, h)) }
+
+	handle("GET /api/proctor/rooms", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		rooms, err := svc.Rooms(r.Context(), a.User)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
+	})
+	handle("GET /api/proctor/rooms/{id}", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		v, err := svc.Room(r.Context(), a.User, id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, v)
+	})
+	handle("GET /api/proctor/attempts/{id}/flags", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := svc.CanSee(r.Context(), a.User, id); err != nil {
+			return err
+		}
+		flags, err := svc.Flags(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"flags": flags})
+	})
+	for _, kind := range []string{"message", "warning"} {
+		handle("POST /api/proctor/attempts/{id}/"+kind+"s", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+			id, err := pathID(r)
+			if err != nil {
+				return err
+			}
+			var req struct {
+				Body string `json:"body"`
+			}
+			if err := decodeJSON(r, &req); err != nil {
+				return err
+			}
+			m, err := svc.Message(r.Context(), a.User, id, kind, req.Body)
+			if err != nil {
+				return err
+			}
+			return WriteJSON(w, http.StatusCreated, map[string]any{"id": m.ID, "sent_at": m.SentAt})
+		})
+	}
+	handle("POST /api/proctor/attempts/{id}/terminate", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := svc.Terminate(r.Context(), a.User, id, req.Reason); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	handle("POST /api/proctor/flags/{id}/decision", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Decision string `json:"decision"`
+			Note     string `json:"note"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		f, err := svc.Decide(r.Context(), a.User, id, req.Decision, req.Note)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, f)
+	})
+
+	// Room assignment, for admins; every change keeps the invigilation rules.
+	admin := []store.Role{store.RoleAdmin}
+	handle("POST /api/admin/rooms/{id}/invigilators", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			UserID int64 `json:"user_id"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "invigilator_added", "room", strconv.FormatInt(id, 10), clientIP(r), req)
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		user, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
+		if err != nil {
+			return store.ErrNotFound
+		}
+		if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "invigilator_removed", "room", strconv.FormatInt(id, 10), clientIP(r), map[string]int64{"user_id": user})
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	handle("PUT /api/admin/seats/{id}/invigilator", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			UserID int64 `json:"user_id"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := proctor.Assign(r.Context(), s.db, id, req.UserID); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "candidate_assigned", "seat", strconv.FormatInt(id, 10), clientIP(r), req)
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	handle("POST /api/admin/rooms/{id}/balance", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if err := proctor.Balance(r.Context(), s.db, id); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "room_balanced", "room", strconv.FormatInt(id, 10), clientIP(r), nil)
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+}
