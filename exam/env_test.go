@@ -19,6 +19,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
 )
@@ -47,7 +48,13 @@ type examEnv struct {
 	cut      atomic.Bool
 	cands    []cand
 	admin    cand
+	// staff: invA is responsible for every candidate in room R01, invB
+	// works there too; chief is a chief invigilator of room R02 in the same
+	// session; invD works in R02; reviewer is a reviewer.
+	invA, invB, chief, invD, reviewer cand
+	proc                              *proctor.Service
 	session  int64
+	room     int64
 	exam     store.Exam
 	keys     map[int64][]int
 	duration int
@@ -118,11 +125,27 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 		}
 		e.cands = append(e.cands, c)
 	}
-	e.admin = cand{ticket: "admin", password: "a long admin password"}
-	ah, _ := frontend.HashPassword(e.admin.password, store.RoleAdmin, frontend.Chosen)
-	au := &store.User{Role: store.RoleAdmin, Username: "admin", PasswordHash: ah, DisplayName: "管理员"}
-	e.db.Create(au)
-	e.admin.id = au.ID
+	staff := func(role store.Role, name string, chief bool) cand {
+		c := cand{ticket: name, password: "password of " + name}
+		hash, _ := frontend.HashPassword(c.password, role, frontend.Chosen)
+		u := &store.User{Role: role, Username: name, PasswordHash: hash, DisplayName: name, Chief: chief}
+		if err := e.db.Create(u).Error; err != nil {
+			t.Fatal(err)
+		}
+		c.id = u.ID
+		return c
+	}
+	e.admin = staff(store.RoleAdmin, "admin", false)
+	e.invA, e.invB = staff(store.RoleInvigilator, "inva", false), staff(store.RoleInvigilator, "invb", false)
+	e.chief, e.invD = staff(store.RoleInvigilator, "chief", true), staff(store.RoleInvigilator, "invd", false)
+	e.reviewer = staff(store.RoleReviewer, "reviewer", false)
+	r2 := &store.Room{SessionID: s.ID, Code: "R02", Name: "第二考场"}
+	e.db.Create(r2)
+	for _, ri := range []store.RoomInvigilator{{RoomID: r.ID, UserID: e.invA.id}, {RoomID: r.ID, UserID: e.invB.id}, {RoomID: r2.ID, UserID: e.chief.id}, {RoomID: r2.ID, UserID: e.invD.id}} {
+		e.db.Create(&ri)
+	}
+	e.db.Model(&store.Seat{}).Where("room_id = ?", r.ID).Update("invigilator_id", e.invA.id)
+	e.room = r.ID
 	if n, err := exam.ScheduleSession(ctx, e.db.DB, s.ID); err != nil || n != candidates {
 		t.Fatalf("schedule: %d %v", n, err)
 	}
@@ -146,6 +169,14 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	web.MountExam(e.engine)
+	e.proc, err = proctor.New(proctor.Config{DB: e.db, Bus: e.bus, Terminator: e.engine, Logger: slog.New(slog.DiscardHandler), TickEvery: 50 * time.Millisecond})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	go e.proc.Run(ctx)
+	if err := web.MountProctor(ctx, e.proc, e.engine); err != nil {
+		e.t.Fatal(err)
+	}
 	e.web = web
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {

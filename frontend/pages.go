@@ -13,7 +13,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam *template.Template
+	login, home, exam, console *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -30,6 +30,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.exam, err = load("exam.html"); err != nil {
+		return nil, err
+	}
+	if p.console, err = load("console.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil
@@ -228,5 +231,11 @@ func (s *Server) handleExamPage(w http.ResponseWriter, r *http.Request, a *Auth)
 		return store.ErrNotFound
 	}
 	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true})
+	return nil
+}
+
+// handleConsolePage serves the invigilator console (admins may open it too).
+func (s *Server) handleConsolePage(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	s.render(w, r, s.pages.console, http.StatusOK, &pageData{Title: T("home.invigilator.title"), CSRF: a.Session.CSRFToken, User: a.User, Wide: true})
 	return nil
 }

@@ -156,8 +156,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /login", s.handleLoginForm)
 	s.mux.Handle("POST /logout", s.page(nil, s.handleLogoutForm))
 	s.mux.Handle("GET /exam", s.page([]store.Role{store.RoleCandidate}, s.handleExamPage))
+	s.mux.Handle("GET /console", s.page([]store.Role{store.RoleInvigilator, store.RoleAdmin}, s.handleConsolePage))
 	for role, path := range homes {
-		s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
+		if role != store.RoleInvigilator {
+			s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
+		}
 	}
 
 	s.mountImages()

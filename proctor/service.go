@@ -249,8 +249,15 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		if op, ok := st.rules.open[kind]; ok {
 			dur = now.Sub(op.since)
 		}
+		// A page that was offline sends start and end together after
+		// reconnecting; then the duration it measured is the better one.
+		if ms, ok := detail["duration_ms"].(float64); ok {
+			if d := time.Duration(ms) * time.Millisecond; d > dur && d < 4*time.Hour {
+				dur = d
+			}
+		}
 	}
-	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now})
+	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur})
 	var snapshot FlagState
 	if f != nil {
 		snapshot = copyFlag(f)

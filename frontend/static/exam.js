@@ -2,6 +2,7 @@
 // every answer is kept in this browser (localStorage) until the server
 // acknowledges that it is durably stored, and is resent after any reconnect.
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
+import { startWatching, flushSignals, onProctorMessage } from './watch.js';
 
 await loadDictionary();
 
@@ -47,6 +48,7 @@ function connect() {
     state.backoff = 500;
     send({ type: 'resume', id: 'resume' });
     syncTime();
+    flushSignals();
     renderSave();
   };
   ws.onmessage = (ev) => { state.heardAt = Date.now(); onMessage(JSON.parse(ev.data)); };
@@ -102,6 +104,7 @@ function setClock(serverNow, deadline, sentAt) {
 }
 
 function onMessage(m) {
+  if (onProctorMessage(m, banner)) return;
   switch (m.type) {
     case 'paper':
       setClock(m.server_now, m.deadline);
@@ -120,7 +123,7 @@ function onMessage(m) {
       render();
       break;
     case 'ack':
-      if (m.seq != null) {
+      if (m.seq != null && state.pending.has(m.seq)) {
         state.pending.delete(m.seq);
         persist();
         renderSave();
@@ -384,6 +387,7 @@ document.addEventListener('keydown', (ev) => {
 
 window.addEventListener('offline', () => state.ws && drop(state.ws));
 window.addEventListener('online', () => { state.backoff = 500; if (!state.ws) connect(); });
+startWatching((msg) => !state.stopped && send(msg), attemptId);
 bi($('loading'), 'exam.loading');
 bi($('clock-label'), 'exam.time_left');
 renderSave();

@@ -1,0 +1,201 @@
+// The invigilator's console: their candidates as a grid sorted by live risk,
+// a feed of new flags, and one candidate opened large with their flag
+// history and the actions (message, formal warning, confirm or dismiss a
+// flag, end the attempt). Every action is audited by the server.
+import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
+
+await loadDictionary();
+const root = document.getElementById('console');
+const state = { room: null, view: null, offset: 0, sort: 'risk', open: null, ws: null, backoff: 500, alerts: new Set() };
+
+async function api(method, path, body) {
+  const r = await fetch(path, { method, headers: { 'X-CSRF-Token': csrfToken(), 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw data;
+  return data;
+}
+
+function errorBox(e) {
+  const m = e.error ? e.error.message : { zh: String(e), en: '' };
+  return h('div', { class: 'alert error', role: 'alert' }, `${m.zh} `, span('en', m.en), e.error?.detail ? h('div', { class: 'hint' }, e.error.detail) : '');
+}
+
+// ---- layout -------------------------------------------------------------------
+
+const roomSelect = h('select', { id: 'room', onchange: () => openRoom(Number(roomSelect.value)) });
+const sortSelect = h('select', { id: 'sort', onchange: () => { state.sort = sortSelect.value; renderGrid(); } },
+  h('option', { value: 'risk' }, `${t('console.sort.risk').zh} ${t('console.sort.risk').en}`),
+  h('option', { value: 'seat' }, `${t('console.sort.seat').zh} ${t('console.sort.seat').en}`));
+const grid = h('div', { class: 'tiles', id: 'tiles' });
+const feed = h('ol', { class: 'feed', id: 'feed' });
+const detail = h('section', { class: 'detail', id: 'detail', hidden: true });
+const status = h('span', { class: 'conn', id: 'conn' });
+
+root.append(
+  h('div', { class: 'console-top' }, label('console.room', roomSelect), label('console.sort', sortSelect), status),
+  h('div', { class: 'console-body' }, h('div', {}, grid, detail), h('aside', { class: 'feedbox' }, biEl('h3', 'console.feed'), feed)));
+
+function label(key, el) { return h('label', { class: 'inline' }, biEl('span', key), ' ', el); }
+
+// ---- the room socket ------------------------------------------------------------
+
+async function start() {
+  try {
+    const { rooms } = await api('GET', '/api/proctor/rooms');
+    if (!rooms.length) { root.append(biEl('p', 'console.norooms', {}, { class: 'alert notice' })); return; }
+    roomSelect.replaceChildren(...rooms.map((r) => h('option', { value: r.room_id }, `${r.session_title} · ${r.room_name}`)));
+    const want = Number(new URLSearchParams(location.search).get('room')) || rooms[0].room_id;
+    roomSelect.value = String(want);
+    openRoom(want);
+  } catch (e) { root.append(errorBox(e)); }
+}
+
+function openRoom(room) {
+  state.room = room;
+  state.open = null;
+  detail.hidden = true;
+  feed.replaceChildren();
+  if (state.ws) { state.ws.onclose = null; state.ws.close(); }
+  connect();
+}
+
+function connect() {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${proto}//${location.host}/ws/console?room=${state.room}`);
+  state.ws = ws;
+  ws.onopen = () => { state.backoff = 500; bi(status, 'console.live'); status.className = 'conn ok'; };
+  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  ws.onclose = () => {
+    bi(status, 'console.reconnecting'); status.className = 'conn bad';
+    setTimeout(connect, state.backoff);
+    state.backoff = Math.min(state.backoff * 2, 10000);
+  };
+}
+
+function onMessage(m) {
+  if (m.type === 'room') {
+    state.view = m.room;
+    state.offset = new Date(m.room.server_now).getTime() - Date.now();
+    renderGrid();
+    if (state.open) renderDetailHead();
+  } else if (m.type === 'flag') {
+    onFlag(m.flag, m.new);
+  } else if (m.type === 'activity') {
+    const c = cand(m.activity.attempt_id);
+    if (m.activity.type === 'presence' && c) { c.connected = m.activity.connected; renderGrid(); }
+    if (m.activity.type === 'message_ack' && state.open === m.activity.attempt_id) {
+      const li = detail.querySelector(`[data-message="${m.activity.message_id}"]`);
+      if (li) bi(li.querySelector('.ackstate'), 'console.acked', { time: fmtTime(m.activity.at) });
+    }
+  }
+}
+
+const cand = (id) => state.view?.candidates.find((c) => c.attempt_id === id);
+
+function onFlag(f, isNew) {
+  const c = cand(f.attempt_id);
+  if (!c) return;
+  if (isNew && f.status === 'open') {
+    c.open_flags[f.severity] = (c.open_flags[f.severity] || 0) + 1;
+    c.risk += { critical: 10, warning: 3, info: 1 }[f.severity] || 0;
+  }
+  if (f.severity === 'critical' && f.status === 'open') state.alerts.add(f.attempt_id);
+  const li = h('li', { class: `sev-${f.severity}`, 'data-flag': f.id, onclick: () => openCandidate(f.attempt_id) },
+    h('time', {}, new Date(f.last_at).toLocaleTimeString('zh-CN', { hour12: false })), ' ',
+    h('strong', {}, c.name), ' ', f.reason.zh, ' ', span('en', f.reason.en));
+  feed.querySelector(`[data-flag="${f.id}"]`)?.remove();
+  feed.prepend(li);
+  while (feed.children.length > 100) feed.lastChild.remove();
+  renderGrid();
+  if (state.open === f.attempt_id) loadFlags();
+}
+
+// ---- the grid ------------------------------------------------------------------
+
+function left(c) {
+  if (!c.deadline || c.status !== 'in_progress') return '';
+  const s = Math.max(0, Math.floor((new Date(c.deadline).getTime() - (Date.now() + state.offset)) / 1000));
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+}
+
+function renderGrid() {
+  if (!state.view) return;
+  const cs = [...state.view.candidates].sort((a, b) => (state.sort === 'risk' ? b.risk - a.risk : 0) || a.seat_no - b.seat_no);
+  grid.replaceChildren(...cs.map((c) => {
+    const badges = ['critical', 'warning', 'info'].filter((s) => c.open_flags[s]).map((s) => h('span', { class: `badge sev-${s}` }, String(c.open_flags[s])));
+    return h('button', { type: 'button', class: `tile${state.alerts.has(c.attempt_id) ? ' alert-critical' : ''}${state.open === c.attempt_id ? ' open' : ''}`,
+      'data-attempt': c.attempt_id, onclick: () => openCandidate(c.attempt_id) },
+    h('div', { class: 'cams' }, biEl('div', 'console.cam.pc', {}, { class: 'cam' }), biEl('div', 'console.cam.phone', {}, { class: 'cam' })),
+    h('div', { class: 'who' }, h('strong', {}, c.name), h('span', { class: 'mono' }, ` ${c.ticket}`), h('span', { class: 'hint' }, ` #${c.seat_no}`)),
+    h('div', { class: 'line' }, h('span', { class: `dot ${c.connected ? 'on' : 'off'}` }), biEl('span', c.connected ? 'console.online' : 'console.offline'),
+      ' · ', biEl('span', `status.${c.status}`)),
+    h('div', { class: 'line' }, biEl('span', 'console.progress', { n: c.answered, total: c.questions }), c.status === 'in_progress' ? ` · ${left(c)}` : ''),
+    h('div', { class: 'line' }, ...badges, c.warnings ? biEl('span', 'console.warnings', { n: c.warnings }, { class: 'badge warn-count' }) : ''));
+  }));
+}
+setInterval(renderGrid, 5000); // keeps the time left moving between snapshots
+
+// ---- one candidate -------------------------------------------------------------
+
+function openCandidate(id) {
+  state.open = id;
+  state.alerts.delete(id);
+  renderGrid();
+  detail.hidden = false;
+  renderDetailHead();
+  loadFlags();
+}
+
+function renderDetailHead() {
+  const c = cand(state.open);
+  if (!c) return;
+  const msgBody = h('textarea', { id: 'msg-body', rows: 2, maxlength: 500 });
+  const result = h('div', { id: 'action-result' });
+  const act = (kind) => async () => {
+    try {
+      const body = msgBody.value.trim();
+      const r = await api('POST', `/api/proctor/attempts/${c.attempt_id}/${kind}s`, { body });
+      msgBody.value = '';
+      result.replaceChildren(h('ul', { class: 'sent' }, h('li', { 'data-message': r.id }, biEl('span', `console.sent.${kind}`), ` ${body} · `, biEl('span', 'console.waiting', {}, { class: 'ackstate' }))));
+    } catch (e) { result.replaceChildren(errorBox(e)); }
+  };
+  const reason = h('input', { id: 'end-reason', maxlength: 500 });
+  detail.replaceChildren(
+    h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
+      biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
+    h('div', { class: 'cams big' }, biEl('div', 'console.cam.pc', {}, { class: 'cam' }), biEl('div', 'console.cam.phone', {}, { class: 'cam' })),
+    biEl('p', 'console.cam.later', {}, { class: 'hint' }),
+    h('div', { class: 'actions' },
+      label('console.message', msgBody),
+      biEl('button', 'console.send.message', {}, { type: 'button', id: 'send-message', onclick: act('message') }),
+      biEl('button', 'console.send.warning', {}, { type: 'button', id: 'send-warning', class: 'warnbtn', onclick: act('warning') }),
+      result),
+    h('div', { class: 'actions end' }, label('console.end.reason', reason),
+      biEl('button', 'console.end', {}, { type: 'button', id: 'end-attempt', class: 'primary danger', onclick: async () => {
+        if (!reason.value.trim()) { result.replaceChildren(biEl('div', 'console.end.need', {}, { class: 'alert error' })); return; }
+        if (!confirm(`${t('console.end.confirm').zh}\n${t('console.end.confirm').en}`)) return;
+        try { await api('POST', `/api/proctor/attempts/${c.attempt_id}/terminate`, { reason: reason.value }); result.replaceChildren(biEl('div', 'console.ended', {}, { class: 'alert notice' })); }
+        catch (e) { result.replaceChildren(errorBox(e)); }
+      } })),
+    biEl('h3', 'console.history'), h('ol', { class: 'history', id: 'history' }));
+}
+
+async function loadFlags() {
+  const id = state.open;
+  try {
+    const { flags } = await api('GET', `/api/proctor/attempts/${id}/flags`);
+    const list = detail.querySelector('#history');
+    if (!list || state.open !== id) return;
+    list.replaceChildren(...flags.map((f) => {
+      const note = h('input', { placeholder: `${t('console.note').zh} ${t('console.note').en}`, maxlength: 1000 });
+      const decide = (d) => async () => { try { await api('POST', `/api/proctor/flags/${f.id}/decision`, { decision: d, note: note.value }); loadFlags(); } catch (e) { list.prepend(errorBox(e)); } };
+      return h('li', { class: `sev-${f.severity}`, 'data-flag': f.id },
+        h('div', {}, h('time', {}, new Date(f.first_at).toLocaleTimeString('zh-CN', { hour12: false })), ' ', biEl('strong', `severity.${f.severity}`), ' ', f.reason.zh, ' ', span('en', f.reason.en)),
+        f.status === 'open'
+          ? h('div', { class: 'decide' }, note, biEl('button', 'console.confirm', {}, { type: 'button', onclick: decide('confirm') }), biEl('button', 'console.dismiss', {}, { type: 'button', onclick: decide('dismiss') }))
+          : h('div', { class: 'hint' }, biEl('span', `flagstatus.${f.status}`), f.note ? ` · ${f.note}` : ''));
+    }));
+  } catch (e) { detail.append(errorBox(e)); }
+}
+
+start();
