@@ -45,19 +45,19 @@ type examEnv struct {
 	stop   func()
 	srv    *httptest.Server
 	// cut, while set, refuses new sockets as an unreachable network would.
-	cut      atomic.Bool
-	cands    []cand
-	admin    cand
+	cut   atomic.Bool
+	cands []cand
+	admin cand
 	// staff: invA is responsible for every candidate in room R01, invB
 	// works there too; chief is a chief invigilator of room R02 in the same
 	// session; invD works in R02; reviewer is a reviewer.
 	invA, invB, chief, invD, reviewer cand
 	proc                              *proctor.Service
-	session  int64
-	room     int64
-	exam     store.Exam
-	keys     map[int64][]int
-	duration int
+	session                           int64
+	room                              int64
+	exam                              store.Exam
+	keys                              map[int64][]int
+	duration                          int
 }
 
 type cand struct {
