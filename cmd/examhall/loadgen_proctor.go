@@ -231,4 +231,3 @@ func roomOf(ctx context.Context, base string, hc *http.Client, code string) (int
 	}
 	return r.Rooms[0].RoomID, nil
 }
-
