@@ -6,6 +6,7 @@ import (
 	"github.com/examhall/examhall/frontend/i18n"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/proctor"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,6 +68,17 @@ func TestDictionaryIsComplete(t *testing.T) {
 		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession} {
 		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for exam error %s", err.Code())
+		}
+	}
+	for _, err := range []*proctor.ProctorError{proctor.ErrNoAttempt, proctor.ErrNotYours, proctor.ErrBadSignal, proctor.ErrBadAction,
+		proctor.ErrNoMessage, proctor.ErrRatio, proctor.ErrTooFewInvigilators, proctor.ErrOneResponsible} {
+		if !i18n.Has("error." + err.Code()) {
+			t.Errorf("no message for proctor error %s", err.Code())
+		}
+	}
+	for kind := range proctor.DefaultRules {
+		if !i18n.Has("flag." + kind) {
+			t.Errorf("no reason text for flag kind %s", kind)
 		}
 	}
 	if !i18n.Has("error." + (&exam.ErrImport{}).Code()) {
