@@ -264,3 +264,38 @@ func TestAssignmentRules(t *testing.T) {
 		t.Fatal("an invigilator balanced a room")
 	}
 }
+
+func TestProctorRulesPerExam(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	admin := e.login(e.admin)
+	path := fmt.Sprintf("/api/admin/exams/%d/proctor-rules", e.exam.ID)
+	for _, bad := range []string{`{"telepathy":{}}`, `{"paste":{"threshold":"soon"}}`, `[`} {
+		if code, out := call(t, e, admin, "PUT", path, []byte(bad)); code != 400 {
+			t.Errorf("%s: %d %s", bad, code, out)
+		}
+	}
+	if code, _ := call(t, e, e.login(e.invA), "PUT", path, []byte(`{}`)); code != 403 {
+		t.Errorf("an invigilator changed the rules: %d", code)
+	}
+	if code, out := call(t, e, admin, "PUT", path, []byte(`{"paste":{"severity":"critical"}}`)); code != 200 {
+		t.Fatalf("set rules: %d %s", code, out)
+	}
+	code, out := call(t, e, admin, "GET", path, nil)
+	if code != 200 || !strings.Contains(string(out), `"paste":{"threshold":"0s","severity":"critical"`) {
+		t.Fatalf("get rules: %d %s", code, out)
+	}
+	cand := e.connect(e.cands[0])
+	cand.start()
+	cand.send(map[string]any{"type": "signal", "id": 1, "kind": "paste", "phase": "instant"})
+	cand.await("ack", is("ack", "id", 1))
+	var f store.Flag
+	for range 100 {
+		if e.db.Where("attempt_id = ?", e.cands[0].attempt).Take(&f).Error == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if f.Severity != "critical" {
+		t.Fatalf("paste flagged as %q under the exam's rules, want critical", f.Severity)
+	}
+}

@@ -252,8 +252,34 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		return WriteJSON(w, http.StatusOK, f)
 	})
 
-	// Room assignment, for admins; every change keeps the invigilation rules.
+	// Room assignment and proctoring rules, for admins; every change keeps
+	// the invigilation rules.
 	admin := []store.Role{store.RoleAdmin}
+	handle("GET /api/admin/exams/{id}/proctor-rules", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rules, err := svc.ExamRules(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"rules": rules})
+	})
+	handle("PUT /api/admin/exams/{id}/proctor-rules", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var raw json.RawMessage
+		if err := decodeJSON(r, &raw); err != nil {
+			return err
+		}
+		if err := svc.SetExamRules(r.Context(), a.User.ID, id, string(raw)); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	handle("POST /api/admin/rooms/{id}/invigilators", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {

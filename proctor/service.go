@@ -449,3 +449,33 @@ func clean(s string, max int) string {
 	}
 	return s
 }
+
+// ExamRules are the rules in force for an exam (defaults with its overrides).
+func (s *Service) ExamRules(ctx context.Context, examID int64) (Rules, error) {
+	return s.examRules(ctx, examID)
+}
+
+// SetExamRules stores an exam's rule overrides (JSON by signal kind), after
+// checking them; attempts already being watched keep the rules they started with.
+func (s *Service) SetExamRules(ctx context.Context, actor, examID int64, overrides string) error {
+	if _, err := ParseRules(overrides); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadAction, err)
+	}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&store.Exam{}).Where("id = ?", examID).Update("proctor_rules", overrides)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return store.ErrNotFound
+		}
+		return s.audit(tx, actor, "proctor_rules_set", "exam", examID, json.RawMessage(overrides))
+	})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.rules, examID)
+	s.mu.Unlock()
+	return nil
+}
