@@ -231,6 +231,21 @@ CREATE TABLE proctor_messages (
 );
 CREATE INDEX proctor_messages_attempt ON proctor_messages(attempt_id, id);
 `},
+	{"0004_recordings", `
+CREATE TABLE recordings (
+	id {{pk}},
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	device TEXT NOT NULL,
+	connection TEXT NOT NULL,
+	path TEXT NOT NULL UNIQUE,
+	codecs TEXT NOT NULL,
+	started_at {{ts}} NOT NULL,
+	ended_at {{ts}},
+	size_bytes BIGINT NOT NULL DEFAULT 0,
+	state TEXT NOT NULL
+);
+CREATE INDEX recordings_attempt ON recordings(attempt_id, device, started_at);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -262,3 +262,20 @@ type ProctorMessage struct {
 	SentAt    time.Time
 	AckedAt   *time.Time
 }
+
+// Recording is one WebM file of one device of an attempt: one per
+// connection, rolled every few minutes. State is "open" while written,
+// "closed" when finished (seekable: Cues and Duration written), "repaired"
+// when recovered after a crash.
+type Recording struct {
+	ID         int64
+	AttemptID  int64
+	Device     string
+	Connection string
+	Path       string
+	Codecs     string
+	StartedAt  time.Time
+	EndedAt    *time.Time
+	SizeBytes  int64
+	State      string
+}

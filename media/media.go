@@ -1,0 +1,577 @@
+// Package media is examhall's WebRTC service: it takes each candidate's two
+// cameras (the PC's with its microphone, the phone's without), records them
+// to WebM as they arrive, watches their health, and reports lost and
+// restored video as signals. pion types stay inside this package.
+package media
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Devices of a candidate.
+const (
+	PC    = "pc"
+	Phone = "phone"
+)
+
+// signalTopic is the proctor's signal topic (see package proctor).
+const signalTopic = "proctor.signals"
+
+// Config configures the media service.
+type Config struct {
+	DB      *store.DB
+	Bus     store.Bus
+	Logger  *slog.Logger
+	DataDir string
+	// ICEServers are STUN/TURN URLs handed to browsers.
+	ICEServers []string
+	// UDPPort, when set, carries all media on one UDP port (ICE UDP mux).
+	UDPPort int
+	// PublicIP is announced for media behind 1:1 NAT.
+	PublicIP string
+	// LoopbackOnly keeps ICE on 127.0.0.1 (tests, single-machine demos).
+	LoopbackOnly bool
+	// LostAfter is how long a video may go without packets before it is
+	// reported lost (default 2 s).
+	LostAfter time.Duration
+	// KeyFrameEvery is how often a key frame is asked for (default 3 s).
+	KeyFrameEvery time.Duration
+	// RollEvery is how long one file lasts before a new one starts (default 5 min).
+	RollEvery time.Duration
+	Metrics   prometheus.Registerer
+}
+
+// Service ingests, records and watches candidates' media.
+type Service struct {
+	cfg     Config
+	api     *webrtc.API
+	log     *slog.Logger
+	udp     net.PacketConn
+	metrics *metrics
+
+	mu     sync.Mutex
+	peers  map[string]*Peer // by attempt/device
+	closed bool
+}
+
+type metrics struct {
+	tracks    prometheus.Gauge
+	packets   *prometheus.CounterVec
+	bytes     *prometheus.CounterVec
+	lost      prometheus.Counter
+	written   prometheus.Counter
+	plis      prometheus.Counter
+	detection prometheus.Histogram
+}
+
+// New builds the media engine: VP8 and Opus only, NACK and RTCP reports,
+// loopback candidates when asked, one UDP port when configured.
+func New(cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.LostAfter == 0 {
+		cfg.LostAfter = 2 * time.Second
+	}
+	if cfg.KeyFrameEvery == 0 {
+		cfg.KeyFrameEvery = 3 * time.Second
+	}
+	if cfg.RollEvery == 0 {
+		cfg.RollEvery = 5 * time.Minute
+	}
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A dead peer is noticed in seconds, not the default 25 s.
+	se.SetICETimeouts(3*time.Second, 6*time.Second, time.Second)
+	if cfg.LoopbackOnly {
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	if cfg.PublicIP != "" {
+		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}}
+	if cfg.UDPPort > 0 {
+		host := ""
+		if cfg.LoopbackOnly {
+			host = "127.0.0.1"
+		}
+		conn, err := net.ListenPacket("udp4", fmt.Sprintf("%s:%d", host, cfg.UDPPort))
+		if err != nil {
+			return nil, fmt.Errorf("media: listen on UDP port %d: %w", cfg.UDPPort, err)
+		}
+		s.udp = conn
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
+	}
+	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
+	s.metrics = &metrics{
+		tracks:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "examhall_media_tracks", Help: "Media tracks being received."}),
+		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_packets_total", Help: "RTP packets received, by kind."}, []string{"kind"}),
+		bytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_total", Help: "RTP payload bytes received, by kind."}, []string{"kind"}),
+		lost:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_packets_lost_total", Help: "RTP packets missing (sequence gaps)."}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recording_bytes_total", Help: "Bytes of media written to recordings."}),
+		plis:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_plis_total", Help: "Key frames asked for (PLI)."}),
+		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "examhall_media_drop_detection_seconds",
+			Help: "From a video's last packet to its loss being reported.", Buckets: []float64{.5, 1, 1.5, 2, 2.5, 3, 4, 5}}),
+	}
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.plis, s.metrics.detection} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return s, nil
+}
+
+// ICEServers are the servers a browser should use, for its RTCPeerConnection.
+func (s *Service) ICEServers() []map[string]any {
+	out := []map[string]any{}
+	for _, u := range s.cfg.ICEServers {
+		out = append(out, map[string]any{"urls": u})
+	}
+	return out
+}
+
+// Peer is one device's connection.
+type Peer struct {
+	s        *Service
+	attempt  int64
+	device   string
+	id       string
+	pc       *webrtc.PeerConnection
+	audio    bool // the offer has a microphone track
+	tracks   int  // tracks the offer sends
+	started  time.Time
+	mu       sync.Mutex
+	rec      *file
+	recID    int64
+	got      int
+	videoAt  time.Time // last video packet
+	lost     bool
+	closed   bool
+	done     chan struct{}
+	onSignal func(kind, phase string)
+}
+
+// checkOffer parses an offer and counts what it sends, refusing garbage
+// and more tracks than the device may send.
+func checkOffer(offer, device string) (video, audio int, err error) {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(offer); err != nil {
+		return 0, 0, ErrBadSDP
+	}
+	for _, m := range sd.MediaDescriptions {
+		send := true
+		for _, a := range m.Attributes {
+			if a.Key == "recvonly" || a.Key == "inactive" {
+				send = false
+			}
+		}
+		if !send {
+			continue
+		}
+		switch m.MediaName.Media {
+		case "video":
+			video++
+		case "audio":
+			audio++
+		}
+	}
+	if video == 0 {
+		return 0, 0, fmt.Errorf("%w: it sends no camera", ErrBadSDP)
+	}
+	if video > 1 || audio > 1 || (device == Phone && audio > 0) {
+		return video, audio, ErrTooManyTrack
+	}
+	return video, audio, nil
+}
+
+// Publish answers a device's offer. Candidates the server finds are handed
+// to onICE as they come (trickle ICE). A new offer from the same device
+// replaces its previous connection (an ICE restart after a reconnect).
+func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer string, onICE func(candidate map[string]any)) (string, error) {
+	if device != PC && device != Phone {
+		return "", ErrBadSDP
+	}
+	_, audio, err := checkOffer(offer, device)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return "", ErrClosed
+	}
+	key := fmt.Sprintf("%d/%s", attemptID, device)
+	old := s.peers[key]
+	s.mu.Unlock()
+	if old != nil {
+		old.Close()
+	}
+	conf := webrtc.Configuration{}
+	pc, err := s.api.NewPeerConnection(conf)
+	if err != nil {
+		return "", err
+	}
+	p := &Peer{s: s, attempt: attemptID, device: device, id: fmt.Sprintf("%d", time.Now().UnixNano()), pc: pc, audio: audio > 0,
+		tracks: 1 + audio, started: time.Now(), done: make(chan struct{})}
+	p.onSignal = func(kind, phase string) { s.signal(attemptID, device, kind, phase) }
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c == nil || onICE == nil {
+			return
+		}
+		j := c.ToJSON()
+		onICE(map[string]any{"candidate": j.Candidate, "sdpMid": j.SDPMid, "sdpMLineIndex": j.SDPMLineIndex})
+	})
+	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { go p.receive(t) })
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			if device == Phone {
+				p.onSignal("phone_disconnected", "end")
+			}
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
+			if device == Phone {
+				p.onSignal("phone_disconnected", "start")
+			}
+			if st == webrtc.PeerConnectionStateFailed {
+				p.Close()
+			}
+		}
+	})
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		pc.Close()
+		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	answer, err := pc.CreateAnswer(nil)
+	if err != nil {
+		pc.Close()
+		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
+	}
+	if err := pc.SetLocalDescription(answer); err != nil {
+		pc.Close()
+		return "", err
+	}
+	s.mu.Lock()
+	s.peers[key] = p
+	s.mu.Unlock()
+	go p.watch()
+	return pc.LocalDescription().SDP, nil
+}
+
+// AddICECandidate adds a browser's trickled candidate to its connection.
+func (s *Service) AddICECandidate(attemptID int64, device string, c map[string]any) error {
+	s.mu.Lock()
+	p := s.peers[fmt.Sprintf("%d/%s", attemptID, device)]
+	s.mu.Unlock()
+	if p == nil {
+		return ErrNoPeer
+	}
+	b, _ := json.Marshal(c)
+	var init webrtc.ICECandidateInit
+	if err := json.Unmarshal(b, &init); err != nil || init.Candidate == "" {
+		return ErrBadCandidate
+	}
+	if err := p.pc.AddICECandidate(init); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadCandidate, err)
+	}
+	return nil
+}
+
+// Close ends every connection and finishes every recording.
+func (s *Service) Close() {
+	s.mu.Lock()
+	s.closed = true
+	peers := make([]*Peer, 0, len(s.peers))
+	for _, p := range s.peers {
+		peers = append(peers, p)
+	}
+	s.mu.Unlock()
+	for _, p := range peers {
+		p.Close()
+	}
+	if s.udp != nil {
+		s.udp.Close()
+	}
+}
+
+// Close ends the connection and finishes its recording.
+func (p *Peer) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	close(p.done)
+	p.mu.Unlock()
+	p.pc.Close()
+	p.mu.Lock()
+	p.finish(time.Now())
+	p.mu.Unlock()
+	p.s.mu.Lock()
+	key := fmt.Sprintf("%d/%s", p.attempt, p.device)
+	if p.s.peers[key] == p {
+		delete(p.s.peers, key)
+	}
+	p.s.mu.Unlock()
+}
+
+func (s *Service) signal(attemptID int64, device, kind, phase string) {
+	if s.cfg.Bus == nil {
+		return
+	}
+	b, _ := json.Marshal(map[string]any{"attempt_id": attemptID, "source": "media", "kind": kind, "phase": phase, "detail": map[string]string{"device": device}})
+	if err := s.cfg.Bus.Publish(context.Background(), signalTopic, b); err != nil {
+		s.log.Warn("media signal", "err", err)
+	}
+}
+
+// receive reads one track: it counts packets, notes the last video packet
+// for the health watch, and writes frames to the recording.
+func (p *Peer) receive(t *webrtc.TrackRemote) {
+	kind := t.Kind().String()
+	p.s.metrics.tracks.Inc()
+	defer p.s.metrics.tracks.Dec()
+	video := t.Kind() == webrtc.RTPCodecTypeVideo
+	if !video && p.device == Phone {
+		return // the rules forbid the phone's microphone; nothing is recorded
+	}
+	var sb *samplebuilder.SampleBuilder
+	clock := uint32(48000)
+	track := audioTrack
+	if video {
+		sb = samplebuilder.New(128, &codecs.VP8Packet{}, 90000, samplebuilder.WithMaxTimeDelay(500*time.Millisecond))
+		clock, track = 90000, videoTrack
+		p.askKeyFrame(t)
+		go p.keyFrames(t)
+	}
+	var firstTS uint32
+	var firstAt time.Time
+	var lastSeq uint16
+	seen := false
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		now := time.Now()
+		p.s.metrics.packets.WithLabelValues(kind).Inc()
+		p.s.metrics.bytes.WithLabelValues(kind).Add(float64(len(pkt.Payload)))
+		if seen && pkt.SequenceNumber-lastSeq > 1 && pkt.SequenceNumber-lastSeq < 1000 {
+			p.s.metrics.lost.Add(float64(pkt.SequenceNumber - lastSeq - 1))
+		}
+		lastSeq = pkt.SequenceNumber
+		if !seen {
+			seen, firstTS, firstAt = true, pkt.Timestamp, now
+		}
+		if video {
+			p.mu.Lock()
+			p.videoAt = now
+			p.mu.Unlock()
+			sb.Push(pkt)
+			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				key := len(s.Data) > 0 && s.Data[0]&0x1 == 0
+				p.write(track, key, firstAt, s.PacketTimestamp-firstTS, clock, s.Data)
+			}
+		} else {
+			p.write(track, true, firstAt, pkt.Timestamp-firstTS, clock, pkt.Payload)
+		}
+	}
+}
+
+// write puts one frame in the recording, opening (or rolling) the file at a
+// key frame so every file starts decodable.
+func (p *Peer) write(track int, key bool, trackStart time.Time, ticks, clock uint32, data []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(data) == 0 {
+		return
+	}
+	at := trackStart.Add(time.Duration(uint64(ticks) * uint64(time.Second) / uint64(clock)))
+	if p.rec == nil || (track == videoTrack && key && at.Sub(p.rec.started) >= p.s.cfg.RollEvery) {
+		if track != videoTrack || !key {
+			return // wait for a key frame
+		}
+		if p.rec != nil {
+			p.finish(at)
+		}
+		if err := p.open(at); err != nil {
+			p.s.log.Error("open recording", "attempt", p.attempt, "device", p.device, "err", err)
+			return
+		}
+	}
+	ts := at.Sub(p.rec.started).Milliseconds()
+	if err := p.rec.write(track, key, ts, data); err != nil {
+		p.s.log.Error("write recording", "attempt", p.attempt, "err", err)
+		return
+	}
+	p.s.metrics.written.Add(float64(len(data)))
+}
+
+func (p *Peer) open(at time.Time) error {
+	name := fmt.Sprintf("%s-%s-%s.webm", p.device, at.UTC().Format("20060102T150405.000Z"), p.id)
+	path := filepath.Join(p.s.cfg.DataDir, "recordings", fmt.Sprint(p.attempt), name)
+	f, err := createFile(path, at, p.audio && p.device == PC)
+	if err != nil {
+		return err
+	}
+	codecs := "vp8"
+	if p.audio && p.device == PC {
+		codecs = "vp8,opus"
+	}
+	if p.s.cfg.DB != nil {
+		row := &store.Recording{AttemptID: p.attempt, Device: p.device, Connection: p.id, Path: path, Codecs: codecs, StartedAt: at.UTC(), State: "open"}
+		if err := p.s.cfg.DB.Create(row).Error; err != nil {
+			f.close()
+			return err
+		}
+		p.recID = row.ID
+	}
+	p.rec = f
+	return nil
+}
+
+// finish closes the current file with its seek index and updates its row.
+func (p *Peer) finish(at time.Time) {
+	if p.rec == nil {
+		return
+	}
+	size, err := p.rec.close()
+	if err != nil {
+		p.s.log.Error("close recording", "path", p.rec.path, "err", err)
+	}
+	if p.s.cfg.DB != nil && p.recID != 0 {
+		p.s.cfg.DB.Model(&store.Recording{}).Where("id = ?", p.recID).Updates(map[string]any{"ended_at": at.UTC(), "size_bytes": size, "state": "closed"})
+	}
+	p.rec, p.recID = nil, 0
+}
+
+// askKeyFrame sends a picture loss indication, so the browser sends a key frame.
+func (p *Peer) askKeyFrame(t *webrtc.TrackRemote) {
+	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}}); err == nil {
+		p.s.metrics.plis.Inc()
+	}
+}
+
+// keyFrames asks for a key frame at a fixed interval, so seeking and frame
+// analysis always have one within a few seconds.
+func (p *Peer) keyFrames(t *webrtc.TrackRemote) {
+	tick := time.NewTicker(p.s.cfg.KeyFrameEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-tick.C:
+			p.askKeyFrame(t)
+		}
+	}
+}
+
+// watch reports a video that stopped (no packets for LostAfter) and its
+// return, as signals for the proctor.
+func (p *Peer) watch() {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.done:
+			p.mu.Lock()
+			lost := p.lost
+			p.mu.Unlock()
+			if lost {
+				p.onSignal("video_lost", "end")
+			}
+			return
+		case now := <-tick.C:
+			p.mu.Lock()
+			last, lost := p.videoAt, p.lost
+			gone := !last.IsZero() && now.Sub(last) > p.s.cfg.LostAfter
+			switch {
+			case gone && !lost:
+				p.lost = true
+				p.s.metrics.detection.Observe(now.Sub(last).Seconds())
+			case !gone && lost:
+				p.lost = false
+			}
+			changed := p.lost != lost
+			p.mu.Unlock()
+			if changed {
+				phase := "end"
+				if !lost {
+					phase = "start"
+				}
+				p.onSignal("video_lost", phase)
+			}
+		}
+	}
+}
+
+// RepairAll finishes recordings left open by a crash: each is rewritten
+// with a seek index and its row closed. It runs at start-up.
+func (s *Service) RepairAll(ctx context.Context) (int, error) {
+	if s.cfg.DB == nil {
+		return 0, nil
+	}
+	var open []store.Recording
+	if err := s.cfg.DB.WithContext(ctx).Where("state = ?", "open").Find(&open).Error; err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range open {
+		d, err := Repair(r.Path)
+		state := "repaired"
+		if err != nil {
+			if errors.Is(err, ErrBadSDP) || strings.Contains(err.Error(), "no such file") {
+				state = "missing"
+			} else {
+				s.log.Warn("repair recording", "path", r.Path, "err", err)
+				state = "damaged"
+			}
+		}
+		end := r.StartedAt.Add(d)
+		var size int64
+		if fi, err := osStat(r.Path); err == nil {
+			size = fi
+		}
+		s.cfg.DB.WithContext(ctx).Model(&store.Recording{}).Where("id = ?", r.ID).Updates(map[string]any{"state": state, "ended_at": end, "size_bytes": size})
+		n++
+	}
+	return n, nil
+}
+

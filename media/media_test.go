@@ -1,0 +1,369 @@
+package media_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+	pmedia "github.com/pion/webrtc/v4/pkg/media"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+
+	"github.com/examhall/examhall/media"
+	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/storetest"
+)
+
+// publisher is a candidate's device made with pion: it sends the VP8
+// fixture (and the Opus one for a PC) over real WebRTC on loopback.
+type publisher struct {
+	t      *testing.T
+	pc     *webrtc.PeerConnection
+	video  *webrtc.TrackLocalStaticSample
+	audio  *webrtc.TrackLocalStaticSample
+	paused atomic.Bool
+	frames atomic.Int64
+}
+
+func newPublisher(t *testing.T, withAudio bool) *publisher {
+	t.Helper()
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	p := &publisher{t: t, pc: pc}
+	p.video, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "cam")
+	if _, err := pc.AddTrack(p.video); err != nil {
+		t.Fatal(err)
+	}
+	if withAudio {
+		p.audio, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "cam")
+		if _, err := pc.AddTrack(p.audio); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p
+}
+
+// connect offers to the service and completes ICE.
+func (p *publisher) connect(svc *media.Service, attempt int64, device string) {
+	p.t.Helper()
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	p.pc.SetLocalDescription(offer)
+	<-gathered
+	var mu sync.Mutex
+	var early []webrtc.ICECandidateInit
+	answered := false
+	answer, err := svc.Publish(context.Background(), attempt, device, p.pc.LocalDescription().SDP, func(c map[string]any) {
+		b, _ := json.Marshal(c)
+		var init webrtc.ICECandidateInit
+		json.Unmarshal(b, &init)
+		mu.Lock()
+		defer mu.Unlock()
+		if !answered {
+			early = append(early, init)
+			return
+		}
+		p.pc.AddICECandidate(init)
+	})
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		p.t.Fatal(err)
+	}
+	mu.Lock()
+	answered = true
+	for _, c := range early {
+		p.pc.AddICECandidate(c)
+	}
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for p.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("not connected: %s", p.pc.ConnectionState())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// send plays the fixtures in real time for d (looping the video), skipping
+// frames while paused.
+func (p *publisher) send(d time.Duration) {
+	end := time.Now().Add(d)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for time.Now().Before(end) {
+			f, _ := os.Open("testdata/camera.ivf")
+			r, hdr, err := ivfreader.NewWith(f)
+			if err != nil {
+				p.t.Error(err)
+				return
+			}
+			every := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
+			tick := time.NewTicker(every)
+			for time.Now().Before(end) {
+				frame, _, err := r.ParseNextFrame()
+				if err != nil {
+					break
+				}
+				<-tick.C
+				if !p.paused.Load() {
+					p.video.WriteSample(pmedia.Sample{Data: frame, Duration: every})
+					p.frames.Add(1)
+				}
+			}
+			tick.Stop()
+			f.Close()
+		}
+	})
+	if p.audio != nil {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				f, _ := os.Open("testdata/mic.ogg")
+				r, _, err := oggreader.NewWith(f)
+				if err != nil {
+					p.t.Error(err)
+					return
+				}
+				tick := time.NewTicker(20 * time.Millisecond)
+				var last uint64
+				for time.Now().Before(end) {
+					page, h, err := r.ParseNextPage()
+					if err != nil {
+						break
+					}
+					n := h.GranulePosition - last
+					last = h.GranulePosition
+					<-tick.C
+					p.audio.WriteSample(pmedia.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
+				}
+				tick.Stop()
+				f.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// attemptRow makes the rows a recording's index needs.
+func attemptRow(t *testing.T, db *store.DB) int64 {
+	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
+	db.Create(p)
+	ex := &store.Exam{ProgrammeID: p.ID, Code: "e", Kind: "formal", TitleZh: "理论", TitleEn: "Theory", DurationMinutes: 120, PassMark: 80, Blueprint: "{}", Policy: "{}", ProctorRules: "{}"}
+	db.Create(ex)
+	u := &store.User{Role: store.RoleCandidate, Username: "c", PasswordHash: "x", DisplayName: "考生"}
+	db.Create(u)
+	a := &store.Attempt{ExamID: ex.ID, CandidateID: u.ID, Kind: "formal", Status: "in_progress", Paper: "{}"}
+	if err := db.Create(a).Error; err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+func ffprobe(t *testing.T, args ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe is not installed (apt-get install ffmpeg; .ci/run does it)")
+	}
+	out, err := exec.Command("ffprobe", append([]string{"-v", "error"}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// lastPacketTime is the time of the last video packet: a file cut by a
+// crash has no Duration to read.
+func lastPacketTime(t *testing.T, path string) float64 {
+	out := ffprobe(t, "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path)
+	lines := strings.Fields(out)
+	v, _ := strconv.ParseFloat(lines[len(lines)-1], 64)
+	return v
+}
+
+func newService(t *testing.T, db *store.DB, bus store.Bus) (*media.Service, string) {
+	dir := t.TempDir()
+	svc, err := media.New(media.Config{DB: db, Bus: bus, DataDir: dir, LoopbackOnly: true, LostAfter: time.Second, KeyFrameEvery: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	return svc, dir
+}
+
+func TestRecordingIsPlayableAndIndexed(t *testing.T) {
+	db := storetestDB(t)
+	attempt := attemptRow(t, db)
+	svc, dir := newService(t, db, store.NewMemBus())
+	pub := newPublisher(t, true)
+	pub.connect(svc, attempt, media.PC)
+	sent := 4 * time.Second
+	pub.send(sent)
+	time.Sleep(300 * time.Millisecond)
+	svc.Close()
+
+	var recs []store.Recording
+	db.Where("attempt_id = ?", attempt).Find(&recs)
+	if len(recs) != 1 || recs[0].State != "closed" || recs[0].Codecs != "vp8,opus" || recs[0].SizeBytes == 0 || recs[0].EndedAt == nil {
+		t.Fatalf("index %+v", recs)
+	}
+	path := recs[0].Path
+	if !strings.HasPrefix(path, filepath.Join(dir, "recordings")) {
+		t.Fatalf("recording outside the data dir: %s", path)
+	}
+	dur, _ := strconv.ParseFloat(ffprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", path), 64)
+	if want := sent.Seconds(); dur < want*0.9 || dur > want*1.05 {
+		t.Errorf("duration %.2f s for %.1f s sent", dur, want)
+	}
+	frames, _ := strconv.Atoi(ffprobe(t, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path))
+	if sentFrames := int(pub.frames.Load()); frames < sentFrames*9/10 {
+		t.Errorf("%d frames recorded of %d sent", frames, sentFrames)
+	}
+	if streams := ffprobe(t, "-show_entries", "stream=codec_name", "-of", "csv=p=0", path); streams != "vp8\nopus" {
+		t.Errorf("streams %q", streams)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", path, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Errorf("does not decode cleanly: %v %s", err, out)
+	}
+}
+
+func TestCutRecordingIsRepaired(t *testing.T) {
+	dir := t.TempDir()
+	svc, err := media.New(media.Config{DataDir: dir, LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := newPublisher(t, true)
+	pub.connect(svc, 1, media.PC)
+	pub.send(3 * time.Second)
+	// Copy the file as it is while still being written: what a crash leaves.
+	var path string
+	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+		if strings.HasSuffix(p, ".webm") {
+			path = p
+		}
+		return nil
+	})
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Close()
+	cut := filepath.Join(dir, "cut.webm")
+	os.WriteFile(cut, b[:len(b)*9/10], 0o600) // and a torn last write
+	d, err := media.Repair(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dur, _ := strconv.ParseFloat(ffprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", cut), 64)
+	if d < 1500*time.Millisecond || dur < 1.5 || dur > 3.2 {
+		t.Fatalf("repaired to %v (ffprobe %.2f s)", d, dur)
+	}
+	if last := lastPacketTime(t, cut); last < dur-0.5 {
+		t.Fatalf("last packet at %.2f s of %.2f", last, dur)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-xerror", "-i", cut, "-f", "null", "-").CombinedOutput(); err != nil {
+		t.Fatalf("repaired file does not decode: %v %s", err, out)
+	}
+	if _, err := media.Repair(filepath.Join(dir, "nothing.webm")); err == nil {
+		t.Fatal("repairing a missing file succeeded")
+	}
+}
+
+func TestDroppedVideoIsSignalledWithinThreeSeconds(t *testing.T) {
+	bus := store.NewMemBus()
+	sub, _ := bus.Subscribe(context.Background(), "proctor.signals")
+	defer sub.Close()
+	svc, _ := newService(t, nil, bus)
+	pub := newPublisher(t, false)
+	pub.connect(svc, 7, media.Phone)
+	done := make(chan struct{})
+	go func() { pub.send(9 * time.Second); close(done) }()
+	time.Sleep(2 * time.Second)
+	pub.paused.Store(true)
+	stopped := time.Now()
+	next := func(kind, phase string) time.Duration {
+		for {
+			select {
+			case m := <-sub.C:
+				var s struct{ Kind, Phase, Source string }
+				json.Unmarshal(m.Data, &s)
+				if s.Kind == kind && s.Phase == phase && s.Source == "media" {
+					return time.Since(stopped)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no %s %s", kind, phase)
+			}
+		}
+	}
+	if d := next("video_lost", "start"); d > 3*time.Second {
+		t.Fatalf("video_lost after %v, want within 3 s", d)
+	}
+	time.Sleep(500 * time.Millisecond)
+	pub.paused.Store(false)
+	next("video_lost", "end")
+	<-done
+}
+
+func TestBadOffersAreRefused(t *testing.T) {
+	svc, _ := newService(t, nil, store.NewMemBus())
+	for _, tc := range []struct {
+		name, device, offer string
+		want                error
+	}{
+		{"garbage", media.PC, "this is not SDP", media.ErrBadSDP},
+		{"empty", media.PC, "", media.ErrBadSDP},
+		{"unknown device", "tablet", "v=0", media.ErrBadSDP},
+	} {
+		if _, err := svc.Publish(context.Background(), 1, tc.device, tc.offer, nil); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	// A phone may not send its microphone; nobody sends two cameras.
+	phone := newPublisher(t, true)
+	offer, _ := phone.pc.CreateOffer(nil)
+	if _, err := svc.Publish(context.Background(), 1, media.Phone, offer.SDP, nil); !errors.Is(err, media.ErrTooManyTrack) {
+		t.Errorf("phone with a microphone: %v", err)
+	}
+	two := newPublisher(t, false)
+	extra, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video2", "cam2")
+	two.pc.AddTrack(extra)
+	offer, _ = two.pc.CreateOffer(nil)
+	if _, err := svc.Publish(context.Background(), 1, media.PC, offer.SDP, nil); !errors.Is(err, media.ErrTooManyTrack) {
+		t.Errorf("two cameras: %v", err)
+	}
+	if err := svc.AddICECandidate(99, media.PC, map[string]any{"candidate": "x"}); !errors.Is(err, media.ErrNoPeer) {
+		t.Errorf("candidate without a peer: %v", err)
+	}
+}
+
+
+func storetestDB(t *testing.T) *store.DB { return storetest.NewDB(t, "sqlite") }
