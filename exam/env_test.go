@@ -19,6 +19,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -53,6 +54,8 @@ type examEnv struct {
 	// session; invD works in R02; reviewer is a reviewer.
 	invA, invB, chief, invD, reviewer cand
 	proc                              *proctor.Service
+	media                             *media.Service
+	dataDir                           string
 	session                           int64
 	room                              int64
 	exam                              store.Exam
@@ -98,7 +101,7 @@ const testBlueprint = `{"sections":[
 
 func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	t.Helper()
-	e := &examEnv{t: t, db: storetest.NewDB(t, kind), bus: store.NewMemBus(), clock: &clock{t: time.Now().UTC()}, duration: 120}
+	e := &examEnv{t: t, db: storetest.NewDB(t, kind), bus: store.NewMemBus(), clock: &clock{t: time.Now().UTC()}, duration: 120, dataDir: t.TempDir()}
 	ctx := context.Background()
 	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
 	e.db.Create(p)
@@ -164,7 +167,7 @@ func (e *examEnv) startServer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.engine.Run(ctx); close(done) }()
-	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.t.TempDir()})
+	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -177,6 +180,11 @@ func (e *examEnv) startServer() {
 	if err := web.MountProctor(ctx, e.proc, e.engine); err != nil {
 		e.t.Fatal(err)
 	}
+	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	web.MountMedia(e.media)
 	e.web = web
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {
@@ -194,6 +202,7 @@ func (e *examEnv) startServer() {
 		e.srv.CloseClientConnections()
 		e.srv.Close()
 		web.CloseSockets()
+		e.media.Close()
 		cancel()
 		<-done
 	}

@@ -27,6 +27,8 @@ type Config struct {
 	ICEServers  []string
 	ICEUDPPort  int
 	ICEPublicIP string
+	// ICELoopback keeps media on 127.0.0.1: for a demo on one machine.
+	ICELoopback bool
 	LogLevel    slog.Level
 	LogFormat   string
 	// ShutdownTimeout bounds a graceful stop.
@@ -114,6 +116,15 @@ var options = []option{
 				return fmt.Errorf("want an IP address")
 			}
 			c.ICEPublicIP = v
+			return nil
+		}},
+	{name: "ice-loopback", def: "false", usage: "offer only 127.0.0.1 for media (a demo on one machine, tests)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			c.ICELoopback = b
 			return nil
 		}},
 	{name: "log-level", def: "info", usage: "debug, info, warn or error",

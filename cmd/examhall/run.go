@@ -19,6 +19,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
@@ -170,6 +171,18 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	if err := web.MountProctor(engineCtx, proc, engine); err != nil {
 		return err
 	}
+	av, err := media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
+		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, Metrics: reg})
+	if err != nil {
+		return err
+	}
+	defer av.Close()
+	if n, err := av.RepairAll(ctx); err != nil {
+		log.Warn("repairing recordings left open", "err", err)
+	} else if n > 0 {
+		log.Info("recordings left open by a crash were repaired", "count", n)
+	}
+	web.MountMedia(av)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -218,6 +231,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		srv.Close()
 	}
 	web.CloseSockets()
+	av.Close() // recordings get their seek index
 	stopEngine()
 	<-engineDone
 	log.Info("stopped")

@@ -2,7 +2,8 @@
 // every answer is kept in this browser (localStorage) until the server
 // acknowledges that it is durably stored, and is resent after any reconnect.
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
-import { startWatching, flushSignals, onProctorMessage } from './watch.js';
+import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
+import { startCamera, onMediaMessage } from './camera.js';
 
 await loadDictionary();
 
@@ -104,9 +105,10 @@ function setClock(serverNow, deadline, sentAt) {
 }
 
 function onMessage(m) {
-  if (onProctorMessage(m, banner)) return;
+  if (onProctorMessage(m, banner) || onMediaMessage(m)) return;
   switch (m.type) {
     case 'paper':
+      if (m.status === 'in_progress') startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));
       setClock(m.server_now, m.deadline);
       state.paper = m;
       state.nextSeq = Math.max(state.nextSeq, m.last_seq + 1);

@@ -9,6 +9,9 @@ const queue = [];
 const open = new Map(); // kind → start time (ms)
 let sigId = 0;
 
+// pageSignal lets other modules (the camera) report signals too.
+export function pageSignal(kind, phase) { signal(kind, phase); }
+
 function signal(kind, phase, detail = {}) {
   const now = Date.now();
   if (phase === 'start') {

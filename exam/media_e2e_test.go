@@ -1,0 +1,56 @@
+package exam_test
+
+import (
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/examhall/examhall/frontend/browsertest"
+	"github.com/examhall/examhall/store"
+)
+
+// The exam page in Chromium publishes its (fake) camera and microphone over
+// real WebRTC, and the server records both into one playable WebM file.
+func TestExamPagePublishesCameraInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe is not installed (apt-get install ffmpeg; .ci/run does it)")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	cd := e.cands[0]
+	ctx := browsertest.New(t)
+	browsertest.Run(t, ctx, "candidate starts",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
+		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	browsertest.WaitTrue(t, ctx, "the preview plays", `document.querySelector('#selfview').videoWidth > 0`, 15*time.Second)
+	var rec store.Recording
+	for i := 0; i < 100 && e.db.Where("attempt_id = ?", cd.attempt).Take(&rec).Error != nil; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if rec.ID == 0 {
+		t.Fatal("no recording started")
+	}
+	time.Sleep(3 * time.Second)
+	browsertest.Screenshot(t, ctx, "exam-camera")
+	e.stop() // the server shuts down: the recording is finished
+	e.db.Take(&rec, rec.ID)
+	if rec.State != "closed" || rec.Codecs != "vp8,opus" {
+		t.Fatalf("recording %+v", rec)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration:stream=codec_name", "-of", "csv=p=0", rec.Path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffprobe: %v %s", err, out)
+	}
+	lines := strings.Fields(string(out))
+	dur, _ := strconv.ParseFloat(lines[len(lines)-1], 64)
+	if !strings.Contains(string(out), "vp8") || !strings.Contains(string(out), "opus") || dur < 2 {
+		t.Fatalf("recording: %s", out)
+	}
+}

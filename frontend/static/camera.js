@@ -1,0 +1,60 @@
+// The PC camera and microphone, published to the media service over WebRTC
+// for the invigilator and the recording. Signaling rides on the exam
+// socket; after a reconnect the page offers again (an ICE restart).
+import { biEl, h } from './i18n.js';
+
+let stream = null;
+let pc = null;
+let send = () => false;
+let onSignal = () => {};
+let iceServers = [];
+
+// startCamera asks for the camera and microphone once and shows a preview.
+export async function startCamera(sender, signal, previewBox, banner) {
+  send = sender;
+  onSignal = signal;
+  if (!stream) {
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 15 }, audio: true });
+    } catch (e) {
+      banner(e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing', 'error');
+      return;
+    }
+    for (const t of stream.getTracks()) {
+      t.addEventListener('ended', () => onSignal('camera_ended', 'instant'));
+      t.addEventListener('mute', () => onSignal('camera_ended', 'instant'));
+    }
+    const v = h('video', { autoplay: true, muted: true, playsinline: true, class: 'selfview', id: 'selfview' });
+    v.srcObject = stream;
+    previewBox.replaceChildren(v, biEl('span', 'camera.recording', {}, { class: 'rec' }));
+  }
+  send({ type: 'media_config', id: 'mc' });
+}
+
+// onMediaMessage handles the media replies; true if m was one.
+export function onMediaMessage(m) {
+  switch (m.type) {
+    case 'media_config':
+      iceServers = m.ice_servers || [];
+      offer();
+      return true;
+    case 'media_answer':
+      pc?.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      return true;
+    case 'media_ice':
+      pc?.addIceCandidate(m.candidate).catch(() => {});
+      return true;
+  }
+  return false;
+}
+
+async function offer() {
+  if (!stream) return;
+  pc?.close();
+  pc = new RTCPeerConnection({ iceServers });
+  for (const t of stream.getTracks()) pc.addTrack(t, stream);
+  pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'media_ice', candidate: e.candidate.toJSON() }); };
+  const o = await pc.createOffer();
+  await pc.setLocalDescription(o);
+  send({ type: 'media_offer', id: 'mo', sdp: o.sdp });
+}
