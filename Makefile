@@ -6,7 +6,7 @@ ARGS ?=
 
 ## run: build and start the demo (SQLite, in-process bus) at http://127.0.0.1:8080
 run: build
-	./bin/examhall demo --ice-loopback $(ARGS)
+	./bin/examhall demo $(ARGS)
 
 ## build: compile the single binary to bin/examhall
 build:
