@@ -14,7 +14,8 @@ import (
 )
 
 // The exam page in Chromium publishes its (fake) camera and microphone over
-// real WebRTC, and the server records both into one playable WebM file.
+// real WebRTC; the invigilator's console (a second Chromium) decodes it
+// live; and the server records both into one playable WebM file.
 func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -37,7 +38,18 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	if rec.ID == 0 {
 		t.Fatal("no recording started")
 	}
-	time.Sleep(3 * time.Second)
+	// The responsible invigilator's console shows the camera live.
+	inv := browsertest.New(t)
+	browsertest.Run(t, inv, "invigilator opens the console",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.invA.ticket), chromedp.SendKeys("#password", e.invA.password),
+		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(".tile[data-attempt]"))
+	browsertest.WaitTrue(t, inv, "frames decoded in the tile",
+		`(() => { const v = document.querySelector('.tile video.cam.live'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 5; })()`, 20*time.Second)
+	browsertest.Run(t, inv, "open the candidate large", chromedp.Click(".tile[data-attempt]"))
+	browsertest.WaitTrue(t, inv, "frames decoded in the large view",
+		`(() => { const v = document.querySelector('.cams.big video.cam.live'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 5; })()`, 20*time.Second)
+	browsertest.Screenshot(t, inv, "console-video")
+	time.Sleep(time.Second)
 	browsertest.Screenshot(t, ctx, "exam-camera")
 	e.stop() // the server shuts down: the recording is finished
 	e.db.Take(&rec, rec.ID)

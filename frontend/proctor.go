@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
@@ -82,6 +83,8 @@ func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine 
 
 type roomKey struct{}
 
+type attemptsKey struct{}
+
 func (s *Server) mountConsole(svc *proctor.Service) {
 	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
@@ -124,8 +127,15 @@ func (s *Server) runConsole(c *Conn, svc *proctor.Service) {
 			return
 		}
 		mine = map[int64]bool{}
+		ids := make([]int64, 0, len(v.Candidates))
 		for _, cand := range v.Candidates {
 			mine[cand.AttemptID] = true
+			ids = append(ids, cand.AttemptID)
+		}
+		// The console's video follows what it may see.
+		c.Set(attemptsKey{}, ids)
+		if viewer, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+			viewer.Allow(ids)
 		}
 		c.Send(map[string]any{"type": "room", "room": v})
 	}

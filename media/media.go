@@ -69,9 +69,11 @@ type Service struct {
 	udp     net.PacketConn
 	metrics *metrics
 
-	mu     sync.Mutex
-	peers  map[string]*Peer // by attempt/device
-	closed bool
+	mu      sync.Mutex
+	peers   map[string]*Peer // by attempt/device
+	sources map[string]*source
+	viewers map[*Viewer]struct{}
+	closed  bool
 }
 
 type metrics struct {
@@ -123,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PublicIP != "" {
 		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}, sources: map[string]*source{}, viewers: map[*Viewer]struct{}{}}
 	if cfg.UDPPort > 0 {
 		host := ""
 		if cfg.LoopbackOnly {
@@ -301,15 +303,23 @@ func (s *Service) AddICECandidate(attemptID int64, device string, c map[string]a
 	if p == nil {
 		return ErrNoPeer
 	}
-	b, _ := json.Marshal(c)
-	var init webrtc.ICECandidateInit
-	if err := json.Unmarshal(b, &init); err != nil || init.Candidate == "" {
-		return ErrBadCandidate
+	init, err := candidateInit(c)
+	if err != nil {
+		return err
 	}
 	if err := p.pc.AddICECandidate(init); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadCandidate, err)
 	}
 	return nil
+}
+
+func candidateInit(c map[string]any) (webrtc.ICECandidateInit, error) {
+	b, _ := json.Marshal(c)
+	var init webrtc.ICECandidateInit
+	if err := json.Unmarshal(b, &init); err != nil || init.Candidate == "" {
+		return init, ErrBadCandidate
+	}
+	return init, nil
 }
 
 // Close ends every connection and finishes every recording.
@@ -320,7 +330,11 @@ func (s *Service) Close() {
 	for _, p := range s.peers {
 		peers = append(peers, p)
 	}
+	viewers := s.viewerList()
 	s.mu.Unlock()
+	for _, v := range viewers {
+		v.Close()
+	}
 	for _, p := range peers {
 		p.Close()
 	}
@@ -340,6 +354,7 @@ func (p *Peer) Close() {
 	close(p.done)
 	p.mu.Unlock()
 	p.pc.Close()
+	p.s.removeSources(p)
 	p.mu.Lock()
 	p.finish(time.Now())
 	p.mu.Unlock()
@@ -371,6 +386,12 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 	if !video && p.device == Phone {
 		return // the rules forbid the phone's microphone; nothing is recorded
 	}
+	local, err := webrtc.NewTrackLocalStaticRTP(t.Codec().RTPCodecCapability, kind, StreamID(p.attempt, p.device))
+	if err != nil {
+		p.s.log.Error("forward track", "err", err)
+		return
+	}
+	p.s.addSource(&source{peer: p, kind: kind, local: local, ssrc: uint32(t.SSRC())})
 	var sb *samplebuilder.SampleBuilder
 	clock := uint32(48000)
 	track := audioTrack
@@ -396,6 +417,7 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 			p.s.metrics.lost.Add(float64(pkt.SequenceNumber - lastSeq - 1))
 		}
 		lastSeq = pkt.SequenceNumber
+		local.WriteRTP(pkt) // to the viewers; an error only means none is watching
 		if !seen {
 			seen, firstTS, firstAt = true, pkt.Timestamp, now
 		}
@@ -482,8 +504,10 @@ func (p *Peer) finish(at time.Time) {
 }
 
 // askKeyFrame sends a picture loss indication, so the browser sends a key frame.
-func (p *Peer) askKeyFrame(t *webrtc.TrackRemote) {
-	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(t.SSRC())}}); err == nil {
+func (p *Peer) askKeyFrame(t *webrtc.TrackRemote) { p.keyFrameNow(uint32(t.SSRC())) }
+
+func (p *Peer) keyFrameNow(ssrc uint32) {
+	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
 		p.s.metrics.plis.Inc()
 	}
 }

@@ -367,3 +367,81 @@ func TestBadOffersAreRefused(t *testing.T) {
 
 
 func storetestDB(t *testing.T) *store.DB { return storetest.NewDB(t, "sqlite") }
+
+// A viewer (the console) gets the candidate's camera forwarded, packet for
+// packet, and loses it when the candidate is no longer allowed.
+func TestForwardingToAViewer(t *testing.T) {
+	svc, _ := newService(t, nil, store.NewMemBus())
+	pub := newPublisher(t, true)
+	pub.connect(svc, 42, media.PC)
+	go pub.send(6 * time.Second)
+
+	// The page's side of the viewer, made with pion.
+	page := newPublisher(t, false).pc // a fresh connection with the default codecs
+	for _, tr := range page.GetTransceivers() {
+		page.RemoveTrack(tr.Sender())
+	}
+	got := make(chan string, 4)
+	var packets atomic.Int64
+	page.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		got <- tr.StreamID() + "/" + tr.Kind().String()
+		for {
+			if _, _, err := tr.ReadRTP(); err != nil {
+				return
+			}
+			packets.Add(1)
+		}
+	})
+	var v *media.Viewer
+	msgs := make(chan map[string]any, 16)
+	v, err := svc.View(func(m any) { msgs <- m.(map[string]any) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for m := range msgs {
+			switch m["type"] {
+			case "view_offer":
+				page.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: m["sdp"].(string)})
+				ans, _ := page.CreateAnswer(nil)
+				page.SetLocalDescription(ans)
+				v.Answer(ans.SDP)
+			case "view_ice":
+				b, _ := json.Marshal(m["candidate"])
+				var c webrtc.ICECandidateInit
+				json.Unmarshal(b, &c)
+				page.AddICECandidate(c)
+			}
+		}
+	}()
+	page.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			j := c.ToJSON()
+			v.AddICECandidate(map[string]any{"candidate": j.Candidate, "sdpMid": j.SDPMid, "sdpMLineIndex": j.SDPMLineIndex})
+		}
+	})
+	v.Allow([]int64{41}) // someone else: nothing comes
+	select {
+	case s := <-got:
+		t.Fatalf("got %s before being allowed", s)
+	case <-time.After(500 * time.Millisecond):
+	}
+	v.Allow([]int64{42})
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		select {
+		case s := <-got:
+			seen[s] = true
+		case <-time.After(8 * time.Second):
+			t.Fatalf("tracks received: %v", seen)
+		}
+	}
+	if !seen["a42-pc/video"] || !seen["a42-pc/audio"] {
+		t.Fatalf("tracks %v", seen)
+	}
+	time.Sleep(time.Second)
+	if packets.Load() < 20 {
+		t.Fatalf("%d packets forwarded", packets.Load())
+	}
+	v.Close()
+}

@@ -63,7 +63,12 @@ function connect() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${proto}//${location.host}/ws/console?room=${state.room}`);
   state.ws = ws;
-  ws.onopen = () => { state.backoff = 500; bi(status, 'console.live'); status.className = 'conn ok'; };
+  ws.onopen = () => {
+    state.backoff = 500;
+    bi(status, 'console.live');
+    status.className = 'conn ok';
+    ws.send(JSON.stringify({ type: 'view', id: 'view' }));
+  };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
   ws.onclose = () => {
     bi(status, 'console.reconnecting'); status.className = 'conn bad';
@@ -72,7 +77,63 @@ function connect() {
   };
 }
 
+// ---- live video: one connection receives every camera of the room ---------------
+
+const streams = new Map(); // "a<attempt>-<device>" → MediaStream
+const videos = new Map(); // stream id → the grid's <video>, moved between renders
+let viewPC = null;
+
+function onView(m) {
+  if (m.type === 'view_ready') {
+    viewPC?.close();
+    viewPC = new RTCPeerConnection({ iceServers: m.ice_servers || [] });
+    viewPC.onicecandidate = (e) => { if (e.candidate) state.ws?.send(JSON.stringify({ type: 'view_ice', candidate: e.candidate.toJSON() })); };
+    viewPC.ontrack = (e) => {
+      const id = e.streams[0]?.id;
+      if (!id) return;
+      if (!streams.has(id)) streams.set(id, new MediaStream());
+      const ms = streams.get(id);
+      ms.addTrack(e.track);
+      e.track.onended = () => ms.removeTrack(e.track);
+      renderGrid();
+      if (state.open) renderDetailHead();
+    };
+    return true;
+  }
+  if (m.type === 'view_offer') {
+    viewPC.setRemoteDescription({ type: 'offer', sdp: m.sdp })
+      .then(() => viewPC.createAnswer())
+      .then((a) => viewPC.setLocalDescription(a).then(() => state.ws?.send(JSON.stringify({ type: 'view_answer', sdp: a.sdp }))));
+    return true;
+  }
+  if (m.type === 'view_ice') {
+    viewPC?.addIceCandidate(m.candidate).catch(() => {});
+    return true;
+  }
+  return false;
+}
+
+// camBox shows a candidate's camera, or says why there is none.
+function camBox(attempt, device, big) {
+  const id = `a${attempt}-${device}`;
+  const ms = streams.get(id);
+  const label = device === 'pc' ? 'console.cam.pc' : 'console.cam.phone';
+  if (!ms || !ms.getVideoTracks().length) return biEl('div', label, {}, { class: 'cam' });
+  let v;
+  if (big) {
+    v = h('video', { autoplay: true, playsinline: true, class: 'cam live', 'data-stream': id });
+    v.muted = device !== 'pc'; // the open candidate's microphone is heard
+  } else {
+    v = videos.get(id) || h('video', { autoplay: true, playsinline: true, class: 'cam live', 'data-stream': id });
+    v.muted = true;
+    videos.set(id, v);
+  }
+  if (v.srcObject !== ms) v.srcObject = ms;
+  return v;
+}
+
 function onMessage(m) {
+  if (onView(m)) return;
   if (m.type === 'room') {
     state.view = m.room;
     state.offset = new Date(m.room.server_now).getTime() - Date.now();
@@ -125,7 +186,7 @@ function renderGrid() {
     const badges = ['critical', 'warning', 'info'].filter((s) => c.open_flags[s]).map((s) => h('span', { class: `badge sev-${s}` }, String(c.open_flags[s])));
     return h('button', { type: 'button', class: `tile${state.alerts.has(c.attempt_id) ? ' alert-critical' : ''}${state.open === c.attempt_id ? ' open' : ''}`,
       'data-attempt': c.attempt_id, onclick: () => openCandidate(c.attempt_id) },
-    h('div', { class: 'cams' }, biEl('div', 'console.cam.pc', {}, { class: 'cam' }), biEl('div', 'console.cam.phone', {}, { class: 'cam' })),
+    h('div', { class: 'cams' }, camBox(c.attempt_id, 'pc'), camBox(c.attempt_id, 'phone')),
     h('div', { class: 'who' }, h('strong', {}, c.name), h('span', { class: 'mono' }, ` ${c.ticket}`), h('span', { class: 'hint' }, ` #${c.seat_no}`)),
     h('div', { class: 'line' }, h('span', { class: `dot ${c.connected ? 'on' : 'off'}` }), biEl('span', c.connected ? 'console.online' : 'console.offline'),
       ' · ', biEl('span', `status.${c.status}`)),
@@ -163,8 +224,7 @@ function renderDetailHead() {
   detail.replaceChildren(
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
       biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
-    h('div', { class: 'cams big' }, biEl('div', 'console.cam.pc', {}, { class: 'cam' }), biEl('div', 'console.cam.phone', {}, { class: 'cam' })),
-    biEl('p', 'console.cam.later', {}, { class: 'hint' }),
+    h('div', { class: 'cams big' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
     h('div', { class: 'actions' },
       label('console.message', msgBody),
       biEl('button', 'console.send.message', {}, { type: 'button', id: 'send-message', onclick: act('message') }),
