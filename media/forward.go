@@ -24,7 +24,9 @@ type source struct {
 	ssrc  uint32
 }
 
-func (src *source) key() string { return fmt.Sprintf("%d/%s/%s", src.peer.attempt, src.peer.device, src.kind) }
+func (src *source) key() string {
+	return fmt.Sprintf("%d/%s/%s", src.peer.attempt, src.peer.device, src.kind)
+}
 
 // StreamID names the stream of an attempt's device for pages.
 func StreamID(attempt int64, device string) string { return fmt.Sprintf("a%d-%s", attempt, device) }

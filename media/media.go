@@ -598,4 +598,3 @@ func (s *Service) RepairAll(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
-

@@ -365,7 +365,6 @@ func TestBadOffersAreRefused(t *testing.T) {
 	}
 }
 
-
 func storetestDB(t *testing.T) *store.DB { return storetest.NewDB(t, "sqlite") }
 
 // A viewer (the console) gets the candidate's camera forwarded, packet for
