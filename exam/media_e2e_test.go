@@ -1,6 +1,7 @@
 package exam_test
 
 import (
+	"net/http"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -31,8 +32,27 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
 	browsertest.WaitTrue(t, ctx, "the preview plays", `document.querySelector('#selfview').videoWidth > 0`, 15*time.Second)
+	// Pair the phone: the PC page shows a QR code with a single-use link, a
+	// second Chromium plays the phone and opens it.
+	browsertest.Run(t, ctx, "pair", chromedp.Click("#pair"), chromedp.WaitVisible("#pair-url"))
+	link := browsertest.Eval[string](t, ctx, `document.querySelector('#pair-url').textContent`)
+	if !strings.Contains(link, "/phone?t=") || !strings.HasPrefix(browsertest.Eval[string](t, ctx, `document.querySelector('#pair-qr').src`), "data:image/png;base64,") {
+		t.Fatalf("pairing link %q", link)
+	}
+	phone := browsertest.New(t)
+	browsertest.Run(t, phone, "the phone opens the link", chromedp.Navigate(link))
+	browsertest.WaitTrue(t, phone, "the phone is live", `document.querySelector('#phone-status').className.includes('ok')`, 20*time.Second)
+	browsertest.WaitTrue(t, ctx, "the PC page shows the phone's picture",
+		`document.querySelector('#pair-status').textContent.includes('已连接') && document.querySelector('#phoneview').getVideoPlaybackQuality().totalVideoFrames > 3`, 20*time.Second)
+	browsertest.Screenshot(t, ctx, "pairing")
+	// The link works once.
+	if _, resp, err := wsDialer(&http.Client{}).Dial("ws"+strings.TrimPrefix(strings.Replace(link, "/phone?", "/ws/phone?", 1), "http"), nil); err == nil || resp.StatusCode != 409 {
+		t.Fatalf("a reused pairing link: %v %v", err, resp)
+	}
+	browsertest.Run(t, ctx, "close the pairing dialog", chromedp.Click("#pairdlg .confirm-actions button"))
+
 	var rec store.Recording
-	for i := 0; i < 100 && e.db.Where("attempt_id = ?", cd.attempt).Take(&rec).Error != nil; i++ {
+	for i := 0; i < 100 && e.db.Where("attempt_id = ? AND device = ?", cd.attempt, "pc").Take(&rec).Error != nil; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if rec.ID == 0 {
@@ -48,6 +68,8 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	browsertest.Run(t, inv, "open the candidate large", chromedp.Click(".tile[data-attempt]"))
 	browsertest.WaitTrue(t, inv, "frames decoded in the large view",
 		`(() => { const v = document.querySelector('.cams.big video.cam.live'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 5; })()`, 20*time.Second)
+	browsertest.WaitTrue(t, inv, "the phone's camera in the large view",
+		`(() => { const v = document.querySelector('.cams.big video.cam.live[data-stream$="-phone"]'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 3; })()`, 20*time.Second)
 	browsertest.Screenshot(t, inv, "console-video")
 	time.Sleep(time.Second)
 	browsertest.Screenshot(t, ctx, "exam-camera")
@@ -64,5 +86,9 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	dur, _ := strconv.ParseFloat(lines[len(lines)-1], 64)
 	if !strings.Contains(string(out), "vp8") || !strings.Contains(string(out), "opus") || dur < 2 {
 		t.Fatalf("recording: %s", out)
+	}
+	var phoneRec store.Recording
+	if err := e.db.Where("attempt_id = ? AND device = ?", cd.attempt, "phone").Take(&phoneRec).Error; err != nil || phoneRec.State != "closed" || phoneRec.Codecs != "vp8" {
+		t.Fatalf("phone recording %+v %v", phoneRec, err)
 	}
 }

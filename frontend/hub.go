@@ -56,6 +56,7 @@ type OpenFunc func(ctx context.Context, c *Conn, r *http.Request) error
 type Socket struct {
 	s        *Server
 	path     string
+	public   bool // no login: OnOpen admits by other means (a pairing link)
 	roles    []store.Role
 	open     []OpenFunc
 	ready    []func(c *Conn)
@@ -73,6 +74,14 @@ func (s *Server) Socket(path string, roles []store.Role) *Socket {
 	sk.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.sameOrigin}
 	s.mux.Handle("GET "+path, http.HandlerFunc(sk.serve))
 	s.sockets = append(s.sockets, sk)
+	return sk
+}
+
+// PublicSocket registers a websocket endpoint that needs no login; its
+// OnOpen checks must admit the connection.
+func (s *Server) PublicSocket(path string) *Socket {
+	sk := s.Socket(path, nil)
+	sk.public = true
 	return sk
 }
 
@@ -181,7 +190,7 @@ func (c *Conn) Close(code, reason string) {
 func (c *Conn) ReplyError(m *Inbound, err error) {
 	pe := publicError(err)
 	if pe.Status >= 500 {
-		c.sk.s.log.Error("socket message failed", "type", m.Type, "user", c.User.ID, "err", err)
+		c.sk.s.log.Error("socket message failed", "type", m.Type, "conn", c.ID, "err", err)
 	}
 	reply := map[string]any{"type": "error", "code": pe.Code, "message": pe.Message}
 	if m.ID != nil {
@@ -198,10 +207,13 @@ func (c *Conn) ReplyError(m *Inbound, err error) {
 func (c *Conn) SendError(seq int64, err error) { c.ReplyError(&Inbound{Seq: &seq}, err) }
 
 func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
-	a, err := sk.s.guard(r, sk.roles)
-	if err != nil {
-		sk.s.writeError(w, r, err)
-		return
+	a := &Auth{}
+	if !sk.public {
+		var err error
+		if a, err = sk.s.guard(r, sk.roles); err != nil {
+			sk.s.writeError(w, r, err)
+			return
+		}
 	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &Conn{ID: rand.Text()[:12], User: a.User, Session: a.Session, ctx: ctx, cancel: cancel,

@@ -3,6 +3,7 @@ package frontend
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/media"
@@ -14,6 +15,7 @@ type viewerKey struct{}
 // page publishes its camera and microphone) and to the console socket (the
 // console receives its candidates' cameras). Call after MountProctor.
 func (s *Server) MountMedia(svc *media.Service) {
+	s.mountPhone(svc)
 	for _, sk := range s.sockets {
 		if sk.path == "/ws/console" {
 			s.mountViewer(sk, svc)
@@ -21,6 +23,31 @@ func (s *Server) MountMedia(svc *media.Service) {
 		if sk.path != "/ws/exam" {
 			continue
 		}
+		sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
+			c.Set(baseKey{}, s.baseURL(r))
+			return nil
+		})
+		sk.Handle("pair", func(ctx context.Context, c *Conn, m *Inbound) error {
+			link, qr, err := media.Pair(ctx, s.db, exam.AttemptOf(c), c.Value(baseKey{}).(string), s.now())
+			if err != nil {
+				return err
+			}
+			return c.Send(map[string]any{"type": "pair", "id": m.ID, "url": link, "qr": qr, "expires_in": int(media.PairingTTL.Seconds())})
+		})
+		sk.Handle("phone_view", func(ctx context.Context, c *Conn, m *Inbound) error {
+			if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+				old.Close()
+			}
+			v, err := svc.ViewDevice(media.Phone, func(msg any) { c.Send(msg) })
+			if err != nil {
+				return err
+			}
+			c.Set(viewerKey{}, v)
+			c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+			v.Allow([]int64{exam.AttemptOf(c)})
+			return nil
+		})
+		s.viewerHandlers(sk)
 		sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
 			return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
 		})
@@ -51,22 +78,86 @@ func (s *Server) MountMedia(svc *media.Service) {
 	}
 }
 
-func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
-	sk.Handle("view", func(ctx context.Context, c *Conn, m *Inbound) error {
-		if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-			old.Close()
+// mountPhone serves the phone's socket, /ws/phone: opened with a pairing
+// link's token (once) or the device key the phone got when pairing.
+func (s *Server) mountPhone(svc *media.Service) {
+	sk := s.PublicSocket("/ws/phone")
+	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
+		q := r.URL.Query()
+		if t := q.Get("t"); t != "" {
+			attempt, key, err := media.Redeem(ctx, s.db, t, s.now())
+			if err != nil {
+				return err
+			}
+			c.Set(phoneKey{}, attempt)
+			c.Set(deviceKey{}, key)
+			return nil
 		}
-		v, err := svc.View(func(msg any) { c.Send(msg) })
+		attempt, err := media.Device(ctx, s.db, q.Get("key"))
 		if err != nil {
 			return err
 		}
-		c.Set(viewerKey{}, v)
-		c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
-		if ids, ok := c.Value(attemptsKey{}).([]int64); ok {
-			v.Allow(ids)
-		}
+		c.Set(phoneKey{}, attempt)
 		return nil
 	})
+	sk.OnReady(func(c *Conn) {
+		if key, ok := c.Value(deviceKey{}).(string); ok {
+			c.Send(map[string]any{"type": "paired", "device_key": key})
+		}
+	})
+	sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
+		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
+	})
+	sk.Handle("media_offer", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var req struct {
+			SDP string `json:"sdp"`
+		}
+		if err := json.Unmarshal(m.Raw, &req); err != nil {
+			return ErrBadRequest
+		}
+		answer, err := svc.Publish(ctx, c.Value(phoneKey{}).(int64), media.Phone, req.SDP, func(cand map[string]any) {
+			c.Send(map[string]any{"type": "media_ice", "candidate": cand})
+		})
+		if err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
+	})
+	sk.Handle("media_ice", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var req struct {
+			Candidate map[string]any `json:"candidate"`
+		}
+		if err := json.Unmarshal(m.Raw, &req); err != nil || req.Candidate == nil {
+			return ErrBadRequest
+		}
+		return svc.AddICECandidate(c.Value(phoneKey{}).(int64), media.Phone, req.Candidate)
+	})
+	s.mux.HandleFunc("GET /phone", func(w http.ResponseWriter, r *http.Request) {
+		s.render(w, r, s.pages.phone, http.StatusOK, &pageData{Title: T("phone.title")})
+	})
+}
+
+type (
+	baseKey   struct{}
+	phoneKey  struct{}
+	deviceKey struct{}
+)
+
+// baseURL is where a phone reaches this server: the public URL when set,
+// else the host the PC page used.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// viewerHandlers handle a viewer's answer and candidates on a socket.
+func (s *Server) viewerHandlers(sk *Socket) {
 	sk.Handle("view_answer", func(ctx context.Context, c *Conn, m *Inbound) error {
 		var req struct {
 			SDP string `json:"sdp"`
@@ -92,4 +183,23 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 			v.Close()
 		}
 	})
+}
+
+func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
+	sk.Handle("view", func(ctx context.Context, c *Conn, m *Inbound) error {
+		if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+			old.Close()
+		}
+		v, err := svc.View(func(msg any) { c.Send(msg) })
+		if err != nil {
+			return err
+		}
+		c.Set(viewerKey{}, v)
+		c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+		if ids, ok := c.Value(attemptsKey{}).([]int64); ok {
+			v.Allow(ids)
+		}
+		return nil
+	})
+	s.viewerHandlers(sk)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam, console *template.Template
+	login, home, exam, console, phone *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -33,6 +33,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.console, err = load("console.html"); err != nil {
+		return nil, err
+	}
+	if p.phone, err = load("phone.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil

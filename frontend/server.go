@@ -41,6 +41,9 @@ type Config struct {
 	PublicHost string
 	// DataDir holds uploaded question images (bank-images/).
 	DataDir string
+	// PublicURL is where browsers (and phones) reach the server; empty: the
+	// host a request came to.
+	PublicURL string
 	// SessionTTL is how long a login lasts (default 12 h: a lobby, a 120-minute
 	// exam and any credited time fit in it with room to spare).
 	SessionTTL time.Duration

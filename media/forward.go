@@ -37,6 +37,7 @@ type Viewer struct {
 	pc      *webrtc.PeerConnection
 	send    func(v any)
 	mu      sync.Mutex
+	only    string // when set, only this device's tracks
 	allowed map[int64]bool
 	senders map[string]*webrtc.RTPSender
 	// negotiating is set while an offer waits for its answer; pending
@@ -47,7 +48,11 @@ type Viewer struct {
 
 // View opens a viewer. send carries its signaling to the page:
 // {"type":"view_offer","sdp"} and {"type":"view_ice","candidate"}.
-func (s *Service) View(send func(v any)) (*Viewer, error) {
+func (s *Service) View(send func(v any)) (*Viewer, error) { return s.ViewDevice("", send) }
+
+// ViewDevice opens a viewer of one device's tracks only (the PC page shows
+// the phone's camera).
+func (s *Service) ViewDevice(device string, send func(v any)) (*Viewer, error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -58,7 +63,7 @@ func (s *Service) View(send func(v any)) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{s: s, pc: pc, send: send, allowed: map[int64]bool{}, senders: map[string]*webrtc.RTPSender{}}
+	v := &Viewer{s: s, pc: pc, send: send, only: device, allowed: map[int64]bool{}, senders: map[string]*webrtc.RTPSender{}}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -105,7 +110,7 @@ func (v *Viewer) sync() {
 	}
 	want := map[string]*source{}
 	for _, src := range srcs {
-		if v.allowed[src.peer.attempt] {
+		if v.allowed[src.peer.attempt] && (v.only == "" || v.only == src.peer.device) {
 			want[src.key()] = src
 		}
 	}

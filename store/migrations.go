@@ -246,6 +246,19 @@ CREATE TABLE recordings (
 );
 CREATE INDEX recordings_attempt ON recordings(attempt_id, device, started_at);
 `},
+	{"0005_phone_pairing", `
+CREATE TABLE phone_pairings (
+	id {{pk}},
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	token_hash TEXT NOT NULL UNIQUE,
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	used_at {{ts}},
+	device_key_hash TEXT UNIQUE,
+	revoked_at {{ts}}
+);
+CREATE INDEX phone_pairings_attempt ON phone_pairings(attempt_id);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -279,3 +279,16 @@ type Recording struct {
 	SizeBytes  int64
 	State      string
 }
+
+// PhonePairing is a single-use link that pairs a phone with an attempt, and
+// the device key the paired phone reconnects with.
+type PhonePairing struct {
+	ID            int64
+	AttemptID     int64
+	TokenHash     string
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	UsedAt        *time.Time
+	DeviceKeyHash *string
+	RevokedAt     *time.Time
+}

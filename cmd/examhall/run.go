@@ -154,6 +154,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:    publicHost(cfg.PublicURL),
 		DataDir:       cfg.DataDir,
+		PublicURL:     cfg.PublicURL,
 	})
 	if err != nil {
 		return err

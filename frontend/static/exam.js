@@ -4,6 +4,7 @@
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
+import { startPhoneView, onPairMessage } from './pairing.js';
 
 await loadDictionary();
 
@@ -48,6 +49,7 @@ function connect() {
     state.connected = true;
     state.backoff = 500;
     send({ type: 'resume', id: 'resume' });
+    startPhoneView(send, $('phonebox'));
     syncTime();
     flushSignals();
     renderSave();
@@ -105,7 +107,7 @@ function setClock(serverNow, deadline, sentAt) {
 }
 
 function onMessage(m) {
-  if (onProctorMessage(m, banner) || onMediaMessage(m)) return;
+  if (onProctorMessage(m, banner) || onMediaMessage(m) || onPairMessage(m)) return;
   switch (m.type) {
     case 'paper':
       if (m.status === 'in_progress') startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));

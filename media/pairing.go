@@ -1,0 +1,98 @@
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+	"gorm.io/gorm"
+
+	"github.com/examhall/examhall/store"
+)
+
+// PairingTTL is how long a pairing link works.
+const PairingTTL = 10 * time.Minute
+
+// Pairing errors.
+var (
+	ErrPairingUnknown = &Error{"pairing_unknown", 404, "this pairing link is not valid"}
+	ErrPairingUsed    = &Error{"pairing_used", 409, "this pairing link was used already"}
+	ErrPairingExpired = &Error{"pairing_expired", 410, "this pairing link has expired"}
+	ErrDeviceRevoked  = &Error{"device_revoked", 403, "another phone was paired since; this one no longer sends"}
+)
+
+func hashKey(k string) string {
+	h := sha256.Sum256([]byte(k))
+	return hex.EncodeToString(h[:])
+}
+
+// Pair makes a single-use pairing link for an attempt's phone and its QR
+// code (a PNG data URL). base is the URL the phone reaches the server at.
+func Pair(ctx context.Context, db *store.DB, attemptID int64, base string, now time.Time) (link, qr string, err error) {
+	token := rand.Text()
+	row := &store.PhonePairing{AttemptID: attemptID, TokenHash: hashKey(token), CreatedAt: now.UTC(), ExpiresAt: now.Add(PairingTTL).UTC()}
+	if err := db.WithContext(ctx).Create(row).Error; err != nil {
+		return "", "", err
+	}
+	link = base + "/phone?t=" + token
+	png, err := qrcode.Encode(link, qrcode.Medium, 320)
+	if err != nil {
+		return "", "", err
+	}
+	return link, "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), nil
+}
+
+// Redeem uses a pairing link once: it returns the attempt and a device key
+// the phone keeps to reconnect. Phones paired before for the attempt are
+// revoked: one phone per candidate.
+func Redeem(ctx context.Context, db *store.DB, token string, now time.Time) (int64, string, error) {
+	key := rand.Text()
+	var attempt int64
+	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var p store.PhonePairing
+		if err := tx.Where("token_hash = ?", hashKey(token)).Take(&p).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return ErrPairingUnknown
+			}
+			return err
+		}
+		switch {
+		case p.UsedAt != nil:
+			return ErrPairingUsed
+		case now.After(p.ExpiresAt):
+			return ErrPairingExpired
+		}
+		h := hashKey(key)
+		res := tx.Model(&store.PhonePairing{}).Where("id = ? AND used_at IS NULL", p.ID).Updates(map[string]any{"used_at": now.UTC(), "device_key_hash": h})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrPairingUsed
+		}
+		attempt = p.AttemptID
+		return tx.Model(&store.PhonePairing{}).Where("attempt_id = ? AND id <> ? AND device_key_hash IS NOT NULL AND revoked_at IS NULL", p.AttemptID, p.ID).
+			Update("revoked_at", now.UTC()).Error
+	})
+	return attempt, key, err
+}
+
+// Device finds the attempt of a paired phone by its device key.
+func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
+	var p store.PhonePairing
+	if err := db.WithContext(ctx).Where("device_key_hash = ?", hashKey(key)).Take(&p).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return 0, ErrPairingUnknown
+		}
+		return 0, err
+	}
+	if p.RevokedAt != nil {
+		return 0, ErrDeviceRevoked
+	}
+	return p.AttemptID, nil
+}
