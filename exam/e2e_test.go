@@ -82,9 +82,9 @@ func TestExamPageInChromium(t *testing.T) {
 		t.Fatalf("server has %d answers while the page is offline, want 2", n)
 	}
 
-	offline(false)
 	e.cut.Store(false)
-	waitTrue("back online and acknowledged", `document.querySelector('#save').classList.contains('ok')`)
+	offline(false)
+	browsertest.WaitTrue(t, ctx, "back online and acknowledged", `document.querySelector('#save').classList.contains('ok')`, 40*time.Second)
 	if n := len(e.answers(cd.attempt)); n != 3 {
 		t.Fatalf("server has %d answers after reconnecting, want 3", n)
 	}

@@ -82,6 +82,7 @@ type metrics struct {
 	bytes     *prometheus.CounterVec
 	lost      prometheus.Counter
 	written   prometheus.Counter
+	files     prometheus.Counter
 	plis      prometheus.Counter
 	detection prometheus.Histogram
 }
@@ -146,11 +147,12 @@ func New(cfg Config) (*Service, error) {
 		lost:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_packets_lost_total", Help: "RTP packets missing (sequence gaps)."}),
 		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recording_bytes_total", Help: "Bytes of media written to recordings."}),
 		plis:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_plis_total", Help: "Key frames asked for (PLI)."}),
+		files:   prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recordings_opened_total", Help: "Recording files opened."}),
 		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "examhall_media_drop_detection_seconds",
 			Help: "From a video's last packet to its loss being reported.", Buckets: []float64{.5, 1, 1.5, 2, 2.5, 3, 4, 5}}),
 	}
 	if cfg.Metrics != nil {
-		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.plis, s.metrics.detection} {
+		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.plis, s.metrics.detection} {
 			if err := cfg.Metrics.Register(c); err != nil {
 				return nil, err
 			}
@@ -183,7 +185,9 @@ type Peer struct {
 	recID    int64
 	got      int
 	videoAt  time.Time // last video packet
+	frameAt  time.Time // last whole video frame
 	lost     bool
+	frozen   bool
 	closed   bool
 	done     chan struct{}
 	onSignal func(kind, phase string)
@@ -427,6 +431,9 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 			p.mu.Unlock()
 			sb.Push(pkt)
 			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				p.mu.Lock()
+				p.frameAt = time.Now()
+				p.mu.Unlock()
 				key := len(s.Data) > 0 && s.Data[0]&0x1 == 0
 				p.write(track, key, firstAt, s.PacketTimestamp-firstTS, clock, s.Data)
 			}
@@ -485,6 +492,7 @@ func (p *Peer) open(at time.Time) error {
 		p.recID = row.ID
 	}
 	p.rec = f
+	p.s.metrics.files.Inc()
 	return nil
 }
 
@@ -554,6 +562,10 @@ func (p *Peer) watch() {
 				p.lost = false
 			}
 			changed := p.lost != lost
+			// Packets that no longer make whole frames: a frozen picture.
+			wasFrozen := p.frozen
+			p.frozen = !gone && !last.IsZero() && !p.frameAt.IsZero() && now.Sub(p.frameAt) > 2*p.s.cfg.LostAfter
+			frozeChanged := p.frozen != wasFrozen
 			p.mu.Unlock()
 			if changed {
 				phase := "end"
@@ -561,6 +573,13 @@ func (p *Peer) watch() {
 					phase = "start"
 				}
 				p.onSignal("video_lost", phase)
+			}
+			if frozeChanged {
+				phase := "end"
+				if !wasFrozen {
+					phase = "start"
+				}
+				p.onSignal("video_frozen", phase)
 			}
 		}
 	}

@@ -55,6 +55,9 @@ func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(args) > 0 && args[0] == "proctor" {
 		return loadgenProctor(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "media" {
+		return loadgenMedia(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "exam" {
 		return errors.New("usage: examhall loadgen exam --demo DIR/demo.json --candidates N --duration D --answer-every I\n" +
 			"       examhall loadgen proctor --demo DIR/demo.json --invigilators N --duration D --signal-every I")

@@ -71,7 +71,8 @@ function drop(ws) {
   if (state.stopped) return;
   const wait = state.backoff * (0.75 + Math.random() / 2);
   state.backoff = Math.min(state.backoff * 2, 10000);
-  setTimeout(connect, wait);
+  clearTimeout(state.retry);
+  state.retry = setTimeout(connect, wait);
 }
 
 // A socket can look open while the network under it is gone: ask for the
@@ -390,7 +391,11 @@ document.addEventListener('keydown', (ev) => {
 });
 
 window.addEventListener('offline', () => state.ws && drop(state.ws));
-window.addEventListener('online', () => { state.backoff = 500; if (!state.ws) connect(); });
+// Back online: try at once rather than after the backoff.
+window.addEventListener('online', () => {
+  state.backoff = 500;
+  if (!state.ws) { clearTimeout(state.retry); connect(); }
+});
 startWatching((msg) => !state.stopped && send(msg), attemptId);
 bi($('loading'), 'exam.loading');
 bi($('clock-label'), 'exam.time_left');
