@@ -96,7 +96,7 @@ function onView(m) {
       ms.addTrack(e.track);
       e.track.onended = () => ms.removeTrack(e.track);
       renderGrid();
-      if (state.open) renderDetailHead();
+      renderBigCams();
     };
     return true;
   }
@@ -138,20 +138,26 @@ function onMessage(m) {
     state.view = m.room;
     state.offset = new Date(m.room.server_now).getTime() - Date.now();
     renderGrid();
-    if (state.open) renderDetailHead();
   } else if (m.type === 'flag') {
     onFlag(m.flag, m.new);
   } else if (m.type === 'activity') {
     const c = cand(m.activity.attempt_id);
     if (m.activity.type === 'presence' && c) { c.connected = m.activity.connected; renderGrid(); }
-    if (m.activity.type === 'message_ack' && state.open === m.activity.attempt_id) {
-      const li = detail.querySelector(`[data-message="${m.activity.message_id}"]`);
-      if (li) bi(li.querySelector('.ackstate'), 'console.acked', { time: fmtTime(m.activity.at) });
+    if (m.activity.type === 'message_ack') {
+      acked.set(m.activity.message_id, m.activity.at);
+      showAck(m.activity.message_id);
     }
   }
 }
 
 const cand = (id) => state.view?.candidates.find((c) => c.attempt_id === id);
+
+// Acknowledgements may arrive before the sent message is on screen.
+const acked = new Map();
+function showAck(id) {
+  const li = detail.querySelector(`[data-message="${id}"]`);
+  if (li && acked.has(id)) bi(li.querySelector('.ackstate'), 'console.acked', { time: fmtTime(acked.get(id)) });
+}
 
 function onFlag(f, isNew) {
   const c = cand(f.attempt_id);
@@ -179,20 +185,33 @@ function left(c) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
+// Tiles keep their element across renders (only their insides change), so
+// a click or a playing video is never lost to a refresh.
+const tiles = new Map();
+
 function renderGrid() {
   if (!state.view) return;
   const cs = [...state.view.candidates].sort((a, b) => (state.sort === 'risk' ? b.risk - a.risk : 0) || a.seat_no - b.seat_no);
-  grid.replaceChildren(...cs.map((c) => {
+  const keep = new Set();
+  for (const c of cs) {
+    keep.add(c.attempt_id);
+    let tile = tiles.get(c.attempt_id);
+    if (!tile) {
+      tile = h('button', { type: 'button', 'data-attempt': c.attempt_id, onclick: () => openCandidate(c.attempt_id) });
+      tiles.set(c.attempt_id, tile);
+    }
+    tile.className = `tile${state.alerts.has(c.attempt_id) ? ' alert-critical' : ''}${state.open === c.attempt_id ? ' open' : ''}`;
     const badges = ['critical', 'warning', 'info'].filter((s) => c.open_flags[s]).map((s) => h('span', { class: `badge sev-${s}` }, String(c.open_flags[s])));
-    return h('button', { type: 'button', class: `tile${state.alerts.has(c.attempt_id) ? ' alert-critical' : ''}${state.open === c.attempt_id ? ' open' : ''}`,
-      'data-attempt': c.attempt_id, onclick: () => openCandidate(c.attempt_id) },
-    h('div', { class: 'cams' }, camBox(c.attempt_id, 'pc'), camBox(c.attempt_id, 'phone')),
-    h('div', { class: 'who' }, h('strong', {}, c.name), h('span', { class: 'mono' }, ` ${c.ticket}`), h('span', { class: 'hint' }, ` #${c.seat_no}`)),
-    h('div', { class: 'line' }, h('span', { class: `dot ${c.connected ? 'on' : 'off'}` }), biEl('span', c.connected ? 'console.online' : 'console.offline'),
-      ' · ', biEl('span', `status.${c.status}`)),
-    h('div', { class: 'line' }, biEl('span', 'console.progress', { n: c.answered, total: c.questions }), c.status === 'in_progress' ? ` · ${left(c)}` : ''),
-    h('div', { class: 'line' }, ...badges, c.warnings ? biEl('span', 'console.warnings', { n: c.warnings }, { class: 'badge warn-count' }) : ''));
-  }));
+    tile.replaceChildren(
+      h('div', { class: 'cams' }, camBox(c.attempt_id, 'pc'), camBox(c.attempt_id, 'phone')),
+      h('div', { class: 'who' }, h('strong', {}, c.name), h('span', { class: 'mono' }, ` ${c.ticket}`), h('span', { class: 'hint' }, ` #${c.seat_no}`)),
+      h('div', { class: 'line' }, h('span', { class: `dot ${c.connected ? 'on' : 'off'}` }), biEl('span', c.connected ? 'console.online' : 'console.offline'),
+        ' · ', biEl('span', `status.${c.status}`)),
+      h('div', { class: 'line' }, biEl('span', 'console.progress', { n: c.answered, total: c.questions }), c.status === 'in_progress' ? ` · ${left(c)}` : ''),
+      h('div', { class: 'line' }, ...badges, c.warnings ? biEl('span', 'console.warnings', { n: c.warnings }, { class: 'badge warn-count' }) : ''));
+    grid.append(tile); // moves it into sorted order
+  }
+  for (const [id, tile] of tiles) if (!keep.has(id)) { tile.remove(); tiles.delete(id); }
 }
 setInterval(renderGrid, 5000); // keeps the time left moving between snapshots
 
@@ -207,6 +226,19 @@ function openCandidate(id) {
   loadFlags();
 }
 
+// renderBigCams refreshes only the open candidate's cameras, leaving what
+// the invigilator is typing alone.
+function renderBigCams() {
+  const box = detail.querySelector('#bigcams');
+  if (!box || !state.open) return;
+  const [pc, phone] = box.querySelectorAll('video, .cam');
+  const want = (dev) => streams.get(`a${state.open}-${dev}`)?.getVideoTracks().length > 0;
+  const has = (el) => el && el.tagName === 'VIDEO';
+  if (want('pc') !== has(pc) || want('phone') !== has(phone)) {
+    box.replaceChildren(camBox(state.open, 'pc', true), camBox(state.open, 'phone', true));
+  }
+}
+
 function renderDetailHead() {
   const c = cand(state.open);
   if (!c) return;
@@ -218,13 +250,14 @@ function renderDetailHead() {
       const r = await api('POST', `/api/proctor/attempts/${c.attempt_id}/${kind}s`, { body });
       msgBody.value = '';
       result.replaceChildren(h('ul', { class: 'sent' }, h('li', { 'data-message': r.id }, biEl('span', `console.sent.${kind}`), ` ${body} · `, biEl('span', 'console.waiting', {}, { class: 'ackstate' }))));
+      showAck(r.id);
     } catch (e) { result.replaceChildren(errorBox(e)); }
   };
   const reason = h('input', { id: 'end-reason', maxlength: 500 });
   detail.replaceChildren(
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
       biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
-    h('div', { class: 'cams big' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
+    h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
     h('div', { class: 'actions' },
       label('console.message', msgBody),
       biEl('button', 'console.send.message', {}, { type: 'button', id: 'send-message', onclick: act('message') }),
