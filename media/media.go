@@ -186,6 +186,7 @@ type Peer struct {
 	got      int
 	videoAt  time.Time // last video packet
 	frameAt  time.Time // last whole video frame
+	stats    struct{ packets, bytes, frames, width, height int }
 	lost     bool
 	frozen   bool
 	closed   bool
@@ -428,13 +429,25 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 		if video {
 			p.mu.Lock()
 			p.videoAt = now
+			p.stats.packets++
+			p.stats.bytes += len(pkt.Payload)
 			p.mu.Unlock()
 			sb.Push(pkt)
 			for s := sb.Pop(); s != nil; s = sb.Pop() {
+				if s.PrevDroppedPackets > 0 {
+					// Loss NACK could not repair: the picture is broken
+					// until the next key frame, so ask for one now.
+					p.keyFrameNow(uint32(t.SSRC()))
+				}
+				key := len(s.Data) > 0 && s.Data[0]&0x1 == 0
 				p.mu.Lock()
 				p.frameAt = time.Now()
+				p.stats.frames++
+				if key && len(s.Data) >= 10 && s.Data[3] == 0x9d && s.Data[4] == 0x01 && s.Data[5] == 0x2a {
+					p.stats.width = int(uint16(s.Data[6])|uint16(s.Data[7])<<8) & 0x3fff
+					p.stats.height = int(uint16(s.Data[8])|uint16(s.Data[9])<<8) & 0x3fff
+				}
 				p.mu.Unlock()
-				key := len(s.Data) > 0 && s.Data[0]&0x1 == 0
 				p.write(track, key, firstAt, s.PacketTimestamp-firstTS, clock, s.Data)
 			}
 		} else {
@@ -540,6 +553,7 @@ func (p *Peer) keyFrames(t *webrtc.TrackRemote) {
 func (p *Peer) watch() {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	statsAt := time.Now()
 	for {
 		select {
 		case <-p.done:
@@ -551,6 +565,10 @@ func (p *Peer) watch() {
 			}
 			return
 		case now := <-tick.C:
+			if now.Sub(statsAt) >= healthEvery {
+				p.publishHealth(now.Sub(statsAt))
+				statsAt = now
+			}
 			p.mu.Lock()
 			last, lost := p.videoAt, p.lost
 			gone := !last.IsZero() && now.Sub(last) > p.s.cfg.LostAfter
@@ -616,4 +634,36 @@ func (s *Service) RepairAll(ctx context.Context) (int, error) {
 		n++
 	}
 	return n, nil
+}
+
+// HealthTopic carries each camera's figures every few seconds.
+const HealthTopic = "media.health"
+
+const healthEvery = 5 * time.Second
+
+// Health is one camera's figures over the last interval.
+type Health struct {
+	AttemptID     int64     `json:"attempt_id"`
+	Device        string    `json:"device"`
+	PacketsPerSec float64   `json:"packets_per_s"`
+	Kbps          float64   `json:"kbps"`
+	FPS           float64   `json:"fps"`
+	Width         int       `json:"width"`
+	Height        int       `json:"height"`
+	LastPacket    time.Time `json:"last_packet"`
+}
+
+// publishHealth sends the camera's figures for the interval and starts anew.
+func (p *Peer) publishHealth(d time.Duration) {
+	p.mu.Lock()
+	st := p.stats
+	h := Health{AttemptID: p.attempt, Device: p.device, PacketsPerSec: float64(st.packets) / d.Seconds(),
+		Kbps: float64(st.bytes*8) / d.Seconds() / 1000, FPS: float64(st.frames) / d.Seconds(), Width: st.width, Height: st.height, LastPacket: p.videoAt}
+	p.stats.packets, p.stats.bytes, p.stats.frames = 0, 0, 0
+	p.mu.Unlock()
+	if p.s.cfg.Bus == nil {
+		return
+	}
+	b, _ := json.Marshal(h)
+	p.s.cfg.Bus.Publish(context.Background(), HealthTopic, b)
 }

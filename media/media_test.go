@@ -444,3 +444,100 @@ func TestForwardingToAViewer(t *testing.T) {
 	}
 	v.Close()
 }
+
+// Each camera's figures are published every few seconds: rate, bitrate,
+// frames per second and the resolution read from key frames.
+func TestHealthFigures(t *testing.T) {
+	bus := store.NewMemBus()
+	sub, _ := bus.Subscribe(context.Background(), media.HealthTopic)
+	defer sub.Close()
+	svc, _ := newService(t, nil, bus)
+	pub := newPublisher(t, false)
+	pub.connect(svc, 9, media.Phone)
+	go pub.send(7 * time.Second)
+	for {
+		select {
+		case m := <-sub.C:
+			var h media.Health
+			json.Unmarshal(m.Data, &h)
+			if h.FPS == 0 {
+				continue // the first interval may start before the video
+			}
+			if h.AttemptID != 9 || h.Device != "phone" || h.Width != 640 || h.Height != 480 || h.FPS < 10 || h.FPS > 20 || h.Kbps < 100 {
+				t.Fatalf("health %+v", h)
+			}
+			return
+		case <-time.After(12 * time.Second):
+			t.Fatal("no health figures")
+		}
+	}
+}
+
+func TestPairingLinks(t *testing.T) {
+	db := storetestDB(t)
+	attempt := attemptRow(t, db)
+	ctx := context.Background()
+	now := time.Now()
+	link, qr, err := media.Pair(ctx, db, attempt, "https://exam.example.org", now)
+	if err != nil || !strings.HasPrefix(link, "https://exam.example.org/phone?t=") || !strings.HasPrefix(qr, "data:image/png;base64,") {
+		t.Fatalf("pair: %q %v", link, err)
+	}
+	token := strings.TrimPrefix(link, "https://exam.example.org/phone?t=")
+	if _, _, err := media.Redeem(ctx, db, token, now.Add(media.PairingTTL+time.Second)); !errors.Is(err, media.ErrPairingExpired) {
+		t.Fatalf("expired link: %v", err)
+	}
+	a, key, err := media.Redeem(ctx, db, token, now.Add(time.Minute))
+	if err != nil || a != attempt || key == "" {
+		t.Fatalf("redeem: %d %q %v", a, key, err)
+	}
+	if _, _, err := media.Redeem(ctx, db, token, now.Add(time.Minute)); !errors.Is(err, media.ErrPairingUsed) {
+		t.Fatalf("reused link: %v", err)
+	}
+	if _, _, err := media.Redeem(ctx, db, "forged", now); !errors.Is(err, media.ErrPairingUnknown) {
+		t.Fatalf("forged link: %v", err)
+	}
+	if got, err := media.Device(ctx, db, key); err != nil || got != attempt {
+		t.Fatalf("device key: %d %v", got, err)
+	}
+	// Pairing a second phone revokes the first.
+	link2, _, _ := media.Pair(ctx, db, attempt, "http://h", now)
+	if _, _, err := media.Redeem(ctx, db, strings.TrimPrefix(link2, "http://h/phone?t="), now); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := media.Device(ctx, db, key); !errors.Is(err, media.ErrDeviceRevoked) {
+		t.Fatalf("first phone after a second pairing: %v", err)
+	}
+}
+
+// Recordings left open by a crash are repaired when the service starts.
+func TestRepairAllAtStart(t *testing.T) {
+	db := storetestDB(t)
+	attempt := attemptRow(t, db)
+	svc, dir := newService(t, db, store.NewMemBus())
+	pub := newPublisher(t, false)
+	pub.connect(svc, attempt, media.PC)
+	pub.send(3 * time.Second)
+	var rec store.Recording
+	db.Where("attempt_id = ?", attempt).Take(&rec)
+	b, _ := os.ReadFile(rec.Path)
+	svc.Close()
+	// What a crash leaves: the file cut mid-write and its row still open.
+	os.WriteFile(rec.Path, b[:len(b)*8/10], 0o600)
+	db.Model(&rec).Updates(map[string]any{"state": "open", "ended_at": nil})
+	fresh, err := media.New(media.Config{DB: db, DataDir: dir, LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	if n, err := fresh.RepairAll(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RepairAll: %d %v", n, err)
+	}
+	db.Take(&rec, rec.ID)
+	if rec.State != "repaired" || rec.EndedAt == nil || rec.SizeBytes == 0 {
+		t.Fatalf("row after repair %+v", rec)
+	}
+	dur, _ := strconv.ParseFloat(ffprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", rec.Path), 64)
+	if dur < 1.5 {
+		t.Fatalf("repaired file plays %.2f s", dur)
+	}
+}
