@@ -44,6 +44,7 @@ type option struct {
 	name, usage, def string
 	secret           bool // may come from EXAMHALL_<NAME>_FILE; never logged
 	demoOnly         bool
+	boolean          bool // a switch: --name alone means true
 	set              func(c *Config, v string) error
 }
 
@@ -118,7 +119,7 @@ var options = []option{
 			c.ICEPublicIP = v
 			return nil
 		}},
-	{name: "ice-loopback", def: "false", usage: "offer only 127.0.0.1 for media (a demo on one machine, tests)",
+	{name: "ice-loopback", def: "false", boolean: true, usage: "offer only 127.0.0.1 for media (a demo on one machine, tests)",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -192,10 +193,16 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		if o.demoOnly && cmd != "demo" {
 			continue
 		}
-		fs.Func(o.name, fmt.Sprintf("%s (env %s, default %q)", o.usage, envName(o.name), o.def), func(v string) error {
+		usage := fmt.Sprintf("%s (env %s, default %q)", o.usage, envName(o.name), o.def)
+		set := func(v string) error {
 			given[o.name] = v
 			return nil
-		})
+		}
+		if o.boolean {
+			fs.BoolFunc(o.name, usage, set)
+		} else {
+			fs.Func(o.name, usage, set)
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -39,6 +39,7 @@ func TestParseConfig(t *testing.T) {
 		{"env", nil, map[string]string{"EXAMHALL_DATA_DIR": "/srv/x", "EXAMHALL_REDIS": "redis://127.0.0.1:6379/0"}, func(c *Config) bool {
 			return c.DataDir == "/srv/x" && c.Redis == "redis://127.0.0.1:6379/0"
 		}, ""},
+		{"a switch needs no value", []string{"--ice-loopback"}, nil, func(c *Config) bool { return c.ICELoopback }, ""},
 		{"flag beats env", []string{"--data-dir", "/a"}, map[string]string{"EXAMHALL_DATA_DIR": "/b"}, func(c *Config) bool { return c.DataDir == "/a" }, ""},
 		{"secret from file", nil, map[string]string{"EXAMHALL_DATABASE_FILE": secret}, func(c *Config) bool {
 			return c.Database == "postgres://u:hunter2@db/examhall"
