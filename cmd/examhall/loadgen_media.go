@@ -19,6 +19,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -174,7 +175,9 @@ func newPionAPI() *webrtc.API {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
+	reg := &interceptor.Registry{}
+	webrtc.RegisterDefaultInterceptors(m, reg) // NACK, reports and the statistics read at the end
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
 }
 
 // publish opens a device's connection over its socket and waits until it is up.
@@ -265,7 +268,9 @@ func (d *mediaDevice) send(end time.Time, frames, pages [][]byte, sent *atomic.I
 			}
 			f := frames[i%len(frames)]
 			d.video.WriteSample(pmedia.Sample{Data: f, Duration: time.Second / 15})
-			sent.Add(int64(len(f)/1100 + 1)) // RTP packets of at most ~1100 bytes of payload
+			// pion packetizes VP8 into RTP payloads of at most 1,187 bytes
+			// (a 1,200-byte MTU less the RTP header and the VP8 descriptor).
+			sent.Add(int64((len(f) + 1186) / 1187))
 		}
 	})
 	if d.audio != nil && len(pages) > 0 {
@@ -372,6 +377,7 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 		return nil, err
 	}
 	tracks := 0
+	var packetsSent int64
 	for _, d := range devices {
 		tracks++
 		if d.audio != nil {
@@ -380,8 +386,10 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 		d.pc.Close()
 		d.ws.Close()
 	}
-	res := &MediaLoadResult{Candidates: len(devices) / 2, Tracks: tracks, PacketsSent: sent.Load(), Errors: st.errors.Load(), ErrorSamples: st.samples}
+	packetsSent = sent.Load()
+	res := &MediaLoadResult{Candidates: len(devices) / 2, Tracks: tracks, PacketsSent: packetsSent, Errors: st.errors.Load(), ErrorSamples: st.samples}
 	res.ServerPacketsReceived = int64(after["examhall_media_rtp_packets_total"] - before["examhall_media_rtp_packets_total"])
+	// Loss is what the server saw missing in each track's sequence numbers.
 	lost := after["examhall_media_packets_lost_total"] - before["examhall_media_packets_lost_total"]
 	if res.ServerPacketsReceived > 0 {
 		res.LossRatio = lost / (float64(res.ServerPacketsReceived) + lost)
