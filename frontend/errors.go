@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/examhall/examhall/store"
 )
 
@@ -87,7 +89,7 @@ func publicError(err error) APIError {
 		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		code, status = "too_large", http.StatusRequestEntityTooLarge
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, gorm.ErrRecordNotFound):
 		code, status = "not_found", http.StatusNotFound
 	}
 	return APIError{status, code, T("error." + code), ""}

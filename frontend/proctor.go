@@ -78,6 +78,7 @@ func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine 
 
 	s.mountConsole(svc)
 	s.mountProctorAPI(svc)
+	s.mountRecordings(svc)
 	return nil
 }
 

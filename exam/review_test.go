@@ -1,0 +1,89 @@
+package exam_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/examhall/examhall/proctor/review"
+	"github.com/examhall/examhall/store"
+)
+
+// Recordings are served with Range support to reviewers and admins, and to
+// the candidate's own invigilator (or a chief) only while the exam is on;
+// never to candidates, whose own recording it is.
+func TestRecordingsRangeAndAuthorisation(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	e.connect(e.cands[0]).start()
+	attempt := e.cands[0].attempt
+	body := make([]byte, 100_000)
+	rand.Read(body)
+	path := filepath.Join(e.dataDir, "rec.webm")
+	os.WriteFile(path, body, 0o600)
+	start := time.Now().UTC().Add(-time.Minute)
+	end := start.Add(40 * time.Second)
+	rec := &store.Recording{AttemptID: attempt, Device: "pc", Connection: "c1", Path: path, Codecs: "vp8,opus", StartedAt: start, EndedAt: &end, SizeBytes: int64(len(body)), State: "closed"}
+	e.db.Create(rec)
+	clients := map[string]*http.Client{
+		"admin": e.login(e.admin), "reviewer": e.login(e.reviewer), "invA": e.login(e.invA), "chief": e.login(e.chief),
+		"invB": e.login(e.invB), "invD": e.login(e.invD), "candidate": e.login(e.cands[0]), "anonymous": {},
+	}
+	get := func(who, path, rng string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := clients[who].Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	file := fmt.Sprintf("/api/recordings/%d", rec.ID)
+	list := fmt.Sprintf("/api/attempts/%d/recordings", attempt)
+	during := map[string]int{"admin": 200, "reviewer": 200, "invA": 200, "chief": 200, "invB": 403, "invD": 403, "candidate": 403, "anonymous": 401}
+	for who, want := range during {
+		for _, p := range []string{file, list} {
+			if resp, b := get(who, p, ""); resp.StatusCode != want {
+				t.Errorf("during the exam, %s GET %s: %d, want %d (%.80s)", who, p, resp.StatusCode, want, b)
+			}
+		}
+	}
+	resp, b := get("reviewer", file, "bytes=100-199")
+	if resp.StatusCode != 206 || !bytes.Equal(b, body[100:200]) || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-199/%d", len(body)) || resp.Header.Get("Content-Type") != "video/webm" {
+		t.Fatalf("range: %d %q %q len %d", resp.StatusCode, resp.Header.Get("Content-Range"), resp.Header.Get("Content-Type"), len(b))
+	}
+	if resp, b := get("admin", file, ""); resp.StatusCode != 200 || !bytes.Equal(b, body) {
+		t.Fatalf("whole file: %d %d bytes", resp.StatusCode, len(b))
+	}
+	_, b = get("reviewer", list, "")
+	var tl review.Timeline
+	json.Unmarshal(b, &tl)
+	if len(tl.Segments) != 1 || tl.Duration != 40000 || tl.Segments[0].RecordingID != rec.ID {
+		t.Fatalf("timeline %s", b)
+	}
+	var views int64
+	e.db.Model(&store.AuditEvent{}).Where("action = ? AND object_id = ?", "recording_viewed", fmt.Sprint(rec.ID)).Count(&views)
+	if views != 5 { // admin, reviewer, invA, chief during the exam and admin's whole file; the mid-file range is not a new viewing
+		t.Errorf("%d viewings audited, want 5", views)
+	}
+	// After the exam only reviewers and admins.
+	e.db.Model(&store.Attempt{}).Where("id = ?", attempt).Update("status", "submitted")
+	for who, want := range map[string]int{"admin": 200, "reviewer": 200, "invA": 403, "chief": 403, "candidate": 403} {
+		if resp, _ := get(who, file, "bytes=0-9"); resp.StatusCode != want && !(want == 200 && resp.StatusCode == 206) {
+			t.Errorf("after the exam, %s: %d, want %d", who, resp.StatusCode, want)
+		}
+	}
+	if resp, _ := get("admin", "/api/recordings/999999", ""); resp.StatusCode != 404 {
+		t.Errorf("unknown recording: %d", resp.StatusCode)
+	}
+}
