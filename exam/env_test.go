@@ -242,9 +242,12 @@ type client struct {
 }
 
 func (e *examEnv) dial(hc *http.Client, attempt int64) (*client, *http.Response, error) {
-	u := "ws" + strings.TrimPrefix(e.srv.URL, "http") + fmt.Sprintf("/ws/exam?attempt=%d", attempt)
-	d := websocket.Dialer{Jar: hc.Jar, HandshakeTimeout: 5 * time.Second}
-	ws, resp, err := d.Dial(u, nil)
+	return e.open(hc, fmt.Sprintf("/ws/exam?attempt=%d", attempt))
+}
+
+// open opens a socket of the server as hc's user and reads it in the background.
+func (e *examEnv) open(hc *http.Client, path string) (*client, *http.Response, error) {
+	ws, resp, err := wsDialer(hc).Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, nil)
 	if err != nil {
 		return nil, resp, err
 	}

@@ -14,24 +14,7 @@ import (
 
 // console opens a console socket on a room for a logged-in staff client.
 func (e *examEnv) console(hc *http.Client, room int64) (*client, *http.Response, error) {
-	u := "ws" + strings.TrimPrefix(e.srv.URL, "http") + fmt.Sprintf("/ws/console?room=%d", room)
-	ws, resp, err := wsDialer(hc).Dial(u, nil)
-	if err != nil {
-		return nil, resp, err
-	}
-	c := &client{t: e.t, ws: ws, msgs: make(chan map[string]any, 1024)}
-	go func() {
-		defer close(c.msgs)
-		for {
-			var m map[string]any
-			if err := ws.ReadJSON(&m); err != nil {
-				return
-			}
-			c.msgs <- m
-		}
-	}()
-	e.t.Cleanup(func() { ws.Close() })
-	return c, resp, nil
+	return e.open(hc, fmt.Sprintf("/ws/console?room=%d", room))
 }
 
 func TestPageSignalsBecomeFlagsOnTheConsole(t *testing.T) {

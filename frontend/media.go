@@ -48,33 +48,7 @@ func (s *Server) MountMedia(svc *media.Service) {
 			return nil
 		})
 		s.viewerHandlers(sk)
-		sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
-			return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
-		})
-		sk.Handle("media_offer", func(ctx context.Context, c *Conn, m *Inbound) error {
-			var req struct {
-				SDP string `json:"sdp"`
-			}
-			if err := json.Unmarshal(m.Raw, &req); err != nil {
-				return ErrBadRequest
-			}
-			answer, err := svc.Publish(ctx, exam.AttemptOf(c), media.PC, req.SDP, func(cand map[string]any) {
-				c.Send(map[string]any{"type": "media_ice", "candidate": cand})
-			})
-			if err != nil {
-				return err
-			}
-			return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
-		})
-		sk.Handle("media_ice", func(ctx context.Context, c *Conn, m *Inbound) error {
-			var req struct {
-				Candidate map[string]any `json:"candidate"`
-			}
-			if err := json.Unmarshal(m.Raw, &req); err != nil || req.Candidate == nil {
-				return ErrBadRequest
-			}
-			return svc.AddICECandidate(exam.AttemptOf(c), media.PC, req.Candidate)
-		})
+		publishHandlers(sk, svc, media.PC, func(c *Conn) int64 { return exam.AttemptOf(c) })
 	}
 }
 
@@ -105,33 +79,7 @@ func (s *Server) mountPhone(svc *media.Service) {
 			c.Send(map[string]any{"type": "paired", "device_key": key})
 		}
 	})
-	sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
-		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
-	})
-	sk.Handle("media_offer", func(ctx context.Context, c *Conn, m *Inbound) error {
-		var req struct {
-			SDP string `json:"sdp"`
-		}
-		if err := json.Unmarshal(m.Raw, &req); err != nil {
-			return ErrBadRequest
-		}
-		answer, err := svc.Publish(ctx, c.Value(phoneKey{}).(int64), media.Phone, req.SDP, func(cand map[string]any) {
-			c.Send(map[string]any{"type": "media_ice", "candidate": cand})
-		})
-		if err != nil {
-			return err
-		}
-		return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
-	})
-	sk.Handle("media_ice", func(ctx context.Context, c *Conn, m *Inbound) error {
-		var req struct {
-			Candidate map[string]any `json:"candidate"`
-		}
-		if err := json.Unmarshal(m.Raw, &req); err != nil || req.Candidate == nil {
-			return ErrBadRequest
-		}
-		return svc.AddICECandidate(c.Value(phoneKey{}).(int64), media.Phone, req.Candidate)
-	})
+	publishHandlers(sk, svc, media.Phone, func(c *Conn) int64 { return c.Value(phoneKey{}).(int64) })
 	s.mux.HandleFunc("GET /phone", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, s.pages.phone, http.StatusOK, &pageData{Title: T("phone.title")})
 	})
@@ -202,4 +150,36 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 		return nil
 	})
 	s.viewerHandlers(sk)
+}
+
+// publishHandlers let a device publish its camera over its socket:
+// media_config, media_offer and trickled media_ice.
+func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf func(*Conn) int64) {
+	sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
+		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
+	})
+	sk.Handle("media_offer", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var req struct {
+			SDP string `json:"sdp"`
+		}
+		if err := json.Unmarshal(m.Raw, &req); err != nil {
+			return ErrBadRequest
+		}
+		answer, err := svc.Publish(ctx, attemptOf(c), device, req.SDP, func(cand map[string]any) {
+			c.Send(map[string]any{"type": "media_ice", "candidate": cand})
+		})
+		if err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
+	})
+	sk.Handle("media_ice", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var req struct {
+			Candidate map[string]any `json:"candidate"`
+		}
+		if err := json.Unmarshal(m.Raw, &req); err != nil || req.Candidate == nil {
+			return ErrBadRequest
+		}
+		return svc.AddICECandidate(attemptOf(c), device, req.Candidate)
+	})
 }

@@ -72,23 +72,30 @@ func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(*demoPath)
+	demo, err := loadDemo(*demoPath)
 	if err != nil {
 		return err
 	}
-	var demo DemoFile
-	if err := json.Unmarshal(b, &demo); err != nil {
-		return fmt.Errorf("%s: %w", *demoPath, err)
-	}
-	if err := loopbackOnly(demo.URL); err != nil {
-		return err
-	}
-	res, err := runExamLoad(ctx, loadConfig{Demo: &demo, Candidates: *n, Duration: *dur, AnswerEvery: *every, LoginConcurrency: *conc})
+	res, err := runExamLoad(ctx, loadConfig{Demo: demo, Candidates: *n, Duration: *dur, AnswerEvery: *every, LoginConcurrency: *conc})
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(res)
+}
+
+// loadDemo reads demo.json for a load run against its server, which must be
+// on loopback.
+func loadDemo(path string) (*DemoFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var demo DemoFile
+	if err := json.Unmarshal(b, &demo); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &demo, loopbackOnly(demo.URL)
 }
 
 // loopbackOnly keeps load off every machine but this one.

@@ -53,15 +53,8 @@ func loadgenMedia(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(*demoPath)
+	demo, err := loadDemo(*demoPath)
 	if err != nil {
-		return err
-	}
-	var demo DemoFile
-	if err := json.Unmarshal(b, &demo); err != nil {
-		return err
-	}
-	if err := loopbackOnly(demo.URL); err != nil {
 		return err
 	}
 	if *n > len(demo.Candidates) {
@@ -75,7 +68,7 @@ func loadgenMedia(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	res, err := runMediaLoad(ctx, &demo, *n, *dur, frames, pages)
+	res, err := runMediaLoad(ctx, demo, *n, *dur, frames, pages)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,18 +42,11 @@ func loadgenProctor(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	b, err := os.ReadFile(*demoPath)
+	demo, err := loadDemo(*demoPath)
 	if err != nil {
 		return err
 	}
-	var demo DemoFile
-	if err := json.Unmarshal(b, &demo); err != nil {
-		return err
-	}
-	if err := loopbackOnly(demo.URL); err != nil {
-		return err
-	}
-	res, err := runProctorLoad(ctx, &demo, *consoles, *dur, *every)
+	res, err := runProctorLoad(ctx, demo, *consoles, *dur, *every)
 	if err != nil {
 		return err
 	}
