@@ -1,6 +1,7 @@
 package exam_test
 
 import (
+	"context"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend/browsertest"
 	"github.com/examhall/examhall/store"
 )
@@ -71,9 +73,14 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	browsertest.WaitTrue(t, inv, "the phone's camera in the large view",
 		`(() => { const v = document.querySelector('.cams.big video.cam.live[data-stream$="-phone"]'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 3; })()`, 20*time.Second)
 	browsertest.Screenshot(t, inv, "console-video")
-	time.Sleep(time.Second)
+	// A flag to review: the candidate pastes.
+	browsertest.Eval[bool](t, ctx, `(document.dispatchEvent(new ClipboardEvent('paste', {bubbles: true, cancelable: true})), true)`)
+	time.Sleep(3 * time.Second)
 	browsertest.Screenshot(t, ctx, "exam-camera")
-	e.stop() // the server shuts down: the recording is finished
+	e.media.Close() // the recordings are finished, as when the exam ends
+	if err := e.engine.Submit(context.Background(), mustOpen(t, e, cd)); err != nil {
+		t.Fatal(err)
+	}
 	e.db.Take(&rec, rec.ID)
 	if rec.State != "closed" || rec.Codecs != "vp8,opus" {
 		t.Fatalf("recording %+v", rec)
@@ -91,4 +98,29 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	if err := e.db.Where("attempt_id = ? AND device = ?", cd.attempt, "phone").Take(&phoneRec).Error; err != nil || phoneRec.State != "closed" || phoneRec.Codecs != "vp8" {
 		t.Fatalf("phone recording %+v %v", phoneRec, err)
 	}
+
+	// A reviewer replays the attempt: clicking the flag seeks both videos
+	// to a few seconds before it, and they play.
+	rev := browsertest.New(t)
+	browsertest.Run(t, rev, "reviewer opens the attempt",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.reviewer.ticket), chromedp.SendKeys("#password", e.reviewer.password),
+		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitVisible(".tflag"))
+	browsertest.Run(t, rev, "click the flag and play", chromedp.Click(".tflag"), chromedp.Click("#play"))
+	browsertest.WaitTrue(t, rev, "both videos play at the flag",
+		`(() => { const vs = [...document.querySelectorAll('video.replay')]; return vs.length === 2 && vs.every(v => !v.paused && v.currentTime > 0.5 && v.readyState >= 2); })()`, 20*time.Second)
+	browsertest.Screenshot(t, rev, "review")
+	browsertest.Run(t, rev, "decide invalid without a reason", chromedp.Click("#decide-invalid"), chromedp.WaitVisible("#review-msg .alert"))
+	browsertest.Run(t, rev, "decide", chromedp.SendKeys("#review-reason", "粘贴外部内容"), chromedp.Click("#decide-invalid"), chromedp.WaitVisible("#decided"))
+	if a := e.attempt(cd.attempt); a.Passed == nil || *a.Passed {
+		t.Fatalf("an attempt ruled invalid passes: %+v", a)
+	}
+}
+
+func mustOpen(t *testing.T, e *examEnv, cd cand) *exam.Handle {
+	h, err := e.engine.Open(context.Background(), cd.id, cd.attempt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

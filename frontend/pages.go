@@ -13,7 +13,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam, console, phone *template.Template
+	login, home, exam, console, phone, review *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -36,6 +36,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.phone, err = load("phone.html"); err != nil {
+		return nil, err
+	}
+	if p.review, err = load("review.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil

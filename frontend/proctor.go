@@ -79,6 +79,7 @@ func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine 
 	s.mountConsole(svc)
 	s.mountProctorAPI(svc)
 	s.mountRecordings(svc)
+	s.mountReview(svc)
 	return nil
 }
 
@@ -244,7 +245,7 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	handle("POST /api/proctor/flags/{id}/decision", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	handle("POST /api/proctor/flags/{id}/decision", []store.Role{store.RoleInvigilator, store.RoleReviewer, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {
 			return err

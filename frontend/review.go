@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/proctor/review"
 	"github.com/examhall/examhall/store"
@@ -60,6 +61,85 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		w.Header().Set("Content-Type", "video/webm")
 		w.Header().Set("Cache-Control", "private, no-store")
 		http.ServeContent(w, r, "", fi.ModTime(), f)
+		return nil
+	}))
+}
+
+// mountReview is the reviewers' API: sessions, attempts to review, one
+// attempt with its timeline, flags and events, and the final decision.
+func (s *Server) mountReview(svc *proctor.Service) {
+	reviewers := []store.Role{store.RoleReviewer, store.RoleAdmin}
+	handle := func(pattern string, h APIHandler) { s.mux.Handle(pattern, s.api(reviewers, h)) }
+	handle("GET /api/review/sessions", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		list, err := exam.Sessions(r.Context(), s.db)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"sessions": list})
+	})
+	handle("GET /api/review/sessions/{id}/attempts", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rows, err := review.List(r.Context(), s.db, id, r.URL.Query().Get("filter"))
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"attempts": rows})
+	})
+	handle("GET /api/review/attempts/{id}", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		info, err := svc.Info(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		var at store.Attempt
+		if err := s.db.WithContext(r.Context()).Select("id, status, score, passed, started_at, ended_at, end_reason").Take(&at, id).Error; err != nil {
+			return err
+		}
+		var recs []store.Recording
+		if err := s.db.WithContext(r.Context()).Where("attempt_id = ?", id).Order("started_at").Find(&recs).Error; err != nil {
+			return err
+		}
+		flags, err := svc.Flags(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		events, err := review.Events(r.Context(), s.db, id)
+		if err != nil {
+			return err
+		}
+		decision, err := review.Decision(r.Context(), s.db, id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"attempt": info, "status": at.Status, "score": at.Score, "passed": at.Passed,
+			"started_at": at.StartedAt, "ended_at": at.EndedAt, "end_reason": at.EndReason,
+			"timeline": review.Build(recs), "flags": flags, "events": events, "decision": decision})
+	})
+	handle("POST /api/review/attempts/{id}/decision", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Decision string `json:"decision"`
+			Reason   string `json:"reason"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := review.Decide(r.Context(), s.db, id, a.User.ID, req.Decision, req.Reason); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	s.mux.Handle("GET /review/attempt", s.page(reviewers, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		s.render(w, r, s.pages.review, http.StatusOK, &pageData{Title: T("home.reviewer.title"), CSRF: a.Session.CSRFToken, User: a.User, Wide: true})
 		return nil
 	}))
 }

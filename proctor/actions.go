@@ -305,7 +305,14 @@ func (s *Service) Decide(ctx context.Context, u *store.User, flagID int64, decis
 		}
 		return nil, err
 	}
-	info, err := s.CanSee(ctx, u, f.AttemptID)
+	// Reviewers decide flags after the exam; invigilators their own candidates'.
+	var info *AttemptInfo
+	var err error
+	if u.Role == store.RoleReviewer {
+		info, err = s.Info(ctx, f.AttemptID)
+	} else {
+		info, err = s.CanSee(ctx, u, f.AttemptID)
+	}
 	if err != nil {
 		return nil, err
 	}

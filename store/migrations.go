@@ -259,6 +259,15 @@ CREATE TABLE phone_pairings (
 );
 CREATE INDEX phone_pairings_attempt ON phone_pairings(attempt_id);
 `},
+	{"0006_reviews", `
+CREATE TABLE attempt_reviews (
+	attempt_id BIGINT PRIMARY KEY REFERENCES attempts(id),
+	decision TEXT NOT NULL,
+	reason TEXT NOT NULL DEFAULT '',
+	decided_by BIGINT NOT NULL REFERENCES users(id),
+	decided_at {{ts}} NOT NULL
+);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

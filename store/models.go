@@ -292,3 +292,13 @@ type PhonePairing struct {
 	DeviceKeyHash *string
 	RevokedAt     *time.Time
 }
+
+// AttemptReview is a reviewer's final decision on an attempt: "valid", or
+// "invalid" with a reason (an invalid attempt does not pass).
+type AttemptReview struct {
+	AttemptID int64 `gorm:"primaryKey"`
+	Decision  string
+	Reason    string
+	DecidedBy int64
+	DecidedAt time.Time
+}
