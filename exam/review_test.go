@@ -87,3 +87,50 @@ func TestRecordingsRangeAndAuthorisation(t *testing.T) {
 		t.Errorf("unknown recording: %d", resp.StatusCode)
 	}
 }
+
+func TestIncidentReportAndDecision(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	cand := e.connect(e.cands[0])
+	cand.start()
+	cand.send(map[string]any{"type": "signal", "id": 1, "kind": "paste", "phase": "instant"})
+	cand.await("ack", is("ack", "id", 1))
+	attempt := e.cands[0].attempt
+	rev := e.login(e.reviewer)
+	path := fmt.Sprintf("/api/review/attempts/%d/decision", attempt)
+	if code, out := call(t, e, rev, "POST", path, map[string]string{"decision": "valid"}); code != 409 || !bytes.Contains(out, []byte("not_ended")) {
+		t.Fatalf("deciding a running attempt: %d %s", code, out)
+	}
+	cand.send(map[string]any{"type": "submit", "id": "s"})
+	cand.await("ended", is("ended"))
+	if code, out := call(t, e, rev, "POST", path, map[string]string{"decision": "invalid"}); code != 400 || !bytes.Contains(out, []byte("bad_decision")) {
+		t.Fatalf("invalid without a reason: %d %s", code, out)
+	}
+	if code, out := call(t, e, e.login(e.invA), "POST", path, map[string]string{"decision": "valid"}); code != 403 {
+		t.Fatalf("an invigilator decided: %d %s", code, out)
+	}
+	if code, out := call(t, e, rev, "POST", path, map[string]string{"decision": "invalid", "reason": "粘贴外部内容"}); code != 200 {
+		t.Fatalf("decide: %d %s", code, out)
+	}
+	if a := e.attempt(attempt); a.Passed == nil || *a.Passed {
+		t.Fatalf("an invalid attempt passes: %+v", a.Passed)
+	}
+	resp, err := rev.Get(e.srv.URL + fmt.Sprintf("/review/report?id=%d", attempt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{e.cands[0].ticket, "尝试粘贴", "无效", "粘贴外部内容"} {
+		if !bytes.Contains(page, []byte(want)) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	code, out := call(t, e, rev, "GET", fmt.Sprintf("/api/review/sessions/%d/report.csv", e.session), nil)
+	if code != 200 || !bytes.Contains(out, []byte(e.cands[0].ticket)) || !bytes.Contains(out, []byte("invalid,粘贴外部内容")) {
+		t.Fatalf("csv: %d %s", code, out)
+	}
+	code, out = call(t, e, rev, "GET", fmt.Sprintf("/api/review/sessions/%d/attempts?filter=unreviewed", e.session), nil)
+	if code != 200 || bytes.Contains(out, []byte(e.cands[0].ticket)) {
+		t.Fatalf("a decided attempt listed as unreviewed: %s", out)
+	}
+}

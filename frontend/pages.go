@@ -13,7 +13,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam, console, phone, review *template.Template
+	login, home, exam, console, phone, review, report *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -41,6 +41,9 @@ func loadPages() (*pages, error) {
 	if p.review, err = load("review.html"); err != nil {
 		return nil, err
 	}
+	if p.report, err = load("report.html"); err != nil {
+		return nil, err
+	}
 	return &p, nil
 }
 
@@ -58,6 +61,8 @@ type pageData struct {
 	Coming Text
 	Seats  []store.SeatView
 	Rooms  []store.RoomView
+	// Incident report
+	Report *Report
 	// Exam page
 	Attempt int64
 	Wide    bool

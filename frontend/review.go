@@ -2,6 +2,8 @@ package frontend
 
 import (
 	"context"
+	"encoding/csv"
+	"fmt"
 	"net/http"
 	"os"
 	"strconv"
@@ -138,6 +140,48 @@ func (s *Server) mountReview(svc *proctor.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	s.mux.Handle("GET /review/report", s.page(reviewers, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := strconv.ParseInt(r.URL.Query().Get("id"), 10, 64)
+		if err != nil {
+			return store.ErrNotFound
+		}
+		rep, err := s.report(r.Context(), svc, id)
+		if err != nil {
+			return err
+		}
+		s.render(w, r, s.pages.report, http.StatusOK, &pageData{Title: T("report.title"), CSRF: a.Session.CSRFToken, User: a.User, Report: rep})
+		return nil
+	}))
+	handle("GET /api/review/sessions/{id}/report.csv", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rows, err := review.List(r.Context(), s.db, id, "")
+		if err != nil {
+			return err
+		}
+		attachment(w, fmt.Sprintf("incidents-%d.csv", id), "text/csv; charset=utf-8")
+		w.Write([]byte("\uFEFF"))
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"准考证号 ticket", "姓名 name", "考场 room", "状态 status", "成绩 score", "严重 critical", "警告 warning", "提示 info", "确认违规 confirmed", "结论 decision", "理由 reason"})
+		for _, row := range rows {
+			rep, err := s.report(r.Context(), svc, row.AttemptID)
+			if err != nil {
+				return err
+			}
+			confirmed := 0
+			for _, f := range rep.Flags {
+				if f.Status == "confirmed" {
+					confirmed++
+				}
+			}
+			cw.Write([]string{row.Ticket, row.Name, row.Room, row.Status, rep.Score, strconv.Itoa(row.Flags["critical"]), strconv.Itoa(row.Flags["warning"]),
+				strconv.Itoa(row.Flags["info"]), strconv.Itoa(confirmed), rep.Decision, rep.Reason})
+		}
+		cw.Flush()
+		return cw.Error()
+	})
 	s.mux.Handle("GET /review/attempt", s.page(reviewers, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		s.render(w, r, s.pages.review, http.StatusOK, &pageData{Title: T("home.reviewer.title"), CSRF: a.Session.CSRFToken, User: a.User, Wide: true})
 		return nil
@@ -167,4 +211,40 @@ func (s *Server) mayWatch(ctx context.Context, svc *proctor.Service, u *store.Us
 		return nil
 	}
 	return ErrForbidden
+}
+
+// Report is an attempt's incident report.
+type Report struct {
+	Name, Ticket, Room, Status, EndReason string
+	Started, Ended, Score                 string
+	Decision, Reason                      string
+	Flags                                 []proctor.FlagView
+	Events                                []review.Event
+}
+
+func (s *Server) report(ctx context.Context, svc *proctor.Service, id int64) (*Report, error) {
+	info, err := svc.Info(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var at store.Attempt
+	if err := s.db.WithContext(ctx).Take(&at, id).Error; err != nil {
+		return nil, err
+	}
+	flags, err := svc.Flags(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	events, err := review.Events(ctx, s.db, id)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Name: info.Name, Ticket: info.Ticket, Room: info.RoomName, Status: at.Status, EndReason: at.EndReason,
+		Started: fmtTime(at.StartedAt), Ended: fmtTime(at.EndedAt), Score: fmtFloat(at.Score), Flags: flags, Events: events}
+	if d, err := review.Decision(ctx, s.db, id); err != nil {
+		return nil, err
+	} else if d != nil {
+		rep.Decision, rep.Reason = d.Decision, d.Reason
+	}
+	return rep, nil
 }

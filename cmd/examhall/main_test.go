@@ -284,3 +284,20 @@ func TestMigrateCommand(t *testing.T) {
 		t.Fatal("unknown command accepted")
 	}
 }
+
+func TestRetentionCommandIsADryRunUnlessApplied(t *testing.T) {
+	dir := t.TempDir()
+	if err := runCommand(context.Background(), []string{"migrate", "--data-dir", dir, "--log-level", "error"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	if err := runCommand(context.Background(), []string{"retention", "--days", "30", "--data-dir", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "0 recordings are past 30 days") || !strings.Contains(out.String(), "dry run") {
+		t.Fatalf("retention said %q", out.String())
+	}
+	if err := runCommand(context.Background(), []string{"retention", "--days", "0", "--data-dir", dir}, io.Discard, io.Discard); err == nil {
+		t.Fatal("--days 0 accepted")
+	}
+}

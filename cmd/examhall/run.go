@@ -33,6 +33,9 @@ Usage:
   examhall verify-attempt [flags] ID
                              check an attempt's hash-chained log and replay it
                              to the same answers and score
+  examhall retention [--days 90] [--apply] [flags]
+                             list (or delete) recordings past the retention
+                             period after the attempt's final result
   examhall loadgen exam [flags]
                              drive demo candidates over real websockets
                              against a running server (loopback only)
@@ -53,6 +56,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return verifyAttempt(ctx, rest, stdout, stderr)
 	case "loadgen":
 		return loadgenCommand(ctx, rest, stdout, stderr)
+	case "retention":
+		return retention(ctx, rest, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "examhall, schema", store.SchemaVersion())
 		return nil

@@ -140,7 +140,8 @@ function decisionForm() {
 
 function render() {
   root.replaceChildren(
-    h('h1', {}, data.attempt.name, h('span', { class: 'mono' }, ` ${data.attempt.ticket}`), ' ', biEl('span', `status.${data.status}`, {}, { class: 'hint' })),
+    h('h1', {}, data.attempt.name, h('span', { class: 'mono' }, ` ${data.attempt.ticket}`), ' ', biEl('span', `status.${data.status}`, {}, { class: 'hint' }),
+      ' ', biEl('a', 'review.report', {}, { href: `/review/report?id=${id}`, class: 'button' })),
     h('div', { class: 'players' }, ...players.map((p) => p.box)),
     h('div', { class: 'controls' }, playBtn, speed, clockText, seek),
     bar,

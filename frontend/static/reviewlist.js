@@ -19,7 +19,7 @@ let session = null;
 
 async function showAttempts() {
   const { attempts } = await get(`/api/review/sessions/${session}/attempts?filter=${filter.value}`);
-  table.replaceChildren(h('table', {},
+  table.replaceChildren(h('p', {}, h('a', { href: `/api/review/sessions/${session}/report.csv` }, `${t('review.report').zh} CSV`)), h('table', {},
     h('tr', {}, biEl('th', 'admin.results.ticket'), biEl('th', 'admin.results.name'), biEl('th', 'home.seat.room'), biEl('th', 'admin.session.attempts'),
       biEl('th', 'console.history'), biEl('th', 'admin.results.score'), biEl('th', 'review.decision')),
     ...attempts.map((a) => h('tr', {},
