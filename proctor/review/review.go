@@ -45,7 +45,7 @@ type Row struct {
 	Status    string         `json:"status"`
 	Score     *float64       `json:"score"`
 	Passed    *bool          `json:"passed"`
-	Flags     map[string]int `json:"flags"`
+	Flags     map[string]int `json:"flags" gorm:"-"`
 	Decision  string         `json:"decision"`
 }
 
