@@ -54,7 +54,7 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	browsertest.Run(t, ctx, "close the pairing dialog", chromedp.Click("#pairdlg .confirm-actions button"))
 
 	var rec store.Recording
-	for i := 0; i < 100 && e.db.Where("attempt_id = ? AND device = ?", cd.attempt, "pc").Take(&rec).Error != nil; i++ {
+	for i := 0; i < 300 && e.db.Where("attempt_id = ? AND device = ?", cd.attempt, "pc").Take(&rec).Error != nil; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if rec.ID == 0 {

@@ -35,16 +35,19 @@ func (s *Server) MountMedia(svc *media.Service) {
 			return c.Send(map[string]any{"type": "pair", "id": m.ID, "url": link, "qr": qr, "expires_in": int(media.PairingTTL.Seconds())})
 		})
 		sk.Handle("phone_view", func(ctx context.Context, c *Conn, m *Inbound) error {
-			if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-				old.Close()
-			}
-			v, err := svc.ViewDevice(media.Phone, func(msg any) { c.Send(msg) })
-			if err != nil {
-				return err
-			}
-			c.Set(viewerKey{}, v)
-			c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
-			v.Allow([]int64{exam.AttemptOf(c)})
+			async(c, m, func() error {
+				if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+					go old.Close()
+				}
+				v, err := svc.ViewDevice(media.Phone, func(msg any) { c.Send(msg) })
+				if err != nil {
+					return err
+				}
+				c.Set(viewerKey{}, v)
+				c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+				v.Allow([]int64{exam.AttemptOf(c)})
+				return nil
+			})
 			return nil
 		})
 		s.viewerHandlers(sk)
@@ -135,18 +138,21 @@ func (s *Server) viewerHandlers(sk *Socket) {
 
 func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 	sk.Handle("view", func(ctx context.Context, c *Conn, m *Inbound) error {
-		if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-			old.Close()
-		}
-		v, err := svc.View(func(msg any) { c.Send(msg) })
-		if err != nil {
-			return err
-		}
-		c.Set(viewerKey{}, v)
-		c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
-		if ids, ok := c.Value(attemptsKey{}).([]int64); ok {
-			v.Allow(ids)
-		}
+		async(c, m, func() error {
+			if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+				go old.Close()
+			}
+			v, err := svc.View(func(msg any) { c.Send(msg) })
+			if err != nil {
+				return err
+			}
+			c.Set(viewerKey{}, v)
+			c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+			if ids, ok := c.Value(attemptsKey{}).([]int64); ok {
+				v.Allow(ids)
+			}
+			return nil
+		})
 		return nil
 	})
 	s.viewerHandlers(sk)
@@ -165,13 +171,18 @@ func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf fu
 		if err := json.Unmarshal(m.Raw, &req); err != nil {
 			return ErrBadRequest
 		}
-		answer, err := svc.Publish(ctx, attemptOf(c), device, req.SDP, func(cand map[string]any) {
-			c.Send(map[string]any{"type": "media_ice", "candidate": cand})
+		// WebRTC set-up takes a while; the socket keeps serving answers
+		// meanwhile.
+		async(c, m, func() error {
+			answer, err := svc.Publish(ctx, attemptOf(c), device, req.SDP, func(cand map[string]any) {
+				c.Send(map[string]any{"type": "media_ice", "candidate": cand})
+			})
+			if err != nil {
+				return err
+			}
+			return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
 		})
-		if err != nil {
-			return err
-		}
-		return c.Send(map[string]any{"type": "media_answer", "id": m.ID, "sdp": answer})
+		return nil
 	})
 	sk.Handle("media_ice", func(ctx context.Context, c *Conn, m *Inbound) error {
 		var req struct {
@@ -182,4 +193,15 @@ func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf fu
 		}
 		return svc.AddICECandidate(attemptOf(c), device, req.Candidate)
 	})
+}
+
+// async runs a slow handler (WebRTC set-up) beside the socket's reader, so
+// answers and other messages are not held up; its error is sent as the
+// reply to m.
+func async(c *Conn, m *Inbound, f func() error) {
+	go func() {
+		if err := f(); err != nil {
+			c.ReplyError(m, err)
+		}
+	}()
 }

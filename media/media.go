@@ -247,7 +247,7 @@ func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer st
 	old := s.peers[key]
 	s.mu.Unlock()
 	if old != nil {
-		old.Close()
+		go old.Close() // closing a dead connection can take a while
 	}
 	conf := webrtc.Configuration{}
 	pc, err := s.api.NewPeerConnection(conf)

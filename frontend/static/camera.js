@@ -2,12 +2,14 @@
 // for the invigilator and the recording. Signaling rides on the exam
 // socket; after a reconnect the page offers again (an ICE restart).
 import { biEl, h } from './i18n.js';
+import { candidateQueue } from './rtc.js';
 
 let stream = null;
 let pc = null;
 let send = () => false;
 let onSignal = () => {};
 let iceServers = [];
+let queue = null;
 
 // startCamera asks for the camera and microphone once and shows a preview.
 export async function startCamera(sender, signal, previewBox, banner) {
@@ -39,10 +41,10 @@ export function onMediaMessage(m) {
       offer();
       return true;
     case 'media_answer':
-      pc?.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      pc?.setRemoteDescription({ type: 'answer', sdp: m.sdp }).then(() => queue.described());
       return true;
     case 'media_ice':
-      pc?.addIceCandidate(m.candidate).catch(() => {});
+      queue?.add(m.candidate);
       return true;
   }
   return false;
@@ -52,6 +54,7 @@ async function offer() {
   if (!stream) return;
   pc?.close();
   pc = new RTCPeerConnection({ iceServers });
+  queue = candidateQueue(pc);
   for (const t of stream.getTracks()) pc.addTrack(t, stream);
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'media_ice', candidate: e.candidate.toJSON() }); };
   const o = await pc.createOffer();

@@ -2,6 +2,7 @@
 // a feed of new flags, and one candidate opened large with their flag
 // history and the actions (message, formal warning, confirm or dismiss a
 // flag, end the attempt). Every action is audited by the server.
+import { candidateQueue } from './rtc.js';
 import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
 
 await loadDictionary();
@@ -82,11 +83,13 @@ function connect() {
 const streams = new Map(); // "a<attempt>-<device>" → MediaStream
 const videos = new Map(); // stream id → the grid's <video>, moved between renders
 let viewPC = null;
+let viewQueue = null;
 
 function onView(m) {
   if (m.type === 'view_ready') {
     viewPC?.close();
     viewPC = new RTCPeerConnection({ iceServers: m.ice_servers || [] });
+    viewQueue = candidateQueue(viewPC);
     viewPC.onicecandidate = (e) => { if (e.candidate) state.ws?.send(JSON.stringify({ type: 'view_ice', candidate: e.candidate.toJSON() })); };
     viewPC.ontrack = (e) => {
       const id = e.streams[0]?.id;
@@ -102,12 +105,13 @@ function onView(m) {
   }
   if (m.type === 'view_offer') {
     viewPC.setRemoteDescription({ type: 'offer', sdp: m.sdp })
+      .then(() => viewQueue.described())
       .then(() => viewPC.createAnswer())
       .then((a) => viewPC.setLocalDescription(a).then(() => state.ws?.send(JSON.stringify({ type: 'view_answer', sdp: a.sdp }))));
     return true;
   }
   if (m.type === 'view_ice') {
-    viewPC?.addIceCandidate(m.candidate).catch(() => {});
+    viewQueue?.add(m.candidate);
     return true;
   }
   return false;

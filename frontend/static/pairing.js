@@ -1,9 +1,11 @@
 // Pairing the phone camera from the PC page: a single-use QR code, and the
 // phone's live picture beside the PC's own, with the placement guide.
+import { candidateQueue } from './rtc.js';
 import { biEl, bi, h } from './i18n.js';
 
 let send = () => false;
 let viewPC = null;
+let viewQueue = null;
 let phoneStream = null;
 const previews = new Set();
 
@@ -47,6 +49,7 @@ export function onPairMessage(m) {
     case 'view_ready':
       viewPC?.close();
       viewPC = new RTCPeerConnection({ iceServers: m.ice_servers || [] });
+      viewQueue = candidateQueue(viewPC);
       viewPC.onicecandidate = (e) => { if (e.candidate) send({ type: 'view_ice', candidate: e.candidate.toJSON() }); };
       viewPC.ontrack = (e) => {
         phoneStream = e.streams[0] || new MediaStream([e.track]);
@@ -56,11 +59,12 @@ export function onPairMessage(m) {
       return true;
     case 'view_offer':
       viewPC.setRemoteDescription({ type: 'offer', sdp: m.sdp })
+        .then(() => viewQueue.described())
         .then(() => viewPC.createAnswer())
         .then((a) => viewPC.setLocalDescription(a).then(() => send({ type: 'view_answer', sdp: a.sdp })));
       return true;
     case 'view_ice':
-      viewPC?.addIceCandidate(m.candidate).catch(() => {});
+      viewQueue?.add(m.candidate);
       return true;
   }
   return false;

@@ -2,6 +2,7 @@
 // films the candidate from behind at 45 degrees, with the microphone off
 // (the rules forbid it), keeps the screen awake, and reconnects by itself.
 import { loadDictionary, t, bi, h, biEl } from './i18n.js';
+import { candidateQueue } from './rtc.js';
 
 await loadDictionary();
 const $ = (id) => document.getElementById(id);
@@ -11,6 +12,7 @@ const token = params.get('t');
 let key = sessionStorage.getItem(`examhall:phone:${token}`);
 let stream = null;
 let pc = null;
+let queue = null;
 let ws = null;
 let backoff = 500;
 let stopped = false;
@@ -90,10 +92,10 @@ function onMessage(m) {
       publish(m.ice_servers || []);
       break;
     case 'media_answer':
-      pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+      pc.setRemoteDescription({ type: 'answer', sdp: m.sdp }).then(() => queue.described());
       break;
     case 'media_ice':
-      pc?.addIceCandidate(m.candidate).catch(() => {});
+      queue?.add(m.candidate);
       break;
     case 'error':
       if (m.code === 'device_revoked') { stopped = true; say('phone.revoked', 'error'); ws.close(); }
@@ -104,6 +106,7 @@ function onMessage(m) {
 async function publish(iceServers) {
   pc?.close();
   pc = new RTCPeerConnection({ iceServers });
+  queue = candidateQueue(pc);
   for (const tr of stream.getVideoTracks()) pc.addTrack(tr, stream);
   pc.onicecandidate = (e) => { if (e.candidate) ws.send(JSON.stringify({ type: 'media_ice', candidate: e.candidate.toJSON() })); };
   pc.onconnectionstatechange = () => {
