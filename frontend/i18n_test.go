@@ -65,7 +65,7 @@ func TestDictionaryIsComplete(t *testing.T) {
 	}
 	for _, err := range []*exam.Error{exam.ErrNoAttempt, exam.ErrNotStarted, exam.ErrEnded, exam.ErrLate, exam.ErrSessionNotOpen,
 		exam.ErrAdmissionClosed, exam.ErrNotAdmitted, exam.ErrUnknownQuestion, exam.ErrBadValue, exam.ErrBadSeq, exam.ErrBadBlueprint,
-		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession} {
+		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession, exam.ErrNotReady} {
 		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for exam error %s", err.Code())
 		}
@@ -74,6 +74,11 @@ func TestDictionaryIsComplete(t *testing.T) {
 		proctor.ErrNoMessage, proctor.ErrRatio, proctor.ErrTooFewInvigilators, proctor.ErrOneResponsible} {
 		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for proctor error %s", err.Code())
+		}
+	}
+	for _, key := range []string{"check.browser.mobile", "check.browser.unsupported", "check.browser.old"} {
+		if !i18n.Has(key) {
+			t.Errorf("no fix text for %s", key)
 		}
 	}
 	for kind := range proctor.DefaultRules {

@@ -1,0 +1,163 @@
+package exam
+
+import (
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Browser is what a user agent says about the candidate's main device.
+type Browser struct {
+	Name    string `json:"name"`    // "chrome", "firefox" or what else it is
+	Version int    `json:"version"` // major version, 0 if unknown
+	OS      string `json:"os"`      // "windows", "macos", "linux", "chromeos", "android", "ios"
+	Mobile  bool   `json:"mobile"`
+	// Problem is the dictionary key of what is wrong ("" when the browser
+	// may sit the exam); the page shows its fix.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Supported versions: current Chrome and Firefox, and Firefox ESR.
+const (
+	MinChrome  = 110
+	MinFirefox = 115
+)
+
+var (
+	reChrome  = regexp.MustCompile(`(?:Chrome|CriOS)/(\d+)`)
+	reFirefox = regexp.MustCompile(`(?:Firefox|FxiOS)/(\d+)`)
+)
+
+// CheckBrowser applies the rules of the exam's main device: Chrome or
+// Firefox, at a supported version, on a desktop operating system. Chromium
+// relatives (Edge, Opera, 360, QQ, WeChat's browser) are refused, so a
+// candidate is not surprised on exam day by what they change.
+func CheckBrowser(ua string) Browser {
+	b := Browser{}
+	switch {
+	case strings.Contains(ua, "Android"):
+		b.OS, b.Mobile = "android", true
+	case strings.Contains(ua, "iPhone"), strings.Contains(ua, "iPad"), strings.Contains(ua, "iPod"):
+		b.OS, b.Mobile = "ios", true
+	case strings.Contains(ua, "Windows"):
+		b.OS = "windows"
+	case strings.Contains(ua, "CrOS"):
+		b.OS = "chromeos"
+	case strings.Contains(ua, "Mac OS X"), strings.Contains(ua, "Macintosh"):
+		b.OS = "macos"
+	case strings.Contains(ua, "Linux"), strings.Contains(ua, "X11"):
+		b.OS = "linux"
+	}
+	if strings.Contains(ua, "Mobile") {
+		b.Mobile = true
+	}
+	other := func(name string) bool { return strings.Contains(ua, name) }
+	switch {
+	case other("Edg/"), other("EdgA/"), other("EdgiOS/"):
+		b.Name = "edge"
+	case other("OPR/"), other("Opera"):
+		b.Name = "opera"
+	case other("MicroMessenger"):
+		b.Name = "wechat"
+	case other("QQBrowser"), other("360SE"), other("UCBrowser"), other("SamsungBrowser"):
+		b.Name = "other"
+	case reFirefox.MatchString(ua):
+		b.Name = "firefox"
+		b.Version, _ = strconv.Atoi(reFirefox.FindStringSubmatch(ua)[1])
+	case reChrome.MatchString(ua):
+		b.Name = "chrome"
+		b.Version, _ = strconv.Atoi(reChrome.FindStringSubmatch(ua)[1])
+	case other("Safari/"):
+		b.Name = "safari"
+	default:
+		b.Name = "unknown"
+	}
+	switch {
+	case b.Mobile:
+		b.Problem = "check.browser.mobile"
+	case b.Name != "chrome" && b.Name != "firefox":
+		b.Problem = "check.browser.unsupported"
+	case b.Name == "chrome" && b.Version < MinChrome, b.Name == "firefox" && b.Version < MinFirefox:
+		b.Problem = "check.browser.old"
+	}
+	return b
+}
+
+// Step is one thing a candidate does before the exam.
+type Step string
+
+// The steps, in the order the page walks them.
+const (
+	StepDevice   Step = "device_check" // browser, camera, microphone, network, screens, WebRTC
+	StepRules    Step = "rules"        // read and accepted the exam rules (考试须知)
+	StepIdentity Step = "identity"     // a still of face and ID card
+	StepPhone    Step = "phone"        // the phone camera paired and sending
+	StepSetup    Step = "setup"        // placement and room checklist confirmed
+)
+
+// Steps are every step, in order.
+var Steps = []Step{StepDevice, StepRules, StepIdentity, StepPhone, StepSetup}
+
+// Admission modes of a session.
+const (
+	AdmitOpen   = "open"   // no admission: candidates start within the window
+	AdmitAuto   = "auto"   // admitted as soon as every step is done
+	AdmitManual = "manual" // an invigilator admits each candidate (or the room)
+)
+
+// Readiness is where a candidate stands before the exam.
+type Readiness struct {
+	Done     map[Step]bool `json:"done"`
+	Admitted bool          `json:"admitted"`
+	Refused  string        `json:"refused,omitempty"` // the reason, when refused
+}
+
+// State of a candidate before the exam.
+const (
+	StateNotReady = "not_ready" // steps left
+	StateReady    = "ready"     // every step done, waiting to be admitted
+	StateAdmitted = "admitted"  // may start once the session is open
+	StateRefused  = "refused"   // refused by an invigilator, with a reason
+)
+
+// Missing lists the steps still to do, in order.
+func (r Readiness) Missing() []Step {
+	var out []Step
+	for _, s := range Steps {
+		if !r.Done[s] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// State says where the candidate stands under an admission mode.
+func (r Readiness) State(mode string) string {
+	switch {
+	case r.Refused != "":
+		return StateRefused
+	case mode == AdmitOpen, r.Admitted:
+		return StateAdmitted
+	case len(r.Missing()) > 0:
+		return StateNotReady
+	case mode == AdmitAuto:
+		return StateAdmitted
+	}
+	return StateReady
+}
+
+// CanAdmit says whether an invigilator may admit the candidate now: every
+// step done (an invigilator may admit one with steps left only by saying
+// why, through force), not already admitted.
+func (r Readiness) CanAdmit(force bool) error {
+	if r.Admitted {
+		return nil
+	}
+	if len(r.Missing()) > 0 && !force {
+		return ErrNotReady
+	}
+	return nil
+}
+
+// ErrNotReady: the candidate has steps left.
+var ErrNotReady = &Error{"not_ready", 409, "the candidate has not finished the steps before the exam"}
