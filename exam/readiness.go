@@ -1,9 +1,14 @@
 package exam
 
 import (
+	"context"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/examhall/examhall/store"
 )
 
 // Browser is what a user agent says about the candidate's main device.
@@ -161,3 +166,53 @@ func (r Readiness) CanAdmit(force bool) error {
 
 // ErrNotReady: the candidate has steps left.
 var ErrNotReady = &Error{"not_ready", 409, "the candidate has not finished the steps before the exam"}
+
+// DeviceCheck is what the page measured, with the server's verdict on the
+// browser. Passed is false when any check failed; warnings do not fail it.
+type DeviceCheck struct {
+	Browser Browser           `json:"browser"`
+	Results map[string]string `json:"results"` // check → "passed", "warning" or "failed"
+	Passed  bool              `json:"passed"`
+}
+
+// deviceChecks are the checks the page runs besides the browser.
+var deviceChecks = []string{"camera", "microphone", "network", "screens", "fullscreen"}
+
+// JudgeDeviceCheck decides a device check from the page's results and the
+// user agent the server saw (the page cannot vouch for its own browser).
+func JudgeDeviceCheck(ua string, results map[string]string) DeviceCheck {
+	d := DeviceCheck{Browser: CheckBrowser(ua), Results: map[string]string{}, Passed: true}
+	if d.Browser.Problem != "" {
+		d.Passed = false
+	}
+	for _, c := range deviceChecks {
+		v := results[c]
+		if v != "passed" && v != "warning" {
+			v = "failed"
+		}
+		d.Results[c] = v
+		if v == "failed" {
+			d.Passed = false
+		}
+	}
+	return d
+}
+
+// RecordStep stores a finished step of an attempt, replacing an earlier one.
+func (e *Engine) RecordStep(ctx context.Context, attemptID int64, step Step, detail any) error {
+	row := &store.ReadinessStep{AttemptID: attemptID, Step: string(step), DoneAt: e.now(), Detail: string(mustJSON(detail))}
+	return e.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(row).Error
+}
+
+// StepsDone lists an attempt's finished steps.
+func (e *Engine) StepsDone(ctx context.Context, attemptID int64) (map[Step]bool, error) {
+	var rows []store.ReadinessStep
+	if err := e.db.WithContext(ctx).Where("attempt_id = ?", attemptID).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	done := map[Step]bool{}
+	for _, r := range rows {
+		done[Step(r.Step)] = true
+	}
+	return done, nil
+}

@@ -2,7 +2,9 @@ package frontend
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/store"
@@ -34,6 +36,53 @@ func (web *Server) mountExamAPI(engine *exam.Engine) {
 			return err
 		}
 		return WriteJSON(w, http.StatusOK, map[string]any{"attempts": list})
+	}))
+	web.mux.Handle("GET /api/device-check/browser", web.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		b := exam.CheckBrowser(r.UserAgent())
+		reply := map[string]any{"browser": b}
+		if b.Problem != "" {
+			reply["fix"] = T(b.Problem)
+		}
+		return WriteJSON(w, http.StatusOK, reply)
+	}))
+	// The page times an upload to see whether two video streams will fit.
+	web.mux.Handle("POST /api/device-check/upload", web.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		n, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 4<<20))
+		if err != nil {
+			return ErrTooLarge
+		}
+		return WriteJSON(w, http.StatusOK, map[string]int64{"bytes": n})
+	}))
+	web.mux.Handle("POST /api/attempts/{id}/device-check", web.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
+			return err
+		}
+		var req struct {
+			Results map[string]string `json:"results"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		d := exam.JudgeDeviceCheck(r.UserAgent(), req.Results)
+		web.audit(r.Context(), &a.User.ID, "device_check", "attempt", strconv.FormatInt(id, 10), clientIP(r), d)
+		if d.Passed {
+			if err := engine.RecordStep(r.Context(), id, exam.StepDevice, d); err != nil {
+				return err
+			}
+		}
+		return WriteJSON(w, http.StatusOK, d)
+	}))
+	web.mux.Handle("GET /check", web.page(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := strconv.ParseInt(r.URL.Query().Get("attempt"), 10, 64)
+		if err != nil || id <= 0 {
+			return store.ErrNotFound
+		}
+		web.render(w, r, web.pages.check, http.StatusOK, &pageData{Title: T("check.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id})
+		return nil
 	}))
 	web.mux.Handle("POST /api/mock", web.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := engine.StartMock(r.Context(), a.User.ID)

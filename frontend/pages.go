@@ -13,7 +13,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam, console, phone, review, report *template.Template
+	login, home, exam, console, phone, review, report, check *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -42,6 +42,9 @@ func loadPages() (*pages, error) {
 		return nil, err
 	}
 	if p.report, err = load("report.html"); err != nil {
+		return nil, err
+	}
+	if p.check, err = load("check.html"); err != nil {
 		return nil, err
 	}
 	return &p, nil

@@ -268,6 +268,15 @@ CREATE TABLE attempt_reviews (
 	decided_at {{ts}} NOT NULL
 );
 `},
+	{"0007_readiness", `
+CREATE TABLE readiness_steps (
+	attempt_id BIGINT NOT NULL REFERENCES attempts(id),
+	step TEXT NOT NULL,
+	done_at {{ts}} NOT NULL,
+	detail TEXT NOT NULL DEFAULT '{}',
+	PRIMARY KEY (attempt_id, step)
+);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -302,3 +302,12 @@ type AttemptReview struct {
 	DecidedBy int64
 	DecidedAt time.Time
 }
+
+// ReadinessStep is a step a candidate finished before the exam (device
+// check, rules accepted, ...), with its details (the device check's results).
+type ReadinessStep struct {
+	AttemptID int64  `gorm:"primaryKey"`
+	Step      string `gorm:"primaryKey"`
+	DoneAt    time.Time
+	Detail    string
+}

@@ -15,7 +15,8 @@ async function load() {
   const rows = attempts.map((a) => {
     const open = a.status === 'not_started' || a.status === 'in_progress';
     const action = open
-      ? biEl('a', a.status === 'in_progress' ? 'cand.continue' : 'cand.enter', {}, { class: 'button primary', href: `/exam?attempt=${a.id}`, 'data-attempt': a.id })
+      ? h('span', {}, biEl('a', a.status === 'in_progress' ? 'cand.continue' : 'cand.enter', {}, { class: 'button primary', href: `/exam?attempt=${a.id}`, 'data-attempt': a.id }),
+        ' ', biEl('a', 'cand.check', {}, { class: 'button', href: `/check?attempt=${a.id}`, 'data-check': a.id }))
       : (a.kind === 'mock' && a.score != null ? h('span', {}, String(a.score)) : h('span'));
     return h('tr', {},
       h('td', {}, biEl('div', `cand.kind.${a.kind}`), h('div', {}, a.title_zh), h('div', { class: 'en' }, a.title_en)),

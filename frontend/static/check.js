@@ -1,0 +1,83 @@
+// The device check: each check passed, warning or failed, with a fix in
+// plain words. Runnable any day before the exam and again on exam day; the
+// result is stored with the attempt.
+import { loadDictionary, t, bi, h, biEl, span, csrfToken } from './i18n.js';
+
+await loadDictionary();
+const box = document.getElementById('check');
+const attempt = Number(box.dataset.attempt);
+const list = document.getElementById('checks');
+const results = {};
+
+function row(name) {
+  const li = h('li', { 'data-check': name, class: 'pending' }, biEl('strong', `check.${name}`), ' ', h('span', { class: 'verdict' }), h('div', { class: 'fix' }));
+  list.append(li);
+  return (verdict, fix) => {
+    results[name] = verdict;
+    li.className = verdict;
+    bi(li.querySelector('.verdict'), `check.verdict.${verdict}`);
+    if (fix) bi(li.querySelector('.fix'), fix); else li.querySelector('.fix').replaceChildren();
+  };
+}
+
+const browser = row('browser');
+const r = await fetch('/api/device-check/browser').then((x) => x.json());
+if (r.browser.problem) browser('failed', r.fix); else browser('passed');
+
+const camera = row('camera');
+const mic = row('microphone');
+let stream = null;
+try {
+  stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+  document.getElementById('check-preview').srcObject = stream;
+  camera('passed');
+} catch (e) {
+  camera('failed', e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing');
+  mic('failed', e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing');
+}
+if (stream) {
+  // A level meter: any sound above the floor within 3 s.
+  const ctx = new AudioContext();
+  const an = ctx.createAnalyser();
+  ctx.createMediaStreamSource(stream).connect(an);
+  const buf = new Uint8Array(an.fftSize);
+  let peak = 0;
+  const end = Date.now() + 3000;
+  while (Date.now() < end) {
+    an.getByteTimeDomainData(buf);
+    for (const v of buf) peak = Math.max(peak, Math.abs(v - 128));
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  if (peak > 2) mic('passed'); else mic('warning', 'check.microphone.quiet');
+}
+
+const net = row('network');
+const rtts = [];
+for (let i = 0; i < 5; i++) {
+  const t0 = performance.now();
+  await fetch('/healthz', { cache: 'no-store' });
+  rtts.push(performance.now() - t0);
+}
+rtts.sort((a, b) => a - b);
+const blob = new Blob([new Uint8Array(1 << 20)]);
+const t0 = performance.now();
+await fetch('/api/device-check/upload', { method: 'POST', body: blob, headers: { 'X-CSRF-Token': csrfToken() } });
+const kbps = (8 * blob.size) / (performance.now() - t0);
+// Two camera streams at proctoring quality need about 1 Mbit/s up.
+if (kbps > 1500 && rtts[2] < 300) net('passed');
+else if (kbps > 800) net('warning', 'check.network.slow');
+else net('failed', 'check.network.bad');
+box.querySelector('[data-check="network"] .verdict').append(span('hint', ` ${Math.round(rtts[2])} ms, ${Math.round(kbps)} kbit/s`));
+
+const screens = row('screens');
+if (window.screen.isExtended === true) screens('failed', 'check.screens.many'); else screens('passed');
+const fs = row('fullscreen');
+if (document.fullscreenEnabled) fs('passed'); else fs('failed', 'check.fullscreen.no');
+
+const verdict = await fetch(`/api/attempts/${attempt}/device-check`, {
+  method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() }, body: JSON.stringify({ results }),
+}).then((x) => x.json());
+const v = document.getElementById('check-verdict');
+bi(v, verdict.passed ? 'check.all.passed' : 'check.all.failed');
+v.className = `alert ${verdict.passed ? 'ok' : 'error'}`;
+v.dataset.passed = String(!!verdict.passed);
