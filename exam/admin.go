@@ -386,6 +386,8 @@ type SessionSpec struct {
 	StartsAt        time.Time `json:"starts_at"`
 	AdmissionEndsAt time.Time `json:"admission_ends_at"`
 	EndsAt          time.Time `json:"ends_at"`
+	// AdmissionMode is open, auto or manual (the default: an invigilator admits).
+	AdmissionMode string `json:"admission_mode,omitempty"`
 }
 
 // ErrBadSession: a session's times or names do not make sense.
@@ -397,8 +399,16 @@ func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int
 	if s.ExamID == 0 || s.Code == "" || s.Title == "" || s.StartsAt.IsZero() || s.AdmissionEndsAt.Before(s.StartsAt) || s.EndsAt.Before(s.AdmissionEndsAt) {
 		return 0, ErrBadSession
 	}
+	mode := s.AdmissionMode
+	switch mode {
+	case "":
+		mode = AdmitManual
+	case AdmitOpen, AdmitAuto, AdmitManual:
+	default:
+		return 0, fmt.Errorf("%w: admission mode is open, auto or manual", ErrBadSession)
+	}
 	row := &store.ExamSession{ExamID: s.ExamID, Code: s.Code, Title: s.Title, StartsAt: s.StartsAt.UTC(), AdmissionEndsAt: s.AdmissionEndsAt.UTC(),
-		EndsAt: s.EndsAt.UTC(), AdmissionMode: "auto", CreatedAt: time.Now().UTC()}
+		EndsAt: s.EndsAt.UTC(), AdmissionMode: mode, CreatedAt: time.Now().UTC()}
 	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Take(&store.Exam{}, s.ExamID).Error; err != nil {
 			return err

@@ -322,6 +322,16 @@ func (e *Engine) Start(ctx context.Context, h *Handle) error {
 		if s.EndsAt.Before(deadline) {
 			deadline = s.EndsAt.UTC()
 		}
+		r, err := e.ReadinessOf(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		switch r.State(s.AdmissionMode) {
+		case StateRefused:
+			return fmt.Errorf("%w: %s", ErrRefused, r.Refused)
+		case StateNotReady, StateReady:
+			return ErrNotAdmitted
+		}
 	}
 	o := &op{attemptID: h.l.id, at: now, kind: EvStart, data: mustJSON(timeData{Deadline: deadline}), refuse: ErrEnded,
 		apply: func(tx *gorm.DB, st *rowState) (bool, error) {

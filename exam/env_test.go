@@ -110,7 +110,7 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	e.db.Create(&e.exam)
 	e.db.Create(&store.Exam{ProgrammeID: p.ID, Code: "mock", Kind: "mock", TitleZh: "模拟", TitleEn: "Mock", DurationMinutes: 30, PassMark: 80, Blueprint: testBlueprint})
 	now := e.clock.now()
-	s := &store.ExamSession{ExamID: e.exam.ID, Code: "s1", Title: "场次", StartsAt: now.Add(-time.Minute), AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(4 * time.Hour), AdmissionMode: "auto"}
+	s := &store.ExamSession{ExamID: e.exam.ID, Code: "s1", Title: "场次", StartsAt: now.Add(-time.Minute), AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(4 * time.Hour), AdmissionMode: "open"}
 	e.db.Create(s)
 	e.session = s.ID
 	r := &store.Room{SessionID: s.ID, Code: "R01", Name: "第一考场"}
@@ -172,7 +172,7 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	web.MountExam(e.engine)
-	e.proc, err = proctor.New(proctor.Config{DB: e.db, Bus: e.bus, Terminator: e.engine, Logger: slog.New(slog.DiscardHandler), TickEvery: 50 * time.Millisecond})
+	e.proc, err = proctor.New(proctor.Config{DB: e.db, Bus: e.bus, Terminator: e.engine, Admitter: e.engine, Logger: slog.New(slog.DiscardHandler), TickEvery: 50 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}

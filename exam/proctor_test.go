@@ -287,3 +287,47 @@ func TestProctorRulesPerExam(t *testing.T) {
 		t.Fatalf("paste flagged as %q under the exam's rules, want critical", f.Severity)
 	}
 }
+
+func TestManualAdmission(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 2)
+	e.db.Model(&store.ExamSession{}).Where("id = ?", e.session).Update("admission_mode", "manual")
+	c0, c1 := e.connect(e.cands[0]), e.connect(e.cands[1])
+	c0.send(map[string]any{"type": "start", "id": "s"})
+	if m := c0.await("refused start", is("error", "id", "s")); m["code"] != "not_admitted" {
+		t.Fatalf("start before admission: %v", m)
+	}
+	invA, invB := e.login(e.invA), e.login(e.invB)
+	admit := fmt.Sprintf("/api/proctor/attempts/%d/admit", e.cands[0].attempt)
+	if code, _ := call(t, e, invB, "POST", admit, map[string]bool{"force": true}); code != 403 {
+		t.Fatalf("another invigilator admitted: %d", code)
+	}
+	if code, out := call(t, e, invA, "POST", admit, map[string]bool{}); code != 409 || !strings.Contains(string(out), "not_ready") {
+		t.Fatalf("admitting with steps left: %d %s", code, out)
+	}
+	if code, out := call(t, e, invA, "POST", admit, map[string]bool{"force": true}); code != 200 {
+		t.Fatalf("forced admission: %d %s", code, out)
+	}
+	c0.await("admission", is("admission", "state", "admitted"))
+	if p := c0.start(); p["status"] != "in_progress" {
+		t.Fatalf("start after admission: %v", p["status"])
+	}
+	refuse := fmt.Sprintf("/api/proctor/attempts/%d/refuse", e.cands[1].attempt)
+	if code, _ := call(t, e, invA, "POST", refuse, map[string]string{"reason": " "}); code != 400 {
+		t.Fatalf("refusal without a reason: %d", code)
+	}
+	if code, out := call(t, e, invA, "POST", refuse, map[string]string{"reason": "证件与本人不符"}); code != 200 {
+		t.Fatalf("refuse: %d %s", code, out)
+	}
+	if m := c1.await("refusal", is("admission", "state", "refused")); m["reason"] != "证件与本人不符" {
+		t.Fatalf("refusal push %v", m)
+	}
+	c1.send(map[string]any{"type": "start", "id": "s"})
+	if m := c1.await("refused start", is("error", "id", "s")); m["code"] != "refused" || !strings.Contains(fmt.Sprint(m["detail"]), "证件与本人不符") {
+		t.Fatalf("start after refusal: %v", m)
+	}
+	var actions []string
+	e.db.Model(&store.AuditEvent{}).Where("actor_id = ? AND action LIKE ?", e.invA.id, "candidate_%").Order("id").Pluck("action", &actions)
+	if strings.Join(actions, ",") != "candidate_admitted,candidate_refused" {
+		t.Fatalf("audit %v", actions)
+	}
+}

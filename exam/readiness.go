@@ -2,6 +2,8 @@ package exam
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -215,4 +217,63 @@ func (e *Engine) StepsDone(ctx context.Context, attemptID int64) (map[Step]bool,
 		done[Step(r.Step)] = true
 	}
 	return done, nil
+}
+
+// Admission records of an attempt (kept with the steps).
+const (
+	stepAdmitted Step = "admitted"
+	stepRefused  Step = "refused"
+)
+
+// ErrRefused: an invigilator refused the candidate; the reason is told.
+var ErrRefused = &Error{"refused", 403, "the invigilator refused admission"}
+
+// ReadinessOf is where an attempt's candidate stands.
+func (e *Engine) ReadinessOf(ctx context.Context, attemptID int64) (Readiness, error) {
+	var rows []store.ReadinessStep
+	if err := e.db.WithContext(ctx).Where("attempt_id = ?", attemptID).Find(&rows).Error; err != nil {
+		return Readiness{}, err
+	}
+	r := Readiness{Done: map[Step]bool{}}
+	for _, row := range rows {
+		switch Step(row.Step) {
+		case stepAdmitted:
+			r.Admitted = true
+		case stepRefused:
+			var d struct{ Reason string }
+			json.Unmarshal([]byte(row.Detail), &d)
+			r.Refused = d.Reason
+		default:
+			r.Done[Step(row.Step)] = true
+		}
+	}
+	return r, nil
+}
+
+// Admit lets a candidate start (an invigilator's decision; force admits one
+// with steps left). It lifts an earlier refusal.
+func (e *Engine) Admit(ctx context.Context, attemptID, by int64, force bool) error {
+	r, err := e.ReadinessOf(ctx, attemptID)
+	if err != nil {
+		return err
+	}
+	if err := r.CanAdmit(force); err != nil {
+		return err
+	}
+	if err := e.db.WithContext(ctx).Where("attempt_id = ? AND step = ?", attemptID, string(stepRefused)).Delete(&store.ReadinessStep{}).Error; err != nil {
+		return err
+	}
+	return e.RecordStep(ctx, attemptID, stepAdmitted, map[string]any{"by": by, "forced": force && len(r.Missing()) > 0})
+}
+
+// Refuse keeps a candidate out, with a reason the candidate sees.
+func (e *Engine) Refuse(ctx context.Context, attemptID, by int64, reason string) error {
+	reason = strings.TrimSpace(reason)
+	if reason == "" {
+		return fmt.Errorf("%w: a refusal needs a reason", ErrBadValue)
+	}
+	if err := e.db.WithContext(ctx).Where("attempt_id = ? AND step = ?", attemptID, string(stepAdmitted)).Delete(&store.ReadinessStep{}).Error; err != nil {
+		return err
+	}
+	return e.RecordStep(ctx, attemptID, stepRefused, map[string]any{"by": by, "reason": reason})
 }

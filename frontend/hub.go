@@ -193,6 +193,9 @@ func (c *Conn) ReplyError(m *Inbound, err error) {
 		c.sk.s.log.Error("socket message failed", "type", m.Type, "conn", c.ID, "err", err)
 	}
 	reply := map[string]any{"type": "error", "code": pe.Code, "message": pe.Message}
+	if pe.Detail != "" {
+		reply["detail"] = pe.Detail
+	}
 	if m.ID != nil {
 		reply["id"] = m.ID
 	}

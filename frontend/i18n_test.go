@@ -65,7 +65,7 @@ func TestDictionaryIsComplete(t *testing.T) {
 	}
 	for _, err := range []*exam.Error{exam.ErrNoAttempt, exam.ErrNotStarted, exam.ErrEnded, exam.ErrLate, exam.ErrSessionNotOpen,
 		exam.ErrAdmissionClosed, exam.ErrNotAdmitted, exam.ErrUnknownQuestion, exam.ErrBadValue, exam.ErrBadSeq, exam.ErrBadBlueprint,
-		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession, exam.ErrNotReady} {
+		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession, exam.ErrNotReady, exam.ErrRefused} {
 		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for exam error %s", err.Code())
 		}

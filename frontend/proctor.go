@@ -245,6 +245,38 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	handle("POST /api/proctor/attempts/{id}/admit", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Force bool `json:"force"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := svc.Admit(r.Context(), a.User, id, req.Force); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	handle("POST /api/proctor/attempts/{id}/refuse", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req struct {
+			Reason string `json:"reason"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		if err := svc.Refuse(r.Context(), a.User, id, req.Reason); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	handle("POST /api/proctor/flags/{id}/decision", []store.Role{store.RoleInvigilator, store.RoleReviewer, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {

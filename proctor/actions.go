@@ -352,3 +352,32 @@ func (s *Service) audit(tx *gorm.DB, actor int64, action, objType string, objID 
 	d, _ := json.Marshal(detail)
 	return tx.Create(&store.AuditEvent{At: s.now(), ActorID: &actor, Action: action, ObjectType: objType, ObjectID: strconv.FormatInt(objID, 10), Detail: string(d)}).Error
 }
+
+// Admit lets u's candidate start the exam; force admits one with steps
+// still to do. The candidate's page is told at once.
+func (s *Service) Admit(ctx context.Context, u *store.User, attemptID int64, force bool) error {
+	if _, err := s.CanSee(ctx, u, attemptID); err != nil {
+		return err
+	}
+	if err := s.cfg.Admitter.Admit(ctx, attemptID, u.ID, force); err != nil {
+		return err
+	}
+	s.publish(CandidateTopic, CandidateMsg{AttemptID: attemptID, Payload: map[string]any{"type": "admission", "state": "admitted"}})
+	return s.audit(s.db.WithContext(ctx), u.ID, "candidate_admitted", "attempt", attemptID, map[string]any{"forced": force})
+}
+
+// Refuse keeps u's candidate out, with a reason the candidate sees.
+func (s *Service) Refuse(ctx context.Context, u *store.User, attemptID int64, reason string) error {
+	reason = clean(reason, 500)
+	if reason == "" {
+		return fmt.Errorf("%w: a refusal needs a reason", ErrBadAction)
+	}
+	if _, err := s.CanSee(ctx, u, attemptID); err != nil {
+		return err
+	}
+	if err := s.cfg.Admitter.Refuse(ctx, attemptID, u.ID, reason); err != nil {
+		return err
+	}
+	s.publish(CandidateTopic, CandidateMsg{AttemptID: attemptID, Payload: map[string]any{"type": "admission", "state": "refused", "reason": reason}})
+	return s.audit(s.db.WithContext(ctx), u.ID, "candidate_refused", "attempt", attemptID, map[string]any{"reason": reason})
+}

@@ -36,12 +36,19 @@ type Terminator interface {
 	Terminate(ctx context.Context, attemptID int64, reason string) error
 }
 
+// Admitter admits or refuses a candidate before the exam (the exam engine does).
+type Admitter interface {
+	Admit(ctx context.Context, attemptID, by int64, force bool) error
+	Refuse(ctx context.Context, attemptID, by int64, reason string) error
+}
+
 // Config configures the proctor service.
 type Config struct {
 	DB         *store.DB
 	Bus        store.Bus
 	Logger     *slog.Logger
 	Terminator Terminator
+	Admitter   Admitter
 	// Metrics, when set, gets the flag latency histogram.
 	Metrics prometheus.Registerer
 	// Now is the clock (default time.Now).

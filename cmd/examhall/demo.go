@@ -230,7 +230,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		}
 		sess := &store.ExamSession{ExamID: formal.ID, Code: "KFZX-J-" + startsAt.Format("20060102"),
 			Title:    "客服联络咨询师（初级）理论考试 " + startsAt.Format("2006-01-02"),
-			StartsAt: startsAt.UTC(), AdmissionEndsAt: endsAt.UTC(), EndsAt: endsAt.UTC(), AdmissionMode: "auto"}
+			StartsAt: startsAt.UTC(), AdmissionEndsAt: endsAt.UTC(), EndsAt: endsAt.UTC(), AdmissionMode: exam.AdmitOpen}
 		if err := tx.Create(sess).Error; err != nil {
 			return err
 		}

@@ -165,7 +165,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		return err
 	}
 	web.MountExam(engine)
-	proc, err := proctor.New(proctor.Config{DB: db, Bus: bus, Logger: log, Terminator: engine, Metrics: reg})
+	proc, err := proctor.New(proctor.Config{DB: db, Bus: bus, Logger: log, Terminator: engine, Admitter: engine, Metrics: reg})
 	if err != nil {
 		return err
 	}

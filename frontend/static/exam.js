@@ -143,6 +143,11 @@ function onMessage(m) {
     case 'warning':
       banner(t('exam.warning', { minutes: m.minutes_left }), 'warn');
       break;
+    case 'admission':
+      if (m.state === 'admitted') banner(t('admission.admitted'), 'warn');
+      else banner({ zh: `${t('admission.refused').zh} ${m.reason}`, en: `${t('admission.refused').en} ${m.reason}` }, 'error');
+      send({ type: 'resume', id: 'resume' }); // the lobby's Start button follows
+      break;
     case 'ended':
       ended(m);
       break;
@@ -172,7 +177,9 @@ function onError(m) {
     send({ type: 'resume', id: 'resume' });
     return;
   }
-  banner({ zh: t('exam.refused').zh + m.message.zh, en: t('exam.refused').en + m.message.en }, 'error');
+  if (m.id === 'start') { const b = $('start'); if (b) b.disabled = false; } // let them try again once admitted
+  const detail = m.code === 'refused' && m.detail ? ` ${m.detail.split(': ').pop()}` : '';
+  banner({ zh: t('exam.refused').zh + m.message.zh + detail, en: t('exam.refused').en + m.message.en + detail }, 'error');
 }
 
 // ---- answering ------------------------------------------------------------
