@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/examhall/examhall/frontend/browsertest"
+	"github.com/examhall/examhall/store"
 )
 
 // A candidate and an invigilator in two Chromium browsers: the candidate
@@ -65,4 +66,29 @@ func TestProctoringInChromium(t *testing.T) {
 		chromedp.SendKeys("#end-reason", "多次离开考试页面"), chromedp.Click("#end-attempt"))
 	wait(cand, "the candidate's page says so", `document.querySelector('#ended')?.textContent.includes('多次离开考试页面')`)
 	waitStatus(t, e, cd.attempt, "terminated")
+}
+
+// In a session with manual admission, the candidate waits; the invigilator
+// admits from the console (anyway, since the steps are not all done), and
+// the candidate's Start then works.
+func TestAdmissionFromTheConsoleInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	e.db.Model(&store.ExamSession{}).Where("id = ?", e.session).Update("admission_mode", "manual")
+	cd := e.cands[0]
+	cand, inv := browsertest.New(t), browsertest.New(t)
+	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
+	browsertest.Run(t, cand, "candidate waits",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
+		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitVisible("#start"), chromedp.Click("#start"))
+	wait(cand, "not admitted yet", `document.querySelector('#banner').textContent.includes('尚未允许您入场')`)
+	browsertest.Run(t, inv, "invigilator admits",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.invA.ticket), chromedp.SendKeys("#password", e.invA.password),
+		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(".tile[data-attempt]"), chromedp.Click(".tile[data-attempt]"),
+		chromedp.WaitVisible("#admit"), chromedp.Click("#admit"), chromedp.WaitVisible("#admit-force"), chromedp.Click("#admit-force"))
+	wait(cand, "told they are admitted", `document.querySelector('#banner').textContent.includes('已允许您入场')`)
+	browsertest.Run(t, cand, "start", chromedp.Click("#start"), chromedp.WaitVisible(".option"))
 }

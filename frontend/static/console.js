@@ -258,10 +258,32 @@ function renderDetailHead() {
     } catch (e) { result.replaceChildren(errorBox(e)); }
   };
   const reason = h('input', { id: 'end-reason', maxlength: 500 });
+  // Before the exam: admit or refuse (the session's mode decides whether
+  // admission is needed).
+  const admitReason = h('input', { id: 'refuse-reason', maxlength: 500 });
+  const admitMsg = h('div');
+  const admit = (force) => async () => {
+    try {
+      await api('POST', `/api/proctor/attempts/${c.attempt_id}/admit`, { force });
+      admitMsg.replaceChildren(biEl('div', 'console.admitted', {}, { class: 'alert notice' }));
+    } catch (e) {
+      admitMsg.replaceChildren(errorBox(e));
+      if (e.error?.code === 'not_ready') admitMsg.append(biEl('button', 'console.admit.force', {}, { type: 'button', id: 'admit-force', onclick: admit(true) }));
+    }
+  };
+  const admission = c.status !== 'not_started' ? '' : h('div', { class: 'actions' },
+    biEl('button', 'console.admit', {}, { type: 'button', id: 'admit', class: 'primary', onclick: admit(false) }),
+    label('console.refuse.reason', admitReason),
+    biEl('button', 'console.refuse', {}, { type: 'button', id: 'refuse', onclick: async () => {
+      try { await api('POST', `/api/proctor/attempts/${c.attempt_id}/refuse`, { reason: admitReason.value }); admitMsg.replaceChildren(biEl('div', 'console.refused', {}, { class: 'alert notice' })); }
+      catch (e) { admitMsg.replaceChildren(errorBox(e)); }
+    } }),
+    admitMsg);
   detail.replaceChildren(
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
       biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
     h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
+    admission,
     h('div', { class: 'actions' },
       label('console.message', msgBody),
       biEl('button', 'console.send.message', {}, { type: 'button', id: 'send-message', onclick: act('message') }),
