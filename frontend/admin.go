@@ -208,6 +208,29 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 	})
 }
 
+// withID makes a handler of a route with an {id} and a JSON body: it reads
+// both, calls f, and answers what f returns ({"ok": true} for nil).
+func withID[Req any](f func(r *http.Request, a *Auth, id int64, req Req) (any, error)) APIHandler {
+	return func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var req Req
+		if err := decodeJSON(r, &req); err != nil {
+			return err
+		}
+		out, err := f(r, a, id, req)
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			out = map[string]bool{"ok": true}
+		}
+		return WriteJSON(w, http.StatusOK, out)
+	}
+}
+
 // pathID reads the {id} of a route.
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)

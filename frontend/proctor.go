@@ -229,72 +229,23 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 			return WriteJSON(w, http.StatusCreated, map[string]any{"id": m.ID, "sent_at": m.SentAt})
 		})
 	}
-	handle("POST /api/proctor/attempts/{id}/terminate", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			Reason string `json:"reason"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := svc.Terminate(r.Context(), a.User, id, req.Reason); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle("POST /api/proctor/attempts/{id}/admit", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			Force bool `json:"force"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := svc.Admit(r.Context(), a.User, id, req.Force); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle("POST /api/proctor/attempts/{id}/refuse", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			Reason string `json:"reason"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := svc.Refuse(r.Context(), a.User, id, req.Reason); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
-	handle("POST /api/proctor/flags/{id}/decision", []store.Role{store.RoleInvigilator, store.RoleReviewer, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			Decision string `json:"decision"`
-			Note     string `json:"note"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		f, err := svc.Decide(r.Context(), a.User, id, req.Decision, req.Note)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, f)
-	})
+	handle("POST /api/proctor/attempts/{id}/terminate", staff, withID(func(r *http.Request, a *Auth, id int64, req reasonReq) (any, error) {
+		return nil, svc.Terminate(r.Context(), a.User, id, req.Reason)
+	}))
+	handle("POST /api/proctor/attempts/{id}/admit", staff, withID(func(r *http.Request, a *Auth, id int64, req struct {
+		Force bool `json:"force"`
+	}) (any, error) {
+		return nil, svc.Admit(r.Context(), a.User, id, req.Force)
+	}))
+	handle("POST /api/proctor/attempts/{id}/refuse", staff, withID(func(r *http.Request, a *Auth, id int64, req reasonReq) (any, error) {
+		return nil, svc.Refuse(r.Context(), a.User, id, req.Reason)
+	}))
+	handle("POST /api/proctor/flags/{id}/decision", []store.Role{store.RoleInvigilator, store.RoleReviewer, store.RoleAdmin}, withID(func(r *http.Request, a *Auth, id int64, req struct {
+		Decision string `json:"decision"`
+		Note     string `json:"note"`
+	}) (any, error) {
+		return svc.Decide(r.Context(), a.User, id, req.Decision, req.Note)
+	}))
 
 	// Room assignment and proctoring rules, for admins; every change keeps
 	// the invigilation rules.
@@ -384,4 +335,8 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		s.audit(r.Context(), &a.User.ID, "room_balanced", "room", strconv.FormatInt(id, 10), clientIP(r), nil)
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+}
+
+type reasonReq struct {
+	Reason string `json:"reason"`
 }
