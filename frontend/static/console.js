@@ -197,7 +197,7 @@ function renderGrid() {
   if (!state.view) return;
   const cs = [...state.view.candidates].sort((a, b) => (state.sort === 'risk' ? b.risk - a.risk : 0) || a.seat_no - b.seat_no);
   const keep = new Set();
-  for (const c of cs) {
+  cs.forEach((c, i) => {
     keep.add(c.attempt_id);
     let tile = tiles.get(c.attempt_id);
     if (!tile) {
@@ -213,8 +213,10 @@ function renderGrid() {
         ' · ', biEl('span', `status.${c.status}`)),
       h('div', { class: 'line' }, biEl('span', 'console.progress', { n: c.answered, total: c.questions }), c.status === 'in_progress' ? ` · ${left(c)}` : ''),
       h('div', { class: 'line' }, ...badges, c.warnings ? biEl('span', 'console.warnings', { n: c.warnings }, { class: 'badge warn-count' }) : ''));
-    grid.append(tile); // moves it into sorted order
-  }
+    // Move it only when its place changed: a moved node is a new node to
+    // assistive tools (and to a click in flight).
+    if (grid.children[i] !== tile) grid.insertBefore(tile, grid.children[i] || null);
+  });
   for (const [id, tile] of tiles) if (!keep.has(id)) { tile.remove(); tiles.delete(id); }
 }
 setInterval(renderGrid, 5000); // keeps the time left moving between snapshots
