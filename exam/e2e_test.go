@@ -53,11 +53,6 @@ func TestExamPageInChromium(t *testing.T) {
 	offline := func(off bool) {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		if _, err := chromedp.Call(c, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
-			MatchedNetworkConditions: []*network.Conditions{{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}},
-		}); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := chromedp.Call(c, network.OverrideNetworkState, network.OverrideNetworkStateParams{Offline: off, DownloadThroughput: -1, UploadThroughput: -1}); err != nil {
 			t.Fatal(err)
 		}
@@ -65,8 +60,9 @@ func TestExamPageInChromium(t *testing.T) {
 	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
 		t.Fatal(err)
 	}
-	// DevTools emulation tells the page it is offline; the cut makes sure the
-	// socket cannot come back whatever the emulation covers.
+	// DevTools network emulation tells the page it is offline (navigator.onLine
+	// and its events); the cut makes the server unreachable for sockets, as a
+	// lost network would.
 	offline(true)
 	e.cut.Store(true)
 	e.web.CloseSockets()

@@ -45,6 +45,9 @@ function connect() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const ws = new WebSocket(`${proto}//${location.host}/ws/exam?attempt=${attemptId}`);
   state.ws = ws;
+  // A socket opened while the network is down can hang half-open: give up
+  // on it after 5 s and try again.
+  setTimeout(() => { if (ws.readyState === WebSocket.CONNECTING) drop(ws); }, 5000);
   ws.onopen = () => {
     state.connected = true;
     state.backoff = 500;
@@ -73,7 +76,14 @@ function drop(ws) {
   state.backoff = Math.min(state.backoff * 2, 10000);
   clearTimeout(state.retry);
   state.retry = setTimeout(connect, wait);
+  state.retryAt = Date.now() + wait;
 }
+
+// A watchdog: whatever happened to the timers, a page without a socket is
+// never left waiting more than two seconds past its next retry.
+setInterval(() => {
+  if (!state.stopped && !state.ws && Date.now() > (state.retryAt || 0) + 2000) connect();
+}, 2000);
 
 // A socket can look open while the network under it is gone: ask for the
 // time every 10 s and drop the socket if the server has been silent for 8 s
@@ -398,10 +408,19 @@ document.addEventListener('keydown', (ev) => {
 });
 
 window.addEventListener('offline', () => state.ws && drop(state.ws));
-// Back online: try at once rather than after the backoff.
+// Back online: try at once rather than after the backoff, replacing a
+// socket still trying to open.
 window.addEventListener('online', () => {
   state.backoff = 500;
-  if (!state.ws) { clearTimeout(state.retry); connect(); }
+  const ws = state.ws;
+  if (ws && ws.readyState === WebSocket.OPEN) return;
+  if (ws) {
+    ws.onclose = ws.onmessage = null;
+    try { ws.close(); } catch { /* already closed */ }
+    state.ws = null;
+  }
+  clearTimeout(state.retry);
+  connect();
 });
 startWatching((msg) => !state.stopped && send(msg), attemptId);
 bi($('loading'), 'exam.loading');
