@@ -3,6 +3,7 @@ package media
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtcp"
@@ -18,10 +19,11 @@ import (
 
 // source is a received track as viewers get it.
 type source struct {
-	peer  *Peer
-	kind  string // "video" or "audio"
-	local *webrtc.TrackLocalStaticRTP
-	ssrc  uint32
+	peer    *Peer
+	kind    string // "video" or "audio"
+	local   *webrtc.TrackLocalStaticRTP
+	ssrc    uint32
+	viewers atomic.Int64 // viewers it is forwarded to, for the metrics
 }
 
 func (src *source) key() string {
@@ -40,6 +42,7 @@ type Viewer struct {
 	only    string // when set, only this device's tracks
 	allowed map[int64]bool
 	senders map[string]*webrtc.RTPSender
+	sources map[string]*source
 	// negotiating is set while an offer waits for its answer; pending
 	// says another change came meanwhile.
 	negotiating, pending bool
@@ -63,7 +66,7 @@ func (s *Service) ViewDevice(device string, send func(v any)) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{s: s, pc: pc, send: send, only: device, allowed: map[int64]bool{}, senders: map[string]*webrtc.RTPSender{}}
+	v := &Viewer{s: s, pc: pc, send: send, only: device, allowed: map[int64]bool{}, senders: map[string]*webrtc.RTPSender{}, sources: map[string]*source{}}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -119,6 +122,8 @@ func (v *Viewer) sync() {
 		if want[k] == nil {
 			v.pc.RemoveTrack(sender)
 			delete(v.senders, k)
+			v.sources[k].viewers.Add(-1)
+			delete(v.sources, k)
 			changed = true
 		}
 	}
@@ -133,6 +138,8 @@ func (v *Viewer) sync() {
 			continue
 		}
 		v.senders[k] = sender
+		v.sources[k] = src
+		src.viewers.Add(1)
 		added = append(added, src)
 		changed = true
 		go v.readRTCP(sender, src)
@@ -227,6 +234,10 @@ func (v *Viewer) Close() {
 		return
 	}
 	v.closed = true
+	for k, src := range v.sources {
+		src.viewers.Add(-1)
+		delete(v.sources, k)
+	}
 	v.mu.Unlock()
 	v.s.mu.Lock()
 	delete(v.s.viewers, v)

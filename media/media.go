@@ -77,14 +77,16 @@ type Service struct {
 }
 
 type metrics struct {
-	tracks    prometheus.Gauge
-	packets   *prometheus.CounterVec
-	bytes     *prometheus.CounterVec
-	lost      prometheus.Counter
-	written   prometheus.Counter
-	files     prometheus.Counter
-	plis      prometheus.Counter
-	detection prometheus.Histogram
+	tracks         prometheus.Gauge
+	packets        *prometheus.CounterVec
+	bytes          *prometheus.CounterVec
+	lost           prometheus.Counter
+	written        prometheus.Counter
+	files          prometheus.Counter
+	forwarded      prometheus.Counter
+	forwardedBytes prometheus.Counter
+	plis           prometheus.Counter
+	detection      prometheus.Histogram
 }
 
 // New builds the media engine: VP8 and Opus only, NACK and RTCP reports,
@@ -141,18 +143,20 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
 	s.metrics = &metrics{
-		tracks:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "examhall_media_tracks", Help: "Media tracks being received."}),
-		packets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_packets_total", Help: "RTP packets received, by kind."}, []string{"kind"}),
-		bytes:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_total", Help: "RTP payload bytes received, by kind."}, []string{"kind"}),
-		lost:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_packets_lost_total", Help: "RTP packets missing (sequence gaps)."}),
-		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recording_bytes_total", Help: "Bytes of media written to recordings."}),
-		plis:    prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_plis_total", Help: "Key frames asked for (PLI)."}),
-		files:   prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recordings_opened_total", Help: "Recording files opened."}),
+		tracks:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "examhall_media_tracks", Help: "Media tracks being received."}),
+		packets:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_packets_total", Help: "RTP packets received, by kind."}, []string{"kind"}),
+		bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_total", Help: "RTP payload bytes received, by kind."}, []string{"kind"}),
+		lost:           prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_packets_lost_total", Help: "RTP packets missing (sequence gaps)."}),
+		written:        prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recording_bytes_total", Help: "Bytes of media written to recordings."}),
+		plis:           prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_plis_total", Help: "Key frames asked for (PLI)."}),
+		files:          prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_recordings_opened_total", Help: "Recording files opened."}),
+		forwarded:      prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_rtp_packets_forwarded_total", Help: "RTP packets copied to viewers (one per viewer)."}),
+		forwardedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_forwarded_total", Help: "RTP payload bytes copied to viewers."}),
 		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "examhall_media_drop_detection_seconds",
 			Help: "From a video's last packet to its loss being reported.", Buckets: []float64{.5, 1, 1.5, 2, 2.5, 3, 4, 5}}),
 	}
 	if cfg.Metrics != nil {
-		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.plis, s.metrics.detection} {
+		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.forwarded, s.metrics.forwardedBytes, s.metrics.plis, s.metrics.detection} {
 			if err := cfg.Metrics.Register(c); err != nil {
 				return nil, err
 			}
@@ -396,7 +400,8 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 		p.s.log.Error("forward track", "err", err)
 		return
 	}
-	p.s.addSource(&source{peer: p, kind: kind, local: local, ssrc: uint32(t.SSRC())})
+	src := &source{peer: p, kind: kind, local: local, ssrc: uint32(t.SSRC())}
+	p.s.addSource(src)
 	var sb *samplebuilder.SampleBuilder
 	clock := uint32(48000)
 	track := audioTrack
@@ -422,7 +427,11 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 			p.s.metrics.lost.Add(float64(pkt.SequenceNumber - lastSeq - 1))
 		}
 		lastSeq = pkt.SequenceNumber
-		local.WriteRTP(pkt) // to the viewers; an error only means none is watching
+		if n := src.viewers.Load(); n > 0 {
+			local.WriteRTP(pkt) // copied to every viewer's connection
+			p.s.metrics.forwarded.Add(float64(n))
+			p.s.metrics.forwardedBytes.Add(float64(n) * float64(len(pkt.Payload)))
+		}
 		if !seen {
 			seen, firstTS, firstAt = true, pkt.Timestamp, now
 		}

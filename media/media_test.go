@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -370,7 +371,12 @@ func storetestDB(t *testing.T) *store.DB { return storetest.NewDB(t, "sqlite") }
 // A viewer (the console) gets the candidate's camera forwarded, packet for
 // packet, and loses it when the candidate is no longer allowed.
 func TestForwardingToAViewer(t *testing.T) {
-	svc, _ := newService(t, nil, store.NewMemBus())
+	reg := prometheus.NewRegistry()
+	svc, err := media.New(media.Config{Bus: store.NewMemBus(), DataDir: t.TempDir(), LoopbackOnly: true, Metrics: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
 	pub := newPublisher(t, true)
 	pub.connect(svc, 42, media.PC)
 	go pub.send(6 * time.Second)
@@ -393,7 +399,7 @@ func TestForwardingToAViewer(t *testing.T) {
 	})
 	var v *media.Viewer
 	msgs := make(chan map[string]any, 16)
-	v, err := svc.View(func(m any) { msgs <- m.(map[string]any) })
+	v, err = svc.View(func(m any) { msgs <- m.(map[string]any) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,6 +447,16 @@ func TestForwardingToAViewer(t *testing.T) {
 	time.Sleep(time.Second)
 	if packets.Load() < 20 {
 		t.Fatalf("%d packets forwarded", packets.Load())
+	}
+	mfs, _ := reg.Gather()
+	var counted float64
+	for _, mf := range mfs {
+		if mf.GetName() == "examhall_media_rtp_packets_forwarded_total" {
+			counted = mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	if counted < float64(packets.Load())/2 {
+		t.Fatalf("forwarded counter %v for %d packets received by the viewer", counted, packets.Load())
 	}
 	v.Close()
 }
