@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/pion/webrtc/v4"
 	pmedia "github.com/pion/webrtc/v4/pkg/media"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/store"
