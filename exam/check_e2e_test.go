@@ -25,8 +25,8 @@ func TestDeviceCheckInChromium(t *testing.T) {
 		}
 		ctx := browsertest.New(t, opts...)
 		browsertest.Run(t, ctx, "log in and open the check",
-			chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
-			chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-check]"), chromedp.Click("a[data-check]"), chromedp.WaitVisible("#check-preview"))
+			e.loginPage(cd),
+			chromedp.WaitVisible("a[data-check]"), chromedp.Click("a[data-check]"), chromedp.WaitVisible("#check-preview"))
 		browsertest.WaitTrue(t, ctx, "the verdict", `document.querySelector('#check-verdict').dataset.passed !== undefined`, 30*time.Second)
 		browsertest.Screenshot(t, ctx, "device-check")
 		return browsertest.Eval[string](t, ctx, `document.querySelector('[data-check="browser"]').className + ' ' + document.querySelector('[data-check="browser"]').textContent`),

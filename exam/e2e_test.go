@@ -26,10 +26,7 @@ func TestExamPageInChromium(t *testing.T) {
 	waitTrue := func(what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
 
 	run("log in",
-		chromedp.Navigate(e.srv.URL+"/login"),
-		chromedp.SendKeys("#username", cd.ticket),
-		chromedp.SendKeys("#password", cd.password),
-		chromedp.Click("#login button[type=submit]"),
+		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"),
 		chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"),
@@ -96,4 +93,10 @@ func TestExamPageInChromium(t *testing.T) {
 	run("confirm", chromedp.Click("#confirm-yes"), chromedp.WaitVisible("#ended"))
 	browsertest.Screenshot(t, ctx, "exam-ended")
 	waitStatus(t, e, cd.attempt, "submitted")
+}
+
+// loginPage logs a user in through the login page, as a person would.
+func (e *examEnv) loginPage(c cand) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", c.ticket),
+		chromedp.SendKeys("#password", c.password), chromedp.Click("#login button[type=submit]"))
 }

@@ -30,8 +30,8 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	cd := e.cands[0]
 	ctx := browsertest.New(t)
 	browsertest.Run(t, ctx, "candidate starts",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
 	browsertest.WaitTrue(t, ctx, "the preview plays", `document.querySelector('#selfview').videoWidth > 0`, 15*time.Second)
 	// Pair the phone: the PC page shows a QR code with a single-use link, a
@@ -63,8 +63,8 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	// The responsible invigilator's console shows the camera live.
 	inv := browsertest.New(t)
 	browsertest.Run(t, inv, "invigilator opens the console",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.invA.ticket), chromedp.SendKeys("#password", e.invA.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(".tile[data-attempt]"))
+		e.loginPage(e.invA),
+		chromedp.WaitVisible(".tile[data-attempt]"))
 	browsertest.WaitTrue(t, inv, "frames decoded in the tile",
 		`(() => { const v = document.querySelector('.tile video.cam.live'); return !!v && v.getVideoPlaybackQuality().totalVideoFrames > 5; })()`, 20*time.Second)
 	browsertest.Run(t, inv, "open the candidate large", chromedp.Click(".tile[data-attempt]"))
@@ -103,8 +103,8 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	// to a few seconds before it, and they play.
 	rev := browsertest.New(t)
 	browsertest.Run(t, rev, "reviewer opens the attempt",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.reviewer.ticket), chromedp.SendKeys("#password", e.reviewer.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		e.loginPage(e.reviewer),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible(".tflag"))
 	browsertest.Run(t, rev, "click the flag and play", chromedp.Click(".tflag"), chromedp.Click("#play"))
 	browsertest.WaitTrue(t, rev, "both videos play at the flag",

@@ -27,12 +27,12 @@ func TestProctoringInChromium(t *testing.T) {
 	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
 
 	browsertest.Run(t, cand, "candidate starts",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible(".option"))
 	browsertest.Run(t, inv, "invigilator opens the console",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.invA.ticket), chromedp.SendKeys("#password", e.invA.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(".tile[data-attempt]"))
+		e.loginPage(e.invA),
+		chromedp.WaitVisible(".tile[data-attempt]"))
 
 	// The candidate leaves the exam: the browser window is minimised for
 	// 4 s, so the page is hidden.
@@ -81,13 +81,13 @@ func TestAdmissionFromTheConsoleInChromium(t *testing.T) {
 	cand, inv := browsertest.New(t), browsertest.New(t)
 	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
 	browsertest.Run(t, cand, "candidate waits",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", cd.ticket), chromedp.SendKeys("#password", cd.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"), chromedp.Click("#start"))
 	wait(cand, "not admitted yet", `document.querySelector('#banner').textContent.includes('尚未允许您入场')`)
 	browsertest.Run(t, inv, "invigilator admits",
-		chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", e.invA.ticket), chromedp.SendKeys("#password", e.invA.password),
-		chromedp.Click("#login button[type=submit]"), chromedp.WaitVisible(".tile[data-attempt]"), chromedp.Click(".tile[data-attempt]"),
+		e.loginPage(e.invA),
+		chromedp.WaitVisible(".tile[data-attempt]"), chromedp.Click(".tile[data-attempt]"),
 		chromedp.WaitVisible("#admit"), chromedp.Click("#admit"), chromedp.WaitVisible("#admit-force"), chromedp.Click("#admit-force"))
 	wait(cand, "told they are admitted", `document.querySelector('#banner').textContent.includes('已允许您入场')`)
 	browsertest.Run(t, cand, "start", chromedp.Click("#start"), chromedp.WaitVisible(".option"))

@@ -275,23 +275,13 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	handle("POST /api/admin/rooms/{id}/invigilators", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			UserID int64 `json:"user_id"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
+	handle("POST /api/admin/rooms/{id}/invigilators", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
 		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID); err != nil {
-			return err
+			return nil, err
 		}
 		s.audit(r.Context(), &a.User.ID, "invigilator_added", "room", strconv.FormatInt(id, 10), clientIP(r), req)
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+		return nil, nil
+	}))
 	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -307,23 +297,13 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		s.audit(r.Context(), &a.User.ID, "invigilator_removed", "room", strconv.FormatInt(id, 10), clientIP(r), map[string]int64{"user_id": user})
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
-	handle("PUT /api/admin/seats/{id}/invigilator", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var req struct {
-			UserID int64 `json:"user_id"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
+	handle("PUT /api/admin/seats/{id}/invigilator", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
 		if err := proctor.Assign(r.Context(), s.db, id, req.UserID); err != nil {
-			return err
+			return nil, err
 		}
 		s.audit(r.Context(), &a.User.ID, "candidate_assigned", "seat", strconv.FormatInt(id, 10), clientIP(r), req)
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+		return nil, nil
+	}))
 	handle("POST /api/admin/rooms/{id}/balance", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {
@@ -339,4 +319,8 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 
 type reasonReq struct {
 	Reason string `json:"reason"`
+}
+
+type userReq struct {
+	UserID int64 `json:"user_id"`
 }
