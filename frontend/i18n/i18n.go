@@ -1,17 +1,20 @@
 // Package i18n is examhall's one dictionary of user-facing text: Chinese
 // first, English beside it. The server's templates and messages and the
-// pages' JavaScript (served as /static/i18n.json) all read i18n.json.
+// pages' JavaScript (served as /static/i18n.json) all read it. It is kept in
+// several files by area (i18n.json for the core, others beside it), merged
+// into one namespace at start; a key defined twice stops the program.
 package i18n
 
 import (
-	_ "embed"
+	"embed"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"strings"
 )
 
-//go:embed i18n.json
-var raw []byte
+//go:embed *.json
+var files embed.FS
 
 // Text is one user-facing string in both languages.
 type Text struct {
@@ -22,15 +25,30 @@ type Text struct {
 // String renders both languages on one line, for logs and plain-text replies.
 func (t Text) String() string { return t.Zh + " / " + t.En }
 
-var dictionary = func() map[string]Text {
+var dictionary, raw = func() (map[string]Text, []byte) {
 	d := map[string]Text{}
-	if err := json.Unmarshal(raw, &d); err != nil {
-		panic(fmt.Sprintf("i18n.json: %v", err))
+	names, _ := fs.Glob(files, "*.json")
+	for _, name := range names {
+		b, _ := files.ReadFile(name)
+		part := map[string]Text{}
+		if err := json.Unmarshal(b, &part); err != nil {
+			panic(fmt.Sprintf("i18n %s: %v", name, err))
+		}
+		for k, v := range part {
+			if _, dup := d[k]; dup {
+				panic(fmt.Sprintf("i18n %s: key %q is defined twice", name, k))
+			}
+			d[k] = v
+		}
 	}
-	return d
+	b, err := json.Marshal(d)
+	if err != nil {
+		panic(err)
+	}
+	return d, b
 }()
 
-// JSON is the dictionary file, for the pages.
+// JSON is the whole dictionary, for the pages.
 func JSON() []byte { return raw }
 
 // Has reports whether key is in the dictionary.
