@@ -29,7 +29,7 @@ func TestExamPageInChromium(t *testing.T) {
 		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"),
 		chromedp.Click("a[data-attempt]"),
-		chromedp.WaitVisible("#start"),
+		chromedp.WaitEnabled("#start"),
 		chromedp.Click("#start"),
 		chromedp.WaitVisible(".option"))
 

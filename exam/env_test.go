@@ -185,6 +185,7 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	web.MountMedia(e.media)
+	web.MountJourney(e.engine, e.media, e.proc)
 	e.web = web
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {

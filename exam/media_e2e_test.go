@@ -32,7 +32,7 @@ func TestExamPagePublishesCameraInChromium(t *testing.T) {
 	browsertest.Run(t, ctx, "candidate starts",
 		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
-		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
 	browsertest.WaitTrue(t, ctx, "the preview plays", `document.querySelector('#selfview').videoWidth > 0`, 15*time.Second)
 	// Pair the phone: the PC page shows a QR code with a single-use link, a
 	// second Chromium plays the phone and opens it.

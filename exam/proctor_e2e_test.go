@@ -2,6 +2,7 @@ package exam_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestProctoringInChromium(t *testing.T) {
 	browsertest.Run(t, cand, "candidate starts",
 		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
-		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible(".option"))
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible(".option"))
 	browsertest.Run(t, inv, "invigilator opens the console",
 		e.loginPage(e.invA),
 		chromedp.WaitVisible(".tile[data-attempt]"))
@@ -71,7 +72,12 @@ func TestProctoringInChromium(t *testing.T) {
 // In a session with manual admission, the candidate waits; the invigilator
 // admits from the console (anyway, since the steps are not all done), and
 // the candidate's Start then works.
-func TestAdmissionFromTheConsoleInChromium(t *testing.T) {
+// The whole journey before the exam, in the browser: device check (with a
+// test publish), rules, identity photo, phone pairing (a second browser),
+// set-up checklist, the lobby; the invigilator sees the candidate's
+// readiness and photo, refuses with a reason the candidate sees, admits,
+// and the first question appears.
+func TestJourneyAndAdmissionInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
@@ -79,16 +85,50 @@ func TestAdmissionFromTheConsoleInChromium(t *testing.T) {
 	e.db.Model(&store.ExamSession{}).Where("id = ?", e.session).Update("admission_mode", "manual")
 	cd := e.cands[0]
 	cand, inv := browsertest.New(t), browsertest.New(t)
-	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
-	browsertest.Run(t, cand, "candidate waits",
+	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 30*time.Second) }
+	lobbyState := func(state string) string {
+		return `document.querySelector('#lobby-state')?.dataset.state === '` + state + `'`
+	}
+	browsertest.Run(t, cand, "candidate opens the lobby",
 		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
-		chromedp.WaitVisible("#start"), chromedp.Click("#start"))
-	wait(cand, "not admitted yet", `document.querySelector('#banner').textContent.includes('尚未允许您入场')`)
-	browsertest.Run(t, inv, "invigilator admits",
-		e.loginPage(e.invA),
-		chromedp.WaitVisible(".tile[data-attempt]"), chromedp.Click(".tile[data-attempt]"),
-		chromedp.WaitVisible("#admit"), chromedp.Click("#admit"), chromedp.WaitVisible("#admit-force"), chromedp.Click("#admit-force"))
-	wait(cand, "told they are admitted", `document.querySelector('#banner').textContent.includes('已允许您入场')`)
+		chromedp.WaitVisible("#journey"), chromedp.WaitVisible("#go-check"))
+	if !browsertest.Eval[bool](t, cand, `document.querySelector('#start').disabled`) {
+		t.Fatal("Start is enabled before admission")
+	}
+	browsertest.Run(t, cand, "device check", chromedp.Click("#go-check"), chromedp.WaitVisible("#check-preview"))
+	wait(cand, "the check passes, WebRTC included",
+		`document.querySelector('#check-verdict').dataset.passed === 'true' && document.querySelector('[data-check="webrtc"]').className === 'passed'`)
+	browsertest.Run(t, cand, "back to the lobby, accept the rules",
+		chromedp.Click("#back-lobby"), chromedp.WaitVisible("#rules"),
+		chromedp.Click("#rules-ok"), chromedp.Click("#rules-accept"))
+	browsertest.Run(t, cand, "identity photo",
+		chromedp.WaitVisible("#identity-take"), chromedp.Sleep(500*time.Millisecond), chromedp.Click("#identity-take"),
+		chromedp.WaitVisible("#identity-use"), chromedp.Click("#identity-use"))
+	browsertest.Run(t, cand, "pair the phone", chromedp.WaitVisible("#lobby-pair"), chromedp.Click("#lobby-pair"), chromedp.WaitVisible("#pair-url"))
+	phone := browsertest.New(t)
+	browsertest.Run(t, phone, "the phone opens the link", chromedp.Navigate(browsertest.Eval[string](t, cand, `document.querySelector('#pair-url').textContent`)))
+	browsertest.Run(t, cand, "close the pairing dialog once the phone shows",
+		chromedp.WaitVisible("#setup-items"), chromedp.Click("#pairdlg .confirm-actions button"))
+	browsertest.Screenshot(t, cand, "journey-setup")
+	browsertest.Eval[bool](t, cand, `(document.querySelectorAll('#setup-items input').forEach((i) => { i.checked = true; }), true)`)
+	browsertest.Run(t, cand, "confirm the set-up checklist", chromedp.Click("#setup-confirm"))
+	wait(cand, "ready, waiting for the invigilator", lobbyState("ready"))
+
+	browsertest.Run(t, inv, "invigilator sees the candidate ready, with the photo",
+		e.loginPage(e.invA), chromedp.WaitVisible("#pre"))
+	wait(inv, "one ready", `document.querySelector('[data-count="ready"]')?.textContent.includes('1') && document.querySelector('#pre img.still')?.naturalWidth > 0`)
+	browsertest.Screenshot(t, inv, "console-pre-exam")
+	browsertest.Run(t, inv, "refuse with a reason",
+		chromedp.Click(`#pre [data-pre] button:last-child`), chromedp.WaitVisible("#refuse-reason"),
+		chromedp.SendKeys("#refuse-reason", "身份证照片看不清"), chromedp.Click("#refuse"))
+	wait(cand, "the candidate sees the reason", lobbyState("refused")+` && document.querySelector('#lobby-state').textContent.includes('身份证照片看不清')`)
+	browsertest.Run(t, inv, "admit after all", chromedp.Click("#admit"))
+	wait(cand, "admitted", lobbyState("admitted")+` && !document.querySelector('#start').disabled`)
 	browsertest.Run(t, cand, "start", chromedp.Click("#start"), chromedp.WaitVisible(".option"))
+	var actions []string
+	e.db.Model(&store.AuditEvent{}).Where("actor_id = ? AND action LIKE ?", e.invA.id, "candidate_%").Order("id").Pluck("action", &actions)
+	if strings.Join(actions, ",") != "candidate_refused,candidate_admitted" {
+		t.Fatalf("audit %v", actions)
+	}
 }

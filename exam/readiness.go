@@ -178,7 +178,7 @@ type DeviceCheck struct {
 }
 
 // deviceChecks are the checks the page runs besides the browser.
-var deviceChecks = []string{"camera", "microphone", "network", "screens", "fullscreen"}
+var deviceChecks = []string{"camera", "microphone", "network", "screens", "fullscreen", "webrtc"}
 
 // JudgeDeviceCheck decides a device check from the page's results and the
 // user agent the server saw (the page cannot vouch for its own browser).

@@ -85,6 +85,8 @@ func publicError(err error) APIError {
 		code, status = "bad_request", http.StatusBadRequest
 	case errors.Is(err, ErrNotImage):
 		code, status = "not_image", http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrBadStill):
+		code, status = "bad_still", http.StatusBadRequest
 	case errors.Is(err, ErrUnknownType):
 		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):

@@ -40,26 +40,8 @@ func (s *Server) mountImages() {
 		if !ok || len(b) == 0 {
 			return ErrNotImage
 		}
-		sum := sha256.Sum256(b)
-		name := hex.EncodeToString(sum[:]) + "." + ext
-		if err := os.MkdirAll(s.imageDir(), 0o750); err != nil {
-			return err
-		}
-		tmp, err := os.CreateTemp(s.imageDir(), ".upload-*")
+		name, err := storeByContent(s.imageDir(), b, ext)
 		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		if _, err := tmp.Write(b); err != nil {
-			tmp.Close()
-			return err
-		}
-		if err := tmp.Sync(); err != nil {
-			tmp.Close()
-			return err
-		}
-		tmp.Close()
-		if err := os.Rename(tmp.Name(), filepath.Join(s.imageDir(), name)); err != nil {
 			return err
 		}
 		s.audit(r.Context(), &a.User.ID, "image_uploaded", "image", name, clientIP(r), nil)
@@ -81,6 +63,31 @@ func (s *Server) mountImages() {
 		http.ServeContent(w, r, name, modTime(f), f)
 		return nil
 	}))
+}
+
+// storeByContent writes b durably into dir under the hex SHA-256 of its
+// content (so a name never changes meaning) and returns that name.
+func storeByContent(dir string, b []byte, ext string) (string, error) {
+	sum := sha256.Sum256(b)
+	name := hex.EncodeToString(sum[:]) + "." + ext
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	tmp.Close()
+	return name, os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
 
 func modTime(f *os.File) (t time.Time) {

@@ -76,7 +76,7 @@ func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine 
 	}()
 	go func() { <-ctx.Done(); sub.Close() }()
 
-	s.mountConsole(svc)
+	s.mountConsole(svc, engine.Readiness)
 	s.mountProctorAPI(svc)
 	s.mountRecordings(svc)
 	s.mountReview(svc)
@@ -87,7 +87,10 @@ type roomKey struct{}
 
 type attemptsKey struct{}
 
-func (s *Server) mountConsole(svc *proctor.Service) {
+// readinessFunc is where candidates stand before the exam (exam.Engine.Readiness).
+type readinessFunc func(ctx context.Context, ids []int64) (map[int64]*exam.ReadinessView, error)
+
+func (s *Server) mountConsole(svc *proctor.Service, readiness readinessFunc) {
 	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
 		room, err := strconv.ParseInt(r.URL.Query().Get("room"), 10, 64)
@@ -100,13 +103,14 @@ func (s *Server) mountConsole(svc *proctor.Service) {
 		c.Set(roomKey{}, room)
 		return nil
 	})
-	sk.OnReady(func(c *Conn) { go s.runConsole(c, svc) })
+	sk.OnReady(func(c *Conn) { go s.runConsole(c, svc, readiness) })
 }
 
 // runConsole feeds one console: a snapshot now and every few seconds, and
 // each flag, presence change and acknowledgement of its candidates as it
-// happens.
-func (s *Server) runConsole(c *Conn, svc *proctor.Service) {
+// happens. Candidates not yet started come with their readiness, for the
+// pre-exam view.
+func (s *Server) runConsole(c *Conn, svc *proctor.Service, readiness readinessFunc) {
 	ctx := c.Context()
 	room := c.Value(roomKey{}).(int64)
 	flags, err := s.bus.Subscribe(ctx, proctor.FlagTopic)
@@ -130,16 +134,24 @@ func (s *Server) runConsole(c *Conn, svc *proctor.Service) {
 		}
 		mine = map[int64]bool{}
 		ids := make([]int64, 0, len(v.Candidates))
+		var waiting []int64
 		for _, cand := range v.Candidates {
 			mine[cand.AttemptID] = true
 			ids = append(ids, cand.AttemptID)
+			if cand.Status == "not_started" {
+				waiting = append(waiting, cand.AttemptID)
+			}
+		}
+		ready, err := readiness(ctx, waiting)
+		if err != nil {
+			s.log.Warn("console readiness", "err", err)
 		}
 		// The console's video follows what it may see.
 		c.Set(attemptsKey{}, ids)
 		if viewer, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
 			viewer.Allow(ids)
 		}
-		c.Send(map[string]any{"type": "room", "room": v})
+		c.Send(map[string]any{"type": "room", "room": v, "readiness": ready})
 	}
 	snapshot()
 	t := time.NewTicker(consoleRefresh)

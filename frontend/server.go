@@ -47,6 +47,9 @@ type Config struct {
 	// SessionTTL is how long a login lasts (default 12 h: a lobby, a 120-minute
 	// exam and any credited time fit in it with room to spare).
 	SessionTTL time.Duration
+	// RetentionDays is how long recordings are kept after a result is
+	// final, as the exam rules tell candidates (default 90).
+	RetentionDays int
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
 }
@@ -81,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.RetentionDays == 0 {
+		cfg.RetentionDays = 90
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = 12 * time.Hour

@@ -74,6 +74,7 @@ type Service struct {
 	sources map[string]*source
 	viewers map[*Viewer]struct{}
 	closed  bool
+	probes  probes // device checks' test publishes
 }
 
 type metrics struct {

@@ -366,6 +366,33 @@ func (s *Service) Admit(ctx context.Context, u *store.User, attemptID int64, for
 	return s.audit(s.db.WithContext(ctx), u.ID, "candidate_admitted", "attempt", attemptID, map[string]any{"forced": force})
 }
 
+// AdmitReady admits every candidate of a room that u looks after who
+// finished every step and waits (an invigilator's "admit the room"). It
+// leaves alone those refused, already admitted or with steps left, and
+// says how many it admitted.
+func (s *Service) AdmitReady(ctx context.Context, u *store.User, roomID int64) (int, error) {
+	v, err := s.Room(ctx, u, roomID)
+	if err != nil {
+		return 0, err
+	}
+	var waiting []int64
+	for _, c := range v.Candidates {
+		if c.Status == "not_started" {
+			waiting = append(waiting, c.AttemptID)
+		}
+	}
+	ready, err := s.cfg.Admitter.ReadyToAdmit(ctx, waiting)
+	if err != nil {
+		return 0, err
+	}
+	for i, id := range ready {
+		if err := s.Admit(ctx, u, id, false); err != nil {
+			return i, err
+		}
+	}
+	return len(ready), nil
+}
+
 // Refuse keeps u's candidate out, with a reason the candidate sees.
 func (s *Service) Refuse(ctx context.Context, u *store.User, attemptID int64, reason string) error {
 	reason = clean(reason, 500)

@@ -40,6 +40,9 @@ type Terminator interface {
 type Admitter interface {
 	Admit(ctx context.Context, attemptID, by int64, force bool) error
 	Refuse(ctx context.Context, attemptID, by int64, reason string) error
+	// ReadyToAdmit picks the candidates among ids who finished every step
+	// and wait to be admitted.
+	ReadyToAdmit(ctx context.Context, ids []int64) ([]int64, error)
 }
 
 // Config configures the proctor service.

@@ -18,7 +18,7 @@ import (
 // review keep theirs. Deletions are audited.
 func retention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rest []string
-	days, apply := 90, false
+	days, apply := review.DefaultRetentionDays, false
 	for i := 0; i < len(args); i++ {
 		switch a := args[i]; {
 		case a == "--apply" || a == "-apply":

@@ -189,6 +189,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		log.Info("recordings left open by a crash were repaired", "count", n)
 	}
 	web.MountMedia(av)
+	web.MountJourney(engine, av, proc)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -15,9 +15,9 @@ let queue = null;
 export async function startCamera(sender, signal, previewBox, banner) {
   send = sender;
   onSignal = signal;
-  if (!stream) {
+  if (!previewBox.dataset.live) {
     try {
-      stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 15 }, audio: true });
+      await cameraStream();
     } catch (e) {
       banner(e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing', 'error');
       return;
@@ -28,9 +28,17 @@ export async function startCamera(sender, signal, previewBox, banner) {
     }
     const v = h('video', { autoplay: true, muted: true, playsinline: true, class: 'selfview', id: 'selfview' });
     v.srcObject = stream;
+    previewBox.dataset.live = '1';
     previewBox.replaceChildren(v, biEl('span', 'camera.recording', {}, { class: 'rec' }));
   }
   send({ type: 'media_config', id: 'mc' });
+}
+
+// cameraStream opens the camera and microphone once for the whole page
+// (the lobby's identity photo and set-up preview, then the exam).
+export async function cameraStream() {
+  if (!stream) stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480, frameRate: 15 }, audio: true });
+  return stream;
 }
 
 // onMediaMessage handles the media replies; true if m was one.

@@ -74,6 +74,43 @@ if (window.screen.isExtended === true) screens('failed', 'check.screens.many'); 
 const fs = row('fullscreen');
 if (document.fullscreenEnabled) fs('passed'); else fs('failed', 'check.fullscreen.no');
 
+// A short test publish: the camera reaches the server over WebRTC, or a
+// firewall blocks it (then TURN is needed).
+const rtc = row('webrtc');
+if (await testPublish(stream)) rtc('passed'); else rtc('failed', 'check.webrtc.blocked');
+
+async function testPublish(media) {
+  const track = media?.getVideoTracks()[0] || document.createElement('canvas').captureStream(5).getVideoTracks()[0];
+  const { ice_servers: iceServers } = await fetch('/api/device-check/webrtc').then((x) => x.json());
+  const pc = new RTCPeerConnection({ iceServers });
+  try {
+    pc.addTransceiver(track, { direction: 'sendonly' });
+    await pc.setLocalDescription(await pc.createOffer());
+    await new Promise((res) => {
+      if (pc.iceGatheringState === 'complete') res();
+      pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === 'complete') res(); };
+      setTimeout(res, 3000);
+    });
+    const r = await fetch('/api/device-check/webrtc', {
+      method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() }, body: JSON.stringify({ sdp: pc.localDescription.sdp }),
+    });
+    if (!r.ok) return false;
+    const probe = await r.json();
+    await pc.setRemoteDescription({ type: 'answer', sdp: probe.sdp });
+    for (let i = 0; i < 20; i++) {
+      await new Promise((res) => setTimeout(res, 500));
+      const res = await fetch(`/api/device-check/webrtc/${probe.id}`).then((x) => x.json());
+      if (res.packets > 10) return true;
+      if (res.state === 'failed' || pc.connectionState === 'failed') return false;
+    }
+    return false;
+  } catch {
+    return false;
+  } finally {
+    pc.close();
+  }
+}
+
 const verdict = await fetch(`/api/attempts/${attempt}/device-check`, {
   method: 'POST', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrfToken() }, body: JSON.stringify({ results }),
 }).then((x) => x.json());
@@ -81,3 +118,4 @@ const v = document.getElementById('check-verdict');
 bi(v, verdict.passed ? 'check.all.passed' : 'check.all.failed');
 v.className = `alert ${verdict.passed ? 'ok' : 'error'}`;
 v.dataset.passed = String(!!verdict.passed);
+if (verdict.passed) v.append(' ', biEl('a', 'check.back', {}, { class: 'button primary', id: 'back-lobby', href: `/exam?attempt=${attempt}` }));

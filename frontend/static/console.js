@@ -7,7 +7,7 @@ import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n
 
 await loadDictionary();
 const root = document.getElementById('console');
-const state = { room: null, view: null, offset: 0, sort: 'risk', open: null, ws: null, backoff: 500, alerts: new Set() };
+const state = { room: null, view: null, readiness: {}, offset: 0, sort: 'risk', open: null, ws: null, backoff: 500, alerts: new Set() };
 
 async function api(method, path, body) {
   const r = await fetch(path, { method, headers: { 'X-CSRF-Token': csrfToken(), 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
@@ -30,11 +30,12 @@ const sortSelect = h('select', { id: 'sort', onchange: () => { state.sort = sort
 const grid = h('div', { class: 'tiles', id: 'tiles' });
 const feed = h('ol', { class: 'feed', id: 'feed' });
 const detail = h('section', { class: 'detail', id: 'detail', hidden: true });
+const pre = h('section', { class: 'prebox', id: 'pre', hidden: true });
 const status = h('span', { class: 'conn', id: 'conn' });
 
 root.append(
   h('div', { class: 'console-top' }, label('console.room', roomSelect), label('console.sort', sortSelect), status),
-  h('div', { class: 'console-body' }, h('div', {}, grid, detail), h('aside', { class: 'feedbox' }, biEl('h3', 'console.feed'), feed)));
+  h('div', { class: 'console-body' }, h('div', {}, pre, grid, detail), h('aside', { class: 'feedbox' }, biEl('h3', 'console.feed'), feed)));
 
 function label(key, el) { return h('label', { class: 'inline' }, biEl('span', key), ' ', el); }
 
@@ -140,8 +141,10 @@ function onMessage(m) {
   if (onView(m)) return;
   if (m.type === 'room') {
     state.view = m.room;
+    state.readiness = m.readiness || {};
     state.offset = new Date(m.room.server_now).getTime() - Date.now();
     renderGrid();
+    renderPre();
   } else if (m.type === 'flag') {
     onFlag(m.flag, m.new);
   } else if (m.type === 'activity') {
@@ -221,6 +224,64 @@ function renderGrid() {
 }
 setInterval(renderGrid, 5000); // keeps the time left moving between snapshots
 
+// ---- before the exam ----------------------------------------------------------
+
+const steps = ['device_check', 'rules', 'identity', 'phone', 'setup'];
+const preMsg = h('div', { id: 'pre-msg', role: 'status' });
+
+// preState sorts a candidate who has not started into ready, getting ready,
+// absent, admitted or refused.
+function preState(c) {
+  const r = state.readiness[c.attempt_id];
+  if (!r) return 'absent';
+  if (r.state === 'admitted' || r.state === 'refused' || r.state === 'ready') return r.state;
+  return c.connected || Object.keys(r.done).length ? 'waiting' : 'absent';
+}
+
+const still = (id, r) => (r?.identity
+  ? h('img', { class: 'still', src: `/api/proctor/attempts/${id}/identity?v=${r.identity.sha256.slice(0, 12)}`, alt: t('console.pre.identity').zh })
+  : biEl('span', 'console.pre.noidentity', {}, { class: 'hint' }));
+
+// renderPre shows the candidates who have not started: their steps, their
+// identity photo beside their registered name, their device check, and
+// the admission buttons; with counts and "admit everyone ready".
+function renderPre() {
+  const waiting = state.view.candidates.filter((c) => c.status === 'not_started');
+  pre.hidden = waiting.length === 0;
+  if (pre.hidden) return;
+  const counts = { ready: 0, waiting: 0, absent: 0, admitted: 0, refused: 0 };
+  const rows = waiting.sort((a, b) => a.seat_no - b.seat_no).map((c) => {
+    const r = state.readiness[c.attempt_id];
+    const st = preState(c);
+    counts[st]++;
+    const bad = Object.entries(r?.device || {}).filter(([, v]) => v !== 'passed');
+    return h('tr', { 'data-pre': c.attempt_id, class: `pre-${st}` },
+      h('td', {}, `#${c.seat_no}`),
+      h('td', {}, h('strong', {}, c.name), h('div', { class: 'mono' }, c.ticket)),
+      h('td', {}, still(c.attempt_id, r)),
+      h('td', { class: 'steps' }, ...steps.map((s) => h('span', { class: r?.done[s] ? 'step done' : 'step', title: `${t(`journey.step.${s}`).zh} ${t(`journey.step.${s}`).en}` }, r?.done[s] ? '✓' : '·'))),
+      h('td', {}, r?.done.device_check ? (bad.length ? bad.map(([k, v]) => `${t(`check.${k}`).zh}: ${t(`check.verdict.${v}`).zh}`).join('；') : biEl('span', 'check.verdict.passed')) : '—'),
+      h('td', {}, biEl('span', `console.pre.${st}`, {}, { class: `badge pre-${st}` }), r?.refused ? h('div', { class: 'hint' }, r.refused) : ''),
+      h('td', {}, st === 'ready' ? biEl('button', 'console.admit', {}, { type: 'button', class: 'primary', 'data-admit': c.attempt_id, onclick: async () => {
+        try { await api('POST', `/api/proctor/attempts/${c.attempt_id}/admit`, { force: false }); preMsg.replaceChildren(biEl('div', 'console.admitted', {}, { class: 'alert notice' })); }
+        catch (e) { preMsg.replaceChildren(errorBox(e)); }
+      } }) : '', ' ', biEl('button', 'console.open', {}, { type: 'button', onclick: () => openCandidate(c.attempt_id) })));
+  });
+  pre.replaceChildren(
+    h('div', { class: 'pre-head' }, biEl('h3', 'console.pre.title'),
+      h('span', { id: 'pre-counts' }, ...['ready', 'waiting', 'absent', 'admitted', 'refused'].map((k) => h('span', { class: `badge pre-${k}`, 'data-count': k }, `${t(`console.pre.${k}`).zh} ${counts[k]}`))),
+      biEl('button', 'console.pre.admit_ready', {}, { type: 'button', class: 'primary', id: 'admit-ready', disabled: counts.ready === 0, onclick: async () => {
+        try {
+          const { admitted } = await api('POST', `/api/proctor/rooms/${state.room}/admit-ready`, {});
+          preMsg.replaceChildren(biEl('div', 'console.pre.admitted_n', { n: admitted }, { class: 'alert notice' }));
+        } catch (e) { preMsg.replaceChildren(errorBox(e)); }
+      } })),
+    preMsg,
+    h('table', { class: 'pretable' },
+      h('tr', {}, h('th', {}, '#'), biEl('th', 'console.pre.registered'), biEl('th', 'console.pre.identity'), biEl('th', 'console.pre.steps'), biEl('th', 'console.pre.device'), h('th'), h('th')),
+      ...rows));
+}
+
 // ---- one candidate -------------------------------------------------------------
 
 function openCandidate(id) {
@@ -285,6 +346,7 @@ function renderDetailHead() {
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
       biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
     h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
+    c.status === 'not_started' ? h('div', { class: 'idcheck' }, biEl('h3', 'console.pre.identity'), still(c.attempt_id, state.readiness[c.attempt_id])) : '',
     admission,
     h('div', { class: 'actions' },
       label('console.message', msgBody),

@@ -5,6 +5,7 @@ import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
+import { renderLobby as renderJourney } from './lobby.js';
 
 await loadDictionary();
 
@@ -121,7 +122,10 @@ function onMessage(m) {
   if (onProctorMessage(m, banner) || onMediaMessage(m) || onPairMessage(m)) return;
   switch (m.type) {
     case 'paper':
-      if (m.status === 'in_progress') startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));
+      if (m.status === 'in_progress') {
+        startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));
+        watch(); // the page is watched from the start of the exam, not in the lobby
+      }
       setClock(m.server_now, m.deadline);
       state.paper = m;
       state.nextSeq = Math.max(state.nextSeq, m.last_seq + 1);
@@ -287,6 +291,10 @@ function render() {
 
 function renderLobby() {
   const p = state.paper;
+  if (p.kind !== 'mock') {
+    renderJourney(screen, { attempt: attemptId, paper: p, serverNow: () => Date.now() + state.offset, send, start: () => send({ type: 'start', id: 'start' }) });
+    return;
+  }
   const opens = p.opens_at && new Date(p.opens_at).getTime() > Date.now() + state.offset;
   const start = biEl('button', 'exam.start', {}, { type: 'button', class: 'primary', id: 'start' });
   start.disabled = opens;
@@ -422,7 +430,11 @@ window.addEventListener('online', () => {
   clearTimeout(state.retry);
   connect();
 });
-startWatching((msg) => !state.stopped && send(msg), attemptId);
+let watching = false;
+function watch() {
+  if (!watching) startWatching((msg) => !state.stopped && send(msg), attemptId);
+  watching = true;
+}
 bi($('loading'), 'exam.loading');
 bi($('clock-label'), 'exam.time_left');
 renderSave();

@@ -22,7 +22,20 @@ export function startPhoneView(sender, box) {
   send({ type: 'phone_view', id: 'pv' });
 }
 
+let onPhone = () => {};
+
+// phonePreview returns a video element that shows the phone's picture, and
+// calls changed(live) whenever the phone's picture comes or goes.
+export function phonePreview(changed) {
+  const v = h('video', { autoplay: true, muted: true, playsinline: true, class: 'phoneview' });
+  previews.add(v);
+  if (changed) onPhone = changed;
+  attach();
+  return v;
+}
+
 function attach() {
+  onPhone(!!phoneStream);
   for (const v of previews) if (v.srcObject !== phoneStream) v.srcObject = phoneStream;
   const st = document.getElementById('pair-status');
   if (st) bi(st, phoneStream ? 'pair.connected' : 'pair.waiting');

@@ -12,6 +12,11 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
+// DefaultRetentionDays is how long recordings are kept after an attempt's
+// result became final, unless configured otherwise; the exam rules tell
+// candidates this figure.
+const DefaultRetentionDays = 90
+
 // Expired lists the recordings that the retention rule lets go: those of
 // attempts whose result became final (a review decision) more than days
 // ago. Attempts without a decision are still under review and keep theirs.
