@@ -269,6 +269,9 @@ function renderSave() {
 function render() {
   const p = state.paper;
   $('title').replaceChildren(document.createTextNode(p.title_zh + ' '), span('en', p.title_en));
+  // In the lobby the bar does not stick (there is no clock yet), so it never
+  // covers the steps on a small screen.
+  $('exam').classList.toggle('lobby-mode', p.status === 'not_started');
   if (p.status === 'not_started') return renderLobby();
   if (p.status !== 'in_progress') return ended({ status: p.status, reason: p.end_reason, score: p.score, kind: p.kind });
   const qs = p.questions;
