@@ -123,6 +123,8 @@ type ReadinessView struct {
 	Browser   *Browser           `json:"browser,omitempty"`
 	Identity  *Identity          `json:"identity,omitempty"`
 	Admitted  *time.Time         `json:"admitted_at,omitempty"`
+	// Photo says whether the candidate has a registered photo on file.
+	Photo bool `json:"registered_photo"`
 }
 
 // Readiness returns the readiness of each attempt that exists among ids.
@@ -132,10 +134,12 @@ func (e *Engine) Readiness(ctx context.Context, ids []int64) (map[int64]*Readine
 		return out, nil
 	}
 	var modes []struct {
-		ID   int64
-		Mode *string
+		ID    int64
+		Mode  *string
+		Photo string
 	}
-	err := e.db.WithContext(ctx).Table("attempts").Select("attempts.id, exam_sessions.admission_mode AS mode").
+	err := e.db.WithContext(ctx).Table("attempts").Select("attempts.id, exam_sessions.admission_mode AS mode, users.photo").
+		Joins("JOIN users ON users.id = attempts.candidate_id").
 		Joins("LEFT JOIN exam_sessions ON exam_sessions.id = attempts.session_id").
 		Where("attempts.id IN ?", ids).Scan(&modes).Error
 	if err != nil {
@@ -150,7 +154,7 @@ func (e *Engine) Readiness(ctx context.Context, ids []int64) (map[int64]*Readine
 		if m.Mode != nil {
 			mode = *m.Mode
 		}
-		out[m.ID] = &ReadinessView{AttemptID: m.ID, Mode: mode, Done: map[Step]time.Time{}}
+		out[m.ID] = &ReadinessView{AttemptID: m.ID, Mode: mode, Done: map[Step]time.Time{}, Photo: m.Photo != ""}
 	}
 	for _, row := range rows {
 		v := out[row.AttemptID]

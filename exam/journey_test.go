@@ -7,6 +7,7 @@ import (
 	"image"
 	"image/jpeg"
 	"image/png"
+
 	"strings"
 	"testing"
 
@@ -102,6 +103,37 @@ func TestJourneySteps(t *testing.T) {
 		}
 		if code, _ := call(t, e, c1, "GET", a0+"/identity", nil); code != 404 {
 			t.Fatalf("another candidate reads the still: %d", code)
+		}
+
+		// The registered photo: filed by an admin, seen by the invigilator.
+		admin := e.login(e.admin)
+		photoPath := fmt.Sprintf("/api/admin/users/%d/photo", e.cands[0].id)
+		for _, p := range []struct {
+			name   string
+			path   string
+			body   []byte
+			status int
+		}{
+			{"not a candidate", fmt.Sprintf("/api/admin/users/%d/photo", e.invA.id), jpegOf(t, 300, 400), 404},
+			{"not a JPEG", photoPath, pngOf(t), 400},
+			{"the photo", photoPath, jpegOf(t, 300, 400), 200},
+		} {
+			if code, out := call(t, e, admin, "PUT", p.path, p.body); code != p.status {
+				t.Fatalf("%s: %d %s", p.name, code, out)
+			}
+		}
+		if code, _ := call(t, e, e.login(e.invA), "PUT", photoPath, jpegOf(t, 300, 400)); code != 403 {
+			t.Fatalf("an invigilator files a photo: %d", code)
+		}
+		photo := fmt.Sprintf("/api/proctor/attempts/%d/photo", e.cands[0].attempt)
+		if code, out := call(t, e, e.login(e.invA), "GET", photo, nil); code != 200 || !bytes.Equal(out, jpegOf(t, 300, 400)) {
+			t.Fatalf("the invigilator reads the photo: %d", code)
+		}
+		if code, _ := call(t, e, e.login(e.invD), "GET", photo, nil); code != 403 {
+			t.Fatalf("another room's invigilator reads the photo: %d", code)
+		}
+		if r := readiness(); !r.Photo {
+			t.Fatal("readiness does not say a photo is on file")
 		}
 
 		// Admitting the room admits the ready candidate only.

@@ -2,6 +2,7 @@ package exam_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -115,9 +116,13 @@ func TestJourneyAndAdmissionInChromium(t *testing.T) {
 	browsertest.Run(t, cand, "confirm the set-up checklist", chromedp.Click("#setup-confirm"))
 	wait(cand, "ready, waiting for the invigilator", lobbyState("ready"))
 
+	if code, out := call(t, e, e.login(e.admin), "PUT", fmt.Sprintf("/api/admin/users/%d/photo", cd.id), jpegOf(t, 300, 400)); code != 200 {
+		t.Fatalf("filing the registered photo: %d %s", code, out)
+	}
 	browsertest.Run(t, inv, "invigilator sees the candidate ready, with the photo",
 		e.loginPage(e.invA), chromedp.WaitVisible("#pre"))
-	wait(inv, "one ready", `document.querySelector('[data-count="ready"]')?.textContent.includes('1') && document.querySelector('#pre img.still')?.naturalWidth > 0`)
+	wait(inv, "one ready, the registered photo beside the identity still",
+		`document.querySelector('[data-count="ready"]')?.textContent.includes('1') && [...document.querySelectorAll('#pre img.still')].filter((i) => i.naturalWidth > 0).length === 2`)
 	browsertest.Screenshot(t, inv, "console-pre-exam")
 	browsertest.Run(t, inv, "refuse with a reason",
 		chromedp.Click(`#pre [data-pre] button:last-child`), chromedp.WaitVisible("#refuse-reason"),

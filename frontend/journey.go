@@ -29,9 +29,28 @@ var ErrBadStill = errors.New("the identity still must be a JPEG photo of at leas
 
 const maxStill = 1 << 20
 
-var stillName = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var stillName = regexp.MustCompile(`^[0-9a-f]{64}\.jpg$`)
 
 func (s *Server) stillDir() string { return filepath.Join(s.cfg.DataDir, "identity") }
+
+func (s *Server) photoDir() string { return filepath.Join(s.cfg.DataDir, "photos") }
+
+// serveFile serves a content-named JPEG from dir to someone already allowed
+// to see it.
+func serveFile(w http.ResponseWriter, r *http.Request, dir, name string) error {
+	if !stillName.MatchString(name) {
+		return store.ErrNotFound
+	}
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		return store.ErrNotFound
+	}
+	defer f.Close()
+	w.Header().Set("Content-Type", "image/jpeg")
+	w.Header().Set("Cache-Control", "private, no-cache")
+	http.ServeContent(w, r, "", modTime(f), f)
+	return nil
+}
 
 // MountJourney puts the steps before the exam on the web. Call after
 // MountExam, MountProctor and MountMedia.
@@ -100,18 +119,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if !stillName.MatchString(still.SHA256) {
-			return store.ErrNotFound
-		}
-		f, err := os.Open(filepath.Join(s.stillDir(), still.SHA256+".jpg"))
-		if err != nil {
-			return store.ErrNotFound
-		}
-		defer f.Close()
-		w.Header().Set("Content-Type", "image/jpeg")
-		w.Header().Set("Cache-Control", "private, no-cache")
-		http.ServeContent(w, r, "", modTime(f), f)
-		return nil
+		return serveFile(w, r, s.stillDir(), still.SHA256+".jpg")
 	}
 	s.mux.Handle("GET /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
 		return serveStill(w, r, id)
@@ -125,6 +133,50 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 			return err
 		}
 		return serveStill(w, r, id)
+	}))
+	// The registered photo: an admin files it; the invigilator sees it
+	// beside the identity still.
+	s.mux.Handle("PUT /api/admin/users/{id}/photo", s.api([]store.Role{store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		var u store.User
+		if err := s.db.WithContext(r.Context()).Where("id = ? AND role = ?", id, store.RoleCandidate).Take(&u).Error; err != nil {
+			return store.ErrNotFound
+		}
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStill))
+		if err != nil {
+			return ErrTooLarge
+		}
+		if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
+			return ErrBadStill
+		}
+		name, err := storeByContent(s.photoDir(), b, "jpg")
+		if err != nil {
+			return err
+		}
+		if err := s.db.WithContext(r.Context()).Model(&u).Update("photo", name).Error; err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "photo_registered", "user", strconv.FormatInt(id, 10), clientIP(r), map[string]string{"photo": name})
+		return WriteJSON(w, http.StatusOK, map[string]string{"photo": name})
+	}))
+	s.mux.Handle("GET /api/proctor/attempts/{id}/photo", s.api(staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := svc.CanSee(r.Context(), a.User, id); err != nil {
+			return err
+		}
+		var photo string
+		err = s.db.WithContext(r.Context()).Table("attempts").Select("users.photo").Joins("JOIN users ON users.id = attempts.candidate_id").
+			Where("attempts.id = ?", id).Scan(&photo).Error
+		if err != nil {
+			return err
+		}
+		return serveFile(w, r, s.photoDir(), photo)
 	}))
 	s.mux.Handle("POST /api/attempts/{id}/phone", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
 		if err := engine.RecordPhone(r.Context(), id, av.Live(id, media.Phone)); err != nil {

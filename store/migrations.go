@@ -277,6 +277,11 @@ CREATE TABLE readiness_steps (
 	PRIMARY KEY (attempt_id, step)
 );
 `},
+	// A candidate's registered photo (a file under the data dir named by its
+	// SHA-256), shown to the invigilator beside the identity still.
+	{"0008_registered_photo", `
+ALTER TABLE users ADD COLUMN photo TEXT NOT NULL DEFAULT ''
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

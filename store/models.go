@@ -31,8 +31,11 @@ type User struct {
 	PasswordHash string `json:"-"`
 	DisplayName  string
 	// Chief marks a chief invigilator, who sees every room of a session.
-	Chief     bool
-	Disabled  bool
+	Chief    bool
+	Disabled bool
+	// Photo names a candidate's registered photo (sha256.ext under the data
+	// dir's photos/), empty when none is on file.
+	Photo     string
 	CreatedAt time.Time
 }
 

@@ -238,6 +238,10 @@ function preState(c) {
   return c.connected || Object.keys(r.done).length ? 'waiting' : 'absent';
 }
 
+const photo = (id, r) => (r?.registered_photo
+  ? h('img', { class: 'still', src: `/api/proctor/attempts/${id}/photo`, alt: t('console.pre.photo').zh })
+  : biEl('span', 'console.pre.nophoto', {}, { class: 'hint' }));
+
 const still = (id, r) => (r?.identity
   ? h('img', { class: 'still', src: `/api/proctor/attempts/${id}/identity?v=${r.identity.sha256.slice(0, 12)}`, alt: t('console.pre.identity').zh })
   : biEl('span', 'console.pre.noidentity', {}, { class: 'hint' }));
@@ -257,7 +261,7 @@ function renderPre() {
     const bad = Object.entries(r?.device || {}).filter(([, v]) => v !== 'passed');
     return h('tr', { 'data-pre': c.attempt_id, class: `pre-${st}` },
       h('td', {}, `#${c.seat_no}`),
-      h('td', {}, h('strong', {}, c.name), h('div', { class: 'mono' }, c.ticket)),
+      h('td', {}, photo(c.attempt_id, r), h('div', {}, h('strong', {}, c.name)), h('div', { class: 'mono' }, c.ticket)),
       h('td', {}, still(c.attempt_id, r)),
       h('td', { class: 'steps' }, ...steps.map((s) => h('span', { class: r?.done[s] ? 'step done' : 'step', title: `${t(`journey.step.${s}`).zh} ${t(`journey.step.${s}`).en}` }, r?.done[s] ? '✓' : '·'))),
       h('td', {}, r?.done.device_check ? (bad.length ? bad.map(([k, v]) => `${t(`check.${k}`).zh}: ${t(`check.verdict.${v}`).zh}`).join('；') : biEl('span', 'check.verdict.passed')) : '—'),
@@ -346,7 +350,9 @@ function renderDetailHead() {
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
       biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
     h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
-    c.status === 'not_started' ? h('div', { class: 'idcheck' }, biEl('h3', 'console.pre.identity'), still(c.attempt_id, state.readiness[c.attempt_id])) : '',
+    c.status === 'not_started' ? h('div', { class: 'idcheck' },
+      h('figure', {}, photo(c.attempt_id, state.readiness[c.attempt_id]), biEl('figcaption', 'console.pre.photo')),
+      h('figure', {}, still(c.attempt_id, state.readiness[c.attempt_id]), biEl('figcaption', 'console.pre.identity'))) : '',
     admission,
     h('div', { class: 'actions' },
       label('console.message', msgBody),
