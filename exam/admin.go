@@ -152,23 +152,25 @@ func (e *Engine) CorrectKey(ctx context.Context, questionID int64, key []int, ac
 
 // ResultRow is one attempt of a session in the results list.
 type ResultRow struct {
-	AttemptID int64      `json:"attempt_id"`
-	Ticket    string     `json:"ticket"`
-	Name      string     `json:"name"`
-	Room      string     `json:"room"`
-	Status    string     `json:"status"`
-	StartedAt *time.Time `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at"`
-	Score     *float64   `json:"score"`
-	Passed    *bool      `json:"passed"`
-	Credited  int        `json:"credited_seconds"`
+	AttemptID   int64      `json:"attempt_id"`
+	CandidateID int64      `json:"candidate_id"`
+	Photo       string     `json:"photo"` // the registered photo's file, "" when none is on file
+	Ticket      string     `json:"ticket"`
+	Name        string     `json:"name"`
+	Room        string     `json:"room"`
+	Status      string     `json:"status"`
+	StartedAt   *time.Time `json:"started_at"`
+	EndedAt     *time.Time `json:"ended_at"`
+	Score       *float64   `json:"score"`
+	Passed      *bool      `json:"passed"`
+	Credited    int        `json:"credited_seconds"`
 }
 
 // SessionResults lists every attempt of a session, by ticket.
 func SessionResults(ctx context.Context, db *store.DB, sessionID int64) ([]ResultRow, error) {
 	var rows []ResultRow
 	err := db.WithContext(ctx).Table("attempts").
-		Select(`attempts.id AS attempt_id, seats.ticket, users.display_name AS name, rooms.name AS room, attempts.status,
+		Select(`attempts.id AS attempt_id, attempts.candidate_id, users.photo, seats.ticket, users.display_name AS name, rooms.name AS room, attempts.status,
 			attempts.started_at, attempts.ended_at, attempts.score, attempts.passed, attempts.credited_seconds AS credited`).
 		Joins("JOIN seats ON seats.id = attempts.seat_id").
 		Joins("JOIN users ON users.id = attempts.candidate_id").

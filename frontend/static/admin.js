@@ -101,10 +101,27 @@ function label(key, input) {
 async function results(id, el) {
   const { results } = await api('GET', `/api/admin/sessions/${id}/results`);
   el.replaceChildren(h('table', {},
-    h('tr', {}, biEl('th', 'admin.results.ticket'), biEl('th', 'admin.results.name'), biEl('th', 'home.seat.room'), biEl('th', 'admin.session.attempts'), biEl('th', 'admin.results.score'), biEl('th', 'admin.results.passed')),
+    h('tr', {}, biEl('th', 'admin.results.ticket'), biEl('th', 'admin.results.name'), biEl('th', 'home.seat.room'), biEl('th', 'admin.session.attempts'), biEl('th', 'admin.results.score'), biEl('th', 'admin.results.passed'), biEl('th', 'console.pre.photo')),
     ...results.map((r) => h('tr', {}, h('td', { class: 'mono' }, r.ticket), h('td', {}, r.name), h('td', {}, r.room),
       h('td', {}, biEl('span', `status.${r.status}`)), h('td', {}, r.score ?? '—'),
-      h('td', {}, r.passed == null ? '—' : biEl('span', r.passed ? 'admin.yes' : 'admin.no'))))));
+      h('td', {}, r.passed == null ? '—' : biEl('span', r.passed ? 'admin.yes' : 'admin.no')),
+      h('td', {}, photoCell(r))))));
+}
+
+// photoCell files a candidate's registered photo (a JPEG), which the
+// invigilator sees beside the identity still before the exam.
+function photoCell(r) {
+  const note = r.photo ? biEl('span', 'admin.photo.on_file') : biEl('span', 'console.pre.nophoto', {}, { class: 'hint' });
+  const input = h('input', { type: 'file', accept: 'image/jpeg', 'data-photo': r.candidate_id });
+  input.onchange = async () => {
+    const f = input.files[0];
+    if (!f) return;
+    const res = await fetch(`/api/admin/users/${r.candidate_id}/photo`, { method: 'PUT', headers: { 'X-CSRF-Token': csrfToken(), 'Content-Type': 'image/jpeg' }, body: f });
+    const body = await res.json().catch(() => ({}));
+    if (res.ok) bi(note, 'admin.photo.on_file');
+    else bi(note, body.error ? body.error.message : { zh: res.statusText, en: '' });
+  };
+  return h('div', {}, note, input);
 }
 
 async function stats(id, el) {
