@@ -420,6 +420,12 @@ func newTicket() string {
 // deadline after the theory exam, stored under its SHA-256.
 func (s *Service) Submit(ctx context.Context, candidateID, sittingID int64, name string, body []byte) (*store.Sitting, error) {
 	var st store.Sitting
+	// The theory result may have come in since the path was last read.
+	if err := s.db.WithContext(ctx).Take(&st, sittingID).Error; err == nil {
+		if _, err := s.Settle(ctx, st.RegistrationID); err != nil {
+			return nil, err
+		}
+	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var reg store.Registration
 		if err := tx.Take(&st, sittingID).Error; err != nil {
