@@ -149,7 +149,7 @@ function reviewerRows() {
 function panels(list) {
   return h('table', {}, h('tr', {}, biEl('th', 'cert.name'), biEl('th', 'cert.component'), biEl('th', 'cert.panel.progress.head'), biEl('th', 'cert.score')),
     ...list.map((s) => h('tr', {}, h('td', {}, s.candidate), h('td', {}, biEl('span', `cert.component.${s.component}`)),
-      h('td', {}, `${s.scored} / ${s.members}`, ...(s.scores || []).map((p) => h('div', { class: 'small' }, `${p.name}: ${p.score == null ? '—' : p.score} ${p.comment}`))),
+      h('td', {}, `${s.scored} / ${s.members}`, ...(s.scores || []).map((p) => h('div', { class: 'small' }, `${p.name}: ${p.score == null ? '—' : p.score} ${p.comment || ''}`))),
       h('td', {}, s.score == null ? '—' : String(s.score)))));
 }
 
