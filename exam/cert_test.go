@@ -196,6 +196,11 @@ func TestCertRegistrationAPI(t *testing.T) {
 	code, b = call(t, e.examEnv, admin, "POST", fmt.Sprintf("/api/admin/cert/registrations/%d/seat", regID), map[string]int64{"session_id": e.session})
 	expect(t, "seat", code, b, 200, "")
 	ticket := decode[struct{ Ticket string }](t, b).Ticket
+	var seat store.Seat
+	e.db.Where("ticket = ?", ticket).Take(&seat)
+	if seat.InvigilatorID == nil || (*seat.InvigilatorID != e.invA.id && *seat.InvigilatorID != e.invB.id && *seat.InvigilatorID != e.chief.id && *seat.InvigilatorID != e.invD.id) {
+		t.Fatalf("the seat has no responsible invigilator of its room: %+v", seat)
+	}
 	if p := e.path(alice)[0]; p.OwedCents != 0 || p.Components[0].Sittings[0].Ticket != ticket || p.Components[0].Sittings[0].AttemptID == 0 {
 		t.Fatalf("after seating: %+v", p.Components[0])
 	}

@@ -387,6 +387,17 @@ func (s *Service) seat(ctx context.Context, tx *gorm.DB, actorID, regID, session
 	var seatNo int64
 	tx.Model(&store.Seat{}).Where("room_id = ?", room.ID).Count(&seatNo)
 	seat := &store.Seat{SessionID: sessionID, RoomID: room.ID, CandidateID: reg.CandidateID, Ticket: newTicket(), SeatNo: int(seatNo) + 1, CreatedAt: s.now()}
+	// The room's least-loaded invigilator becomes responsible for the seat.
+	var inv struct{ UserID int64 }
+	err = tx.Raw(`SELECT room_invigilators.user_id FROM room_invigilators LEFT JOIN seats ON seats.invigilator_id = room_invigilators.user_id
+		AND seats.session_id = ? WHERE room_invigilators.room_id = ? GROUP BY room_invigilators.user_id ORDER BY COUNT(seats.id), room_invigilators.user_id LIMIT 1`,
+		sessionID, room.ID).Scan(&inv).Error
+	if err != nil {
+		return nil, err
+	}
+	if inv.UserID != 0 {
+		seat.InvigilatorID = &inv.UserID
+	}
 	if err := tx.Create(seat).Error; err != nil {
 		if errors.Is(err, gorm.ErrDuplicatedKey) {
 			return nil, fmt.Errorf("%w: the candidate already has a seat in this session", ErrNotOpen)
