@@ -427,3 +427,29 @@ func TestImport(t *testing.T) {
 		t.Fatalf("imported: %+v", out)
 	}
 }
+
+// The senior path: application materials, a scheduled defence, a panel
+// of five scoring by the median.
+func TestSeniorReviewWithDefence(t *testing.T) {
+	f := newFixture(t, storetest.NewDB(t, "sqlite"), `{"score_method":"median"}`)
+	reg := f.register("senior", 0, "")
+	f.sitTheory(reg, "senior", 1, 85)
+	review := f.sitting(reg.ID, "review", 1)
+	if _, err := f.svc.Submit(f.ctx, reg.CandidateID, review.ID, "申报材料.pdf", []byte("%PDF-1.5 materials")); err != nil {
+		t.Fatal(err)
+	}
+	theory := f.sitting(reg.ID, "theory", 1)
+	isErr(t, "a defence for the theory exam", f.svc.ScheduleDefence(f.ctx, f.admin, theory.ID, f.clock.now()), certify.ErrNotOpen)
+	at := f.clock.now().Add(72 * time.Hour)
+	f.must(f.svc.ScheduleDefence(f.ctx, f.admin, review.ID, at))
+	f.must(f.svc.FormPanel(f.ctx, f.admin, review.ID, f.reviewers))
+	for i, s := range []float64{95, 60, 82, 81, 40} {
+		f.must(f.svc.Score(f.ctx, f.reviewers[i], review.ID, s, "答辩表现"))
+	}
+	path, err := f.svc.Path(f.ctx, reg.CandidateID)
+	f.must(err)
+	rv := path[0].Components[1]
+	if rv.Component != "review" || *rv.Sittings[0].Score != 81 || !*rv.Sittings[0].Passed || !rv.Sittings[0].DefenceAt.Equal(at) || path[0].Certificate == nil {
+		t.Fatalf("senior path (median 81 passes; the mean, 71.6, would not): %+v", path[0])
+	}
+}
