@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
@@ -55,6 +56,7 @@ type examEnv struct {
 	invA, invB, chief, invD, reviewer cand
 	proc                              *proctor.Service
 	media                             *media.Service
+	cert                              *certify.Service
 	dataDir                           string
 	session                           int64
 	room                              int64
@@ -185,6 +187,10 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	web.MountMedia(e.media)
+	e.cert = certify.New(certify.Config{DB: e.db, DataDir: e.dataDir, Now: e.clock.now, NewCandidate: frontend.NewCandidateAccount})
+	if err := web.MountCertify(e.cert); err != nil {
+		e.t.Fatal(err)
+	}
 	web.MountJourney(e.engine, e.media, e.proc)
 	e.web = web
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -6,6 +6,7 @@ import (
 	"github.com/examhall/examhall/frontend/i18n"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/proctor"
 	"regexp"
 	"strings"
@@ -84,6 +85,33 @@ func TestDictionaryIsComplete(t *testing.T) {
 	for kind := range proctor.DefaultRules {
 		if !i18n.Has("flag." + kind) {
 			t.Errorf("no reason text for flag kind %s", kind)
+		}
+	}
+	for _, err := range certify.AllErrors {
+		if !i18n.Has("error." + err.Code()) {
+			t.Errorf("no message for certify error %s", err.Code())
+		}
+	}
+	for _, prefix := range []string{"cert.component.", "cert.state.", "cert.reg.", "cert.status.", "cert.fee.", "cert.edu."} {
+		var want []string
+		switch prefix {
+		case "cert.component.":
+			want = []string{string(exam.Theory), string(exam.Practical), string(exam.Review)}
+		case "cert.state.":
+			want = []string{certify.StatePending, certify.StatePassed, certify.StateRetake, certify.StateExhausted}
+		case "cert.reg.":
+			want = []string{certify.RegOpen, certify.RegPassed, certify.RegClosed}
+		case "cert.status.":
+			want = []string{certify.Valid, certify.Revoked}
+		case "cert.fee.":
+			want = []string{certify.ItemRegistration, certify.ItemRetake}
+		case "cert.edu.":
+			want = certify.Educations
+		}
+		for _, w := range want {
+			if !i18n.Has(prefix + w) {
+				t.Errorf("missing %s%s", prefix, w)
+			}
 		}
 	}
 	if !i18n.Has("error." + (&exam.ErrImport{}).Code()) {

@@ -282,6 +282,90 @@ CREATE TABLE readiness_steps (
 	{"0008_registered_photo", `
 ALTER TABLE users ADD COLUMN photo TEXT NOT NULL DEFAULT ''
 `},
+	{"0009_certificates", `
+CREATE TABLE affiliations (
+	user_id BIGINT PRIMARY KEY REFERENCES users(id),
+	organisation TEXT NOT NULL
+);
+CREATE TABLE registrations (
+	id {{pk}},
+	candidate_id BIGINT NOT NULL REFERENCES users(id),
+	level_id BIGINT NOT NULL REFERENCES levels(id),
+	name TEXT NOT NULL,
+	id_number TEXT NOT NULL,
+	education TEXT NOT NULL,
+	training_hours INTEGER NOT NULL,
+	organisation TEXT NOT NULL DEFAULT '',
+	status TEXT NOT NULL,
+	created_by BIGINT REFERENCES users(id),
+	created_at {{ts}} NOT NULL
+);
+CREATE INDEX registrations_candidate ON registrations(candidate_id);
+CREATE INDEX registrations_id_number ON registrations(id_number);
+CREATE TABLE fees (
+	id {{pk}},
+	registration_id BIGINT NOT NULL REFERENCES registrations(id),
+	item TEXT NOT NULL,
+	component TEXT NOT NULL DEFAULT '',
+	amount_cents BIGINT NOT NULL,
+	created_at {{ts}} NOT NULL,
+	paid_at {{ts}},
+	method TEXT NOT NULL DEFAULT '',
+	reference TEXT NOT NULL DEFAULT '',
+	paid_by BIGINT REFERENCES users(id)
+);
+CREATE INDEX fees_registration ON fees(registration_id);
+CREATE TABLE sittings (
+	id {{pk}},
+	registration_id BIGINT NOT NULL REFERENCES registrations(id),
+	component TEXT NOT NULL,
+	n INTEGER NOT NULL,
+	fee_id BIGINT REFERENCES fees(id),
+	seat_id BIGINT UNIQUE REFERENCES seats(id),
+	opened_at {{ts}},
+	file_name TEXT NOT NULL DEFAULT '',
+	file_type TEXT NOT NULL DEFAULT '',
+	file_size BIGINT NOT NULL DEFAULT 0,
+	file_sha256 TEXT NOT NULL DEFAULT '',
+	file_path TEXT NOT NULL DEFAULT '',
+	submitted_at {{ts}},
+	defence_at {{ts}},
+	score DOUBLE PRECISION,
+	passed {{bool}},
+	decided_at {{ts}},
+	created_at {{ts}} NOT NULL,
+	UNIQUE (registration_id, component, n)
+);
+CREATE TABLE panel_seats (
+	sitting_id BIGINT NOT NULL REFERENCES sittings(id),
+	user_id BIGINT NOT NULL REFERENCES users(id),
+	score DOUBLE PRECISION,
+	comment TEXT NOT NULL DEFAULT '',
+	scored_at {{ts}},
+	PRIMARY KEY (sitting_id, user_id)
+);
+CREATE INDEX panel_seats_user ON panel_seats(user_id);
+CREATE TABLE declared_conflicts (
+	user_id BIGINT NOT NULL REFERENCES users(id),
+	registration_id BIGINT NOT NULL REFERENCES registrations(id),
+	reason TEXT NOT NULL DEFAULT '',
+	declared_at {{ts}} NOT NULL,
+	PRIMARY KEY (user_id, registration_id)
+);
+CREATE TABLE certificates (
+	id {{pk}},
+	registration_id BIGINT NOT NULL UNIQUE REFERENCES registrations(id),
+	number TEXT NOT NULL UNIQUE,
+	code TEXT NOT NULL,
+	holder_name TEXT NOT NULL,
+	id_number TEXT NOT NULL,
+	level_id BIGINT NOT NULL REFERENCES levels(id),
+	issued_at {{ts}} NOT NULL,
+	revoked_at {{ts}},
+	revoke_reason TEXT NOT NULL DEFAULT '',
+	revoked_by BIGINT REFERENCES users(id)
+);
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -42,10 +42,12 @@ type Login struct {
 // DemoFile is <data-dir>/demo.json: the URL and every login, so scripts (and
 // the load generator) can drive the demo.
 type DemoFile struct {
-	URL          string  `json:"url"`
-	SessionID    int64   `json:"session_id"`
-	Admin        Login   `json:"admin"`
-	Reviewers    []Login `json:"reviewers"`
+	URL       string  `json:"url"`
+	SessionID int64   `json:"session_id"`
+	Admin     Login   `json:"admin"`
+	Reviewers []Login `json:"reviewers"`
+	// Panel are reviewers with organisations, for the certificate's panels.
+	Panel        []Login `json:"panel"`
 	Invigilators []Login `json:"invigilators"`
 	Candidates   []Login `json:"candidates"`
 }
@@ -141,6 +143,12 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	}
 	add(store.RoleAdmin, "考试中心管理员", &demo.Admin)
 	add(store.RoleReviewer, "评审员 01", &demo.Reviewers[0])
+	for i := range 3 {
+		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: frontend.NewStaffPassword()})
+	}
+	for i := range demo.Panel {
+		add(store.RoleReviewer, fmt.Sprintf("评审专家 %02d", i+1), &demo.Panel[i])
+	}
 	ticketPrefix := startsAt.Format("060102")
 	seq, invSeq := 0, 0
 	for r, room := range plan {
@@ -195,6 +203,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 			return err
 		}
 		var junior int64
+		levels := map[string]int64{}
 		for _, l := range exam.DefaultLevels {
 			comps, _ := json.Marshal(l.Components)
 			lv := &store.Level{ProgrammeID: prog.ID, Code: l.Code, Rank: l.Rank, NameZh: l.NameZh, NameEn: l.NameEn,
@@ -205,6 +214,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 			if l.Code == "junior" {
 				junior = lv.ID
 			}
+			levels[l.Code] = lv.ID
 		}
 		qs := make([]store.Question, len(bank))
 		for i, q := range bank {
@@ -280,6 +290,9 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		if _, err := exam.ScheduleSession(ctx, tx, sess.ID); err != nil {
 			return err
 		}
+		if err := seedCertificates(ctx, tx, prog, levels, demo, idOf, seats, startsAt); err != nil {
+			return err
+		}
 		return tx.Create(&store.Setting{Key: demoSeededKey, Value: strconv.FormatInt(sess.ID, 10)}).Error
 	})
 	if err != nil {
@@ -302,6 +315,9 @@ func printDemo(w io.Writer, d *DemoFile, path string) {
 	fmt.Fprintf(w, "  管理员 admin        %-12s %s\n", d.Admin.Username, d.Admin.Password)
 	for _, r := range d.Reviewers {
 		fmt.Fprintf(w, "  评审员 reviewer     %-12s %s\n", r.Username, r.Password)
+	}
+	for _, p := range d.Panel {
+		fmt.Fprintf(w, "  评审专家 panel      %-12s %s\n", p.Username, p.Password)
 	}
 	for _, i := range d.Invigilators {
 		fmt.Fprintf(w, "  监考员 invigilator  %-12s %s  (%s)\n", i.Username, i.Password, i.Room)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
@@ -189,6 +190,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		log.Info("recordings left open by a crash were repaired", "count", n)
 	}
 	web.MountMedia(av)
+	if err := web.MountCertify(certify.New(certify.Config{DB: db, DataDir: cfg.DataDir, NewCandidate: frontend.NewCandidateAccount})); err != nil {
+		return err
+	}
 	web.MountJourney(engine, av, proc)
 
 	ln, err := net.Listen("tcp", cfg.Addr)

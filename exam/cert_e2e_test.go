@@ -1,0 +1,129 @@
+package exam_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/examhall/examhall/frontend/browsertest"
+)
+
+// The whole certificate path in Chromium: a candidate registers, an admin
+// marks the fee paid and seats her, she passes the theory exam and uploads
+// her work-improvement plan, the admin forms a panel of three, the members
+// score it (the first in the browser), the certificate is issued, printed
+// and verified on the public page.
+func TestCertificatePathInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	wait := 20 * time.Second
+	cb, ab, rb := browsertest.New(t), browsertest.New(t), browsertest.New(t)
+
+	// The candidate registers.
+	browsertest.Run(t, cb, "candidate logs in and registers",
+		e.loginPage(e.alice), chromedp.WaitVisible("#cert-path"),
+		chromedp.Navigate(e.srv.URL+"/register"), chromedp.WaitVisible("#reg-name"),
+		chromedp.SetValue("#reg-level", strconv.FormatInt(e.levels["intermediate"], 10)),
+		chromedp.SendKeys("#reg-name", "王小明"), chromedp.SendKeys("#reg-id", aliceID),
+		chromedp.SetValue("#reg-education", "bachelor"), chromedp.SendKeys("#reg-hours", "80"),
+		chromedp.SendKeys("#reg-org", "北京培训中心"),
+		chromedp.Click("#register button[type=submit]"),
+		chromedp.WaitVisible("[data-registration]"))
+	browsertest.WaitTrue(t, cb, "the fee is owed", `document.querySelector('[data-fee]').textContent.includes('未缴费')`, wait)
+	browsertest.Screenshot(t, cb, "cert-registered")
+
+	// The admin marks the fee paid and seats her in the theory session.
+	browsertest.Run(t, ab, "admin marks the fee paid",
+		e.loginPage(e.admin), chromedp.WaitVisible("#cert-admin"),
+		chromedp.Navigate(e.srv.URL+"/admin/programme"), chromedp.WaitVisible("[data-pay]"),
+		chromedp.SendKeys("[data-receipt]", "RCPT-2026-001"), chromedp.Click("[data-pay]"))
+	browsertest.WaitTrue(t, ab, "fee paid", `!document.querySelector('[data-pay]') && !!document.querySelector('[data-seat]')`, wait)
+	browsertest.Run(t, ab, "admin seats her",
+		chromedp.SetValue("[data-session-for]", strconv.FormatInt(e.session, 10)), chromedp.Click("[data-seat]"))
+	browsertest.WaitTrue(t, ab, "seated", `!document.querySelector('[data-seat]')`, wait)
+
+	// She passes the theory exam (its page is tested on its own; here the
+	// socket answers every question with its key).
+	alice := e.login(e.alice)
+	reg := e.path(alice)[0]
+	if reg.OwedCents != 0 {
+		t.Fatalf("the fee is still owed: %+v", reg)
+	}
+	e.passTheory(alice, reg.Components[0].Sittings[0].AttemptID)
+
+	// She uploads her plan from the path page.
+	plan := filepath.Join(t.TempDir(), "改进方案.pdf")
+	os.WriteFile(plan, []byte("%PDF-1.7\n% a work-improvement plan\n"), 0o644)
+	browsertest.Run(t, cb, "candidate sees the theory result",
+		chromedp.Navigate(e.srv.URL+"/path"), chromedp.WaitVisible("input[data-upload]"))
+	browsertest.WaitTrue(t, cb, "theory passed", `document.querySelector('[data-state=theory]').textContent.includes('合格')`, wait)
+	browsertest.Run(t, cb, "candidate uploads the plan",
+		chromedp.SetUploadFiles("input[data-upload]", []string{plan}), chromedp.Click("[data-upload-button]"))
+	browsertest.WaitTrue(t, cb, "plan uploaded", `document.querySelector('a[href$="/document"]')?.textContent === '改进方案.pdf'`, wait)
+	browsertest.Screenshot(t, cb, "cert-plan-uploaded")
+
+	// The admin forms a panel of three.
+	browsertest.Run(t, ab, "admin opens the panel form", chromedp.Reload(), chromedp.WaitVisible("[data-form-panel]"))
+	for _, r := range e.reviewers {
+		browsertest.Run(t, ab, "choose a member", chromedp.Click(fmt.Sprintf(`[data-panel-form] input[data-member="%d"]`, r.id)))
+	}
+	browsertest.Run(t, ab, "form the panel", chromedp.Click("[data-form-panel]"))
+	browsertest.WaitTrue(t, ab, "panel formed", `document.body.textContent.includes('0 / 3')`, wait)
+	browsertest.Screenshot(t, ab, "cert-admin")
+
+	// The first member scores in the browser and sees no other score; the
+	// two others score; then all three show.
+	sitting := reg.Components[1].Sittings[0].ID
+	browsertest.Run(t, rb, "a panel member scores",
+		e.loginPage(e.reviewers[0]), chromedp.WaitVisible("#cert-panel"),
+		chromedp.Navigate(e.srv.URL+"/panel"), chromedp.WaitVisible("[data-score-form]"),
+		chromedp.SendKeys("[data-score-input]", "88"), chromedp.SendKeys("[data-comment]", "方案完整，可行性较好"),
+		chromedp.Click("[data-score-form] button[type=submit]"))
+	browsertest.WaitTrue(t, rb, "own score shown, others hidden", `!!document.querySelector('[data-mine]') && !document.querySelector('[data-scores]')`, wait)
+	for i, s := range []int{90, 84} {
+		code, b := call(t, e.examEnv, e.login(e.reviewers[i+1]), "POST", fmt.Sprintf("/api/panel/%d/score", sitting), map[string]any{"score": s, "comment": "ok"})
+		expect(t, "score", code, b, 200, "")
+	}
+	browsertest.Run(t, rb, "all scores shown", chromedp.Reload(), chromedp.WaitVisible("[data-scores]"))
+	if got := browsertest.Eval[string](t, rb, `document.querySelector('[data-result]').textContent`); !strings.Contains(got, "87.33") {
+		t.Fatalf("panel result: %q", got)
+	}
+	browsertest.Screenshot(t, rb, "cert-panel")
+
+	// The certificate is issued; its page prints with a QR code to the
+	// public check, which says it is valid.
+	browsertest.Run(t, cb, "candidate opens the certificate",
+		chromedp.Navigate(e.srv.URL+"/path"), chromedp.WaitVisible("#open-certificate"),
+		chromedp.Click("#open-certificate"), chromedp.WaitVisible("#certificate"))
+	browsertest.WaitTrue(t, cb, "QR code drawn", `document.querySelector('#qr').naturalWidth > 0`, wait)
+	number := browsertest.Eval[string](t, cb, `document.querySelector('#number').textContent`)
+	verifyURL := browsertest.Eval[string](t, cb, `document.querySelector('.cert-qr .mono').textContent`)
+	browsertest.Screenshot(t, cb, "cert-certificate")
+	if !strings.Contains(verifyURL, "number="+number) {
+		t.Fatalf("the QR link %q does not carry the number %s", verifyURL, number)
+	}
+
+	pb := browsertest.New(t) // a stranger's browser, not logged in
+	browsertest.Run(t, pb, "the QR link verifies", chromedp.Navigate(verifyURL), chromedp.WaitVisible("#v-status"))
+	if got := browsertest.Eval[string](t, pb, `document.querySelector('#v-status').textContent`); !strings.Contains(got, "有效") {
+		t.Fatalf("status %q", got)
+	}
+	browsertest.Run(t, pb, "verify by number and name",
+		chromedp.Navigate(e.srv.URL+"/verify"), chromedp.WaitVisible("#v-number"),
+		chromedp.SendKeys("#v-number", number), chromedp.SendKeys("#v-name", "王小明"),
+		chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible("#v-status"))
+	if got := browsertest.Eval[string](t, pb, `document.querySelector('#v-holder').textContent`); got != "王*明" {
+		t.Fatalf("holder shown as %q", got)
+	}
+	browsertest.Screenshot(t, pb, "cert-verified")
+	browsertest.Run(t, pb, "a wrong name finds nothing",
+		chromedp.SetValue("#v-name", "王大明"), chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible(`[data-verify="none"]`))
+}
