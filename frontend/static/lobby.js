@@ -81,7 +81,7 @@ function tick() {
   const el = $('timing');
   if (now < opens) bi(el, 'journey.opens_in', { time: clock(opens - now) });
   else if (now >= closes) bi(el, 'journey.closed');
-  else if (closes - now < 30 * 60e3 && now - opens > 60e3) bi(el, 'journey.late', { time: clock(closes - now) });
+  else if (now - opens > 60e3) bi(el, 'journey.late', { time: clock(closes - now) });
   else bi(el, 'journey.open_now');
   el.className = `timing${now >= closes ? ' closed' : ''}`;
   const admitted = L.info?.readiness.state === 'admitted';
