@@ -1,6 +1,7 @@
 package exam_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +11,16 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/frontend/browsertest"
+	"github.com/examhall/examhall/store"
 )
 
 // The whole certificate path in Chromium: a candidate registers, an admin
-// marks the fee paid and seats her, she passes the theory exam and uploads
+// marks the fee paid and seats her, she passes the theory exam on the exam
+// page and uploads
 // her work-improvement plan, the admin forms a panel of three, the members
 // score it (the first in the browser), the certificate is issued, printed
 // and verified on the public page.
@@ -50,14 +55,43 @@ func TestCertificatePathInChromium(t *testing.T) {
 		chromedp.SetValue("[data-session-for]", strconv.FormatInt(e.session, 10)), chromedp.Click("[data-seat]"))
 	browsertest.WaitTrue(t, ab, "seated", `!document.querySelector('[data-seat]')`, wait)
 
-	// She passes the theory exam (its page is tested on its own; here the
-	// socket answers every question with its key).
-	alice := e.login(e.alice)
-	reg := e.path(alice)[0]
+	// She sits the theory exam in the browser and answers every question
+	// with its key (found by the question's stem), then submits.
+	reg := e.path(e.login(e.alice))[0]
 	if reg.OwedCents != 0 {
 		t.Fatalf("the fee is still owed: %+v", reg)
 	}
-	e.passTheory(alice, reg.Components[0].Sittings[0].AttemptID)
+	keyOf := map[string]string{}
+	var bank []store.Question
+	e.db.Find(&bank)
+	for _, q := range bank {
+		keyOf[q.Stem] = q.Answer
+	}
+	browsertest.Run(t, cb, "candidate enters the exam from her path",
+		chromedp.Navigate(e.srv.URL+"/path"), chromedp.WaitVisible("a[data-exam]"), chromedp.Click("a[data-exam]"),
+		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible(".option"))
+	n := browsertest.Eval[int](t, cb, `document.querySelectorAll('#grid .cell').length`)
+	for i := range n {
+		stem := browsertest.Eval[string](t, cb, `document.querySelector('#stem').textContent`)
+		var key []int
+		if err := json.Unmarshal([]byte(keyOf[stem]), &key); err != nil || len(key) == 0 {
+			t.Fatalf("question %d %q: no key", i+1, stem)
+		}
+		for _, k := range key {
+			browsertest.Run(t, cb, "answer", chromedp.Click(fmt.Sprintf(`.option[data-option="%d"]`, k)))
+		}
+		if i < n-1 {
+			browsertest.Run(t, cb, "next question", chromedp.KeyEvent(kb.ArrowRight))
+			browsertest.WaitTrue(t, cb, "next question shown", fmt.Sprintf(`document.querySelector('#stem').textContent !== %q`, stem), wait)
+		}
+	}
+	browsertest.WaitTrue(t, cb, "all answers saved", fmt.Sprintf(`document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === %d`, n), wait)
+	browsertest.Run(t, cb, "submit the exam", chromedp.Click("#submit"), chromedp.WaitVisible("#confirm-yes"), chromedp.Click("#confirm-yes"), chromedp.WaitVisible("#ended"))
+	attempt := reg.Components[0].Sittings[0].AttemptID
+	waitStatus(t, e.examEnv, attempt, exam.StatusSubmitted)
+	if a := e.attempt(attempt); a.Score == nil || *a.Score != 100 {
+		t.Fatalf("theory score %v, want 100", a.Score)
+	}
 
 	// She uploads her plan from the path page.
 	plan := filepath.Join(t.TempDir(), "改进方案.pdf")
