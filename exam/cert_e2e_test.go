@@ -20,10 +20,9 @@ import (
 
 // The whole certificate path in Chromium: a candidate registers, an admin
 // marks the fee paid and seats her, she passes the theory exam on the exam
-// page and uploads
-// her work-improvement plan, the admin forms a panel of three, the members
-// score it (the first in the browser), the certificate is issued, printed
-// and verified on the public page.
+// page and uploads her work-improvement plan, the admin forms a panel of
+// three, the members score it (the first in the browser), the certificate
+// is issued, printed and verified on the public page.
 func TestCertificatePathInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
