@@ -144,6 +144,10 @@ func TestCertificatePathInChromium(t *testing.T) {
 		t.Fatalf("the QR link %q does not carry the number %s", verifyURL, number)
 	}
 
+	browsertest.Run(t, cb, "her home page shows the path and the certificate",
+		chromedp.Navigate(e.srv.URL+"/candidate"), chromedp.WaitVisible("#certificate-box"))
+	browsertest.Screenshot(t, cb, "cert-home")
+
 	pb := browsertest.New(t) // a stranger's browser, not logged in
 	browsertest.Run(t, pb, "the QR link verifies", chromedp.Navigate(verifyURL), chromedp.WaitVisible("#v-status"))
 	if got := browsertest.Eval[string](t, pb, `document.querySelector('#v-status').textContent`); !strings.Contains(got, "有效") {
