@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend/browsertest"
 	"github.com/examhall/examhall/store"
 )
@@ -163,4 +164,58 @@ func TestCertificatePathInChromium(t *testing.T) {
 	browsertest.Screenshot(t, pb, "cert-verified")
 	browsertest.Run(t, pb, "a wrong name finds nothing",
 		chromedp.SetValue("#v-name", "王大明"), chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible(`[data-verify="none"]`))
+}
+
+// After a failed retake the path says the candidate must register again and
+// links to the registration page.
+func TestRegisterAgainInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	ctx := t.Context()
+	reg, err := e.cert.Register(ctx, e.alice.id, e.alice.id, e.levels["intermediate"], certify.Applicant{Name: "王小明", IDNumber: aliceID, Education: "bachelor", TrainingHours: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fee store.Fee
+	e.db.Where("registration_id = ?", reg.ID).Take(&fee)
+	if err := e.cert.MarkPaid(ctx, e.admin.id, fee.ID, "", "R1"); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(session int64) {
+		t.Helper()
+		seat, err := e.cert.Seat(ctx, e.admin.id, reg.ID, session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.db.Model(&store.Attempt{}).Where("seat_id = ?", seat.ID).Updates(map[string]any{"status": exam.StatusSubmitted, "score": 40, "passed": false, "ended_at": e.clock.now()})
+		if _, err := e.cert.Settle(ctx, reg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(e.session)
+	st, err := e.cert.RequestRetake(ctx, e.alice.id, reg.ID, "theory", e.alice.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cert.MarkPaid(ctx, e.admin.id, *st.FeeID, "", "R2"); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.now()
+	next, err := exam.CreateSession(ctx, e.db, exam.SessionSpec{ExamID: e.exam.ID, Code: "retake", Title: "补考", StartsAt: now,
+		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, e.admin.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail(next)
+
+	cb := browsertest.New(t)
+	browsertest.Run(t, cb, "the path says to register again",
+		e.loginPage(e.alice), chromedp.WaitVisible("#cert-path"), chromedp.Click("#cert-path"), chromedp.WaitVisible("#register-again"))
+	if got := browsertest.Eval[string](t, cb, `document.querySelector('#register-again').textContent`); !strings.Contains(got, "重新报名") {
+		t.Fatalf("notice %q", got)
+	}
+	browsertest.Screenshot(t, cb, "cert-register-again")
+	browsertest.Run(t, cb, "its link opens the registration", chromedp.Click("#register-again a"), chromedp.WaitVisible("#reg-name"))
 }
