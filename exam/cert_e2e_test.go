@@ -1,6 +1,7 @@
 package exam_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,15 +11,19 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
+	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend/browsertest"
+	"github.com/examhall/examhall/store"
 )
 
 // The whole certificate path in Chromium: a candidate registers, an admin
-// marks the fee paid and seats her, she passes the theory exam and uploads
-// her work-improvement plan, the admin forms a panel of three, the members
-// score it (the first in the browser), the certificate is issued, printed
-// and verified on the public page.
+// marks the fee paid and seats her, she passes the theory exam on the exam
+// page and uploads her work-improvement plan, the admin forms a panel of
+// three, the members score it (the first in the browser), the certificate
+// is issued, printed and verified on the public page.
 func TestCertificatePathInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
@@ -50,14 +55,43 @@ func TestCertificatePathInChromium(t *testing.T) {
 		chromedp.SetValue("[data-session-for]", strconv.FormatInt(e.session, 10)), chromedp.Click("[data-seat]"))
 	browsertest.WaitTrue(t, ab, "seated", `!document.querySelector('[data-seat]')`, wait)
 
-	// She passes the theory exam (its page is tested on its own; here the
-	// socket answers every question with its key).
-	alice := e.login(e.alice)
-	reg := e.path(alice)[0]
+	// She sits the theory exam in the browser and answers every question
+	// with its key (found by the question's stem), then submits.
+	reg := e.path(e.login(e.alice))[0]
 	if reg.OwedCents != 0 {
 		t.Fatalf("the fee is still owed: %+v", reg)
 	}
-	e.passTheory(alice, reg.Components[0].Sittings[0].AttemptID)
+	keyOf := map[string]string{}
+	var bank []store.Question
+	e.db.Find(&bank)
+	for _, q := range bank {
+		keyOf[q.Stem] = q.Answer
+	}
+	browsertest.Run(t, cb, "candidate enters the exam from her path",
+		chromedp.Navigate(e.srv.URL+"/path"), chromedp.WaitVisible("a[data-exam]"), chromedp.Click("a[data-exam]"),
+		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible(".option"))
+	n := browsertest.Eval[int](t, cb, `document.querySelectorAll('#grid .cell').length`)
+	for i := range n {
+		stem := browsertest.Eval[string](t, cb, `document.querySelector('#stem').textContent`)
+		var key []int
+		if err := json.Unmarshal([]byte(keyOf[stem]), &key); err != nil || len(key) == 0 {
+			t.Fatalf("question %d %q: no key", i+1, stem)
+		}
+		for _, k := range key {
+			browsertest.Run(t, cb, "answer", chromedp.Click(fmt.Sprintf(`.option[data-option="%d"]`, k)))
+		}
+		if i < n-1 {
+			browsertest.Run(t, cb, "next question", chromedp.KeyEvent(kb.ArrowRight))
+			browsertest.WaitTrue(t, cb, "next question shown", fmt.Sprintf(`document.querySelector('#stem').textContent !== %q`, stem), wait)
+		}
+	}
+	browsertest.WaitTrue(t, cb, "all answers saved", fmt.Sprintf(`document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === %d`, n), wait)
+	browsertest.Run(t, cb, "submit the exam", chromedp.Click("#submit"), chromedp.WaitVisible("#confirm-yes"), chromedp.Click("#confirm-yes"), chromedp.WaitVisible("#ended"))
+	attempt := reg.Components[0].Sittings[0].AttemptID
+	waitStatus(t, e.examEnv, attempt, exam.StatusSubmitted)
+	if a := e.attempt(attempt); a.Score == nil || *a.Score != 100 {
+		t.Fatalf("theory score %v, want 100", a.Score)
+	}
 
 	// She uploads her plan from the path page.
 	plan := filepath.Join(t.TempDir(), "改进方案.pdf")
@@ -111,6 +145,10 @@ func TestCertificatePathInChromium(t *testing.T) {
 		t.Fatalf("the QR link %q does not carry the number %s", verifyURL, number)
 	}
 
+	browsertest.Run(t, cb, "her home page shows the path and the certificate",
+		chromedp.Navigate(e.srv.URL+"/candidate"), chromedp.WaitVisible("#certificate-box"))
+	browsertest.Screenshot(t, cb, "cert-home")
+
 	pb := browsertest.New(t) // a stranger's browser, not logged in
 	browsertest.Run(t, pb, "the QR link verifies", chromedp.Navigate(verifyURL), chromedp.WaitVisible("#v-status"))
 	if got := browsertest.Eval[string](t, pb, `document.querySelector('#v-status').textContent`); !strings.Contains(got, "有效") {
@@ -126,4 +164,58 @@ func TestCertificatePathInChromium(t *testing.T) {
 	browsertest.Screenshot(t, pb, "cert-verified")
 	browsertest.Run(t, pb, "a wrong name finds nothing",
 		chromedp.SetValue("#v-name", "王大明"), chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible(`[data-verify="none"]`))
+}
+
+// After a failed retake the path says the candidate must register again and
+// links to the registration page.
+func TestRegisterAgainInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	ctx := t.Context()
+	reg, err := e.cert.Register(ctx, e.alice.id, e.alice.id, e.levels["intermediate"], certify.Applicant{Name: "王小明", IDNumber: aliceID, Education: "bachelor", TrainingHours: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fee store.Fee
+	e.db.Where("registration_id = ?", reg.ID).Take(&fee)
+	if err := e.cert.MarkPaid(ctx, e.admin.id, fee.ID, "", "R1"); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(session int64) {
+		t.Helper()
+		seat, err := e.cert.Seat(ctx, e.admin.id, reg.ID, session)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.db.Model(&store.Attempt{}).Where("seat_id = ?", seat.ID).Updates(map[string]any{"status": exam.StatusSubmitted, "score": 40, "passed": false, "ended_at": e.clock.now()})
+		if _, err := e.cert.Settle(ctx, reg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail(e.session)
+	st, err := e.cert.RequestRetake(ctx, e.alice.id, reg.ID, "theory", e.alice.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.cert.MarkPaid(ctx, e.admin.id, *st.FeeID, "", "R2"); err != nil {
+		t.Fatal(err)
+	}
+	now := e.clock.now()
+	next, err := exam.CreateSession(ctx, e.db, exam.SessionSpec{ExamID: e.exam.ID, Code: "retake", Title: "补考", StartsAt: now,
+		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, e.admin.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fail(next)
+
+	cb := browsertest.New(t)
+	browsertest.Run(t, cb, "the path says to register again",
+		e.loginPage(e.alice), chromedp.WaitVisible("#cert-path"), chromedp.Click("#cert-path"), chromedp.WaitVisible("#register-again"))
+	if got := browsertest.Eval[string](t, cb, `document.querySelector('#register-again').textContent`); !strings.Contains(got, "重新报名") {
+		t.Fatalf("notice %q", got)
+	}
+	browsertest.Screenshot(t, cb, "cert-register-again")
+	browsertest.Run(t, cb, "its link opens the registration", chromedp.Click("#register-again a"), chromedp.WaitVisible("#reg-name"))
 }

@@ -17,6 +17,9 @@ import (
 // (size, odd number, conflicts of interest) are applied.
 func (s *Service) FormPanel(ctx context.Context, actorID, sittingID int64, members []int64) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lock(tx, "sittings", sittingID); err != nil {
+			return err
+		}
 		st, reg, lv, err := s.sitting(ctx, tx, sittingID)
 		if err != nil {
 			return err
@@ -129,6 +132,9 @@ func (s *Service) Score(ctx context.Context, userID, sittingID int64, score floa
 		return err
 	}
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lock(tx, "sittings", sittingID); err != nil {
+			return err
+		}
 		st, reg, lv, err := s.sitting(ctx, tx, sittingID)
 		if err != nil {
 			return err

@@ -91,9 +91,13 @@ func (s *Service) list(ctx context.Context, where string, args ...any) ([]Regist
 	if err := s.db.WithContext(ctx).Where(where, args...).Order("id DESC").Limit(500).Find(&regs).Error; err != nil {
 		return nil, err
 	}
+	stale, err := s.unsettled(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]RegistrationView, 0, len(regs))
 	for _, r := range regs {
-		if r.Status == RegOpen {
+		if r.Status == RegOpen && stale[r.ID] {
 			if _, err := s.Settle(ctx, r.ID); err != nil {
 				return nil, err
 			}
@@ -105,6 +109,26 @@ func (s *Service) list(ctx context.Context, where string, args ...any) ([]Regist
 		out = append(out, *v)
 	}
 	return out, nil
+}
+
+// unsettled finds the open registrations whose theory result changed
+// since they were last settled: an ended, graded attempt not yet recorded,
+// or a recorded pass since ruled invalid by review. Settling takes the
+// write lock, so a list settles only these.
+func (s *Service) unsettled(ctx context.Context) (map[int64]bool, error) {
+	var ids []int64
+	err := s.db.WithContext(ctx).Table("sittings").Distinct("sittings.registration_id").
+		Joins("JOIN registrations ON registrations.id = sittings.registration_id").
+		Joins("JOIN attempts ON attempts.seat_id = sittings.seat_id").
+		Joins("LEFT JOIN attempt_reviews ON attempt_reviews.attempt_id = attempts.id").
+		Where("registrations.status = ? AND sittings.component = ? AND attempts.status IN ? AND attempts.passed IS NOT NULL", RegOpen, string(exam.Theory), endedStatuses).
+		Where("sittings.passed IS NULL OR (sittings.passed = ? AND attempt_reviews.decision = ?)", true, "invalid").
+		Pluck("sittings.registration_id", &ids).Error
+	out := map[int64]bool{}
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, err
 }
 
 func (s *Service) view(ctx context.Context, regID int64) (*RegistrationView, error) {

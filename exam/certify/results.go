@@ -33,6 +33,9 @@ func (s *Service) Settle(ctx context.Context, regID int64) (*store.Certificate, 
 }
 
 func (s *Service) settle(ctx context.Context, tx *gorm.DB, regID int64) (*store.Certificate, error) {
+	if err := s.lock(tx, "registrations", regID); err != nil {
+		return nil, err
+	}
 	var reg store.Registration
 	if err := tx.Take(&reg, regID).Error; err != nil {
 		return nil, err

@@ -97,6 +97,16 @@ func (s *Service) level(ctx context.Context, tx *gorm.DB, id int64) (*level, err
 	return &l, nil
 }
 
+// lock takes a row lock on PostgreSQL, so two requests deciding on the same
+// row (the last two panel scores, two settlements) take turns; SQLite's
+// transactions already take the write lock at BEGIN.
+func (s *Service) lock(tx *gorm.DB, table string, id int64) error {
+	if s.db.Dialect != store.Postgres {
+		return nil
+	}
+	return tx.Exec("SELECT id FROM "+table+" WHERE id = ? FOR UPDATE", id).Error
+}
+
 func audit(tx *gorm.DB, at time.Time, actor int64, action, objType string, objID int64, detail any) error {
 	b, _ := json.Marshal(detail)
 	var a *int64
@@ -127,6 +137,9 @@ func (s *Service) register(ctx context.Context, tx *gorm.DB, actorID, candidateI
 		return nil, err
 	}
 	if a, err = CheckEligibility(lv.policy, lv.spec, a); err != nil {
+		return nil, err
+	}
+	if err := s.lock(tx, "users", candidateID); err != nil {
 		return nil, err
 	}
 	var u store.User
@@ -292,6 +305,9 @@ func (s *Service) MarkPaid(ctx context.Context, actorID, feeID int64, method, re
 		method = "manual"
 	}
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.lock(tx, "fees", feeID); err != nil {
+			return err
+		}
 		var f store.Fee
 		if err := tx.Take(&f, feeID).Error; err != nil {
 			return err

@@ -453,3 +453,30 @@ func TestSeniorReviewWithDefence(t *testing.T) {
 		t.Fatalf("senior path (median 81 passes; the mean, 71.6, would not): %+v", path[0])
 	}
 }
+
+// Three members scoring at the same moment: the last score decides the
+// component exactly once, on both databases.
+func TestConcurrentScoresDecideOnce(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, "{}")
+		reg := f.register("intermediate", 0, "")
+		f.sitTheory(reg, "intermediate", 1, 90)
+		plan := f.sitting(reg.ID, "practical", 1)
+		_, err := f.svc.Submit(f.ctx, reg.CandidateID, plan.ID, "p.pdf", []byte("%PDF-1.7"))
+		f.must(err)
+		f.must(f.svc.FormPanel(f.ctx, f.admin, plan.ID, f.reviewers[:3]))
+		var wg sync.WaitGroup
+		errs := make(chan error, 3)
+		for i := range 3 {
+			wg.Go(func() { errs <- f.svc.Score(f.ctx, f.reviewers[i], plan.ID, 90, "ok") })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			f.must(err)
+		}
+		if st := f.sitting(reg.ID, "practical", 1); st.Passed == nil || !*st.Passed || f.audits("component_scored") != 1 || f.audits("certificate_issued") != 1 {
+			t.Fatalf("after concurrent scores: %+v, %d decisions, %d certificates", st, f.audits("component_scored"), f.audits("certificate_issued"))
+		}
+	})
+}
