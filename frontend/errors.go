@@ -91,6 +91,8 @@ func publicError(err error) APIError {
 		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		code, status = "too_large", http.StatusRequestEntityTooLarge
+	case errors.Is(err, store.ErrConflict):
+		code, status = "conflict", http.StatusConflict
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, gorm.ErrRecordNotFound):
 		code, status = "not_found", http.StatusNotFound
 	}
