@@ -86,7 +86,7 @@ func TestJourneyAndAdmissionInChromium(t *testing.T) {
 	e.db.Model(&store.ExamSession{}).Where("id = ?", e.session).Update("admission_mode", "manual")
 	cd := e.cands[0]
 	cand, inv := browsertest.New(t), browsertest.New(t)
-	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 30*time.Second) }
+	wait := func(ctx context.Context, what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 45*time.Second) }
 	lobbyState := func(state string) string {
 		return `document.querySelector('#lobby-state')?.dataset.state === '` + state + `'`
 	}
@@ -109,8 +109,8 @@ func TestJourneyAndAdmissionInChromium(t *testing.T) {
 	browsertest.Run(t, cand, "pair the phone", chromedp.WaitVisible("#lobby-pair"), chromedp.Click("#lobby-pair"), chromedp.WaitVisible("#pair-url"))
 	phone := browsertest.New(t)
 	browsertest.Run(t, phone, "the phone opens the link", chromedp.Navigate(browsertest.Eval[string](t, cand, `document.querySelector('#pair-url').textContent`)))
-	browsertest.Run(t, cand, "close the pairing dialog once the phone shows",
-		chromedp.WaitVisible("#setup-items"), chromedp.Click("#pairdlg .confirm-actions button"))
+	wait(cand, "the set-up step opens once the server sees the phone", `!!document.querySelector('#setup-items')`)
+	browsertest.Run(t, cand, "close the pairing dialog", chromedp.Click("#pairdlg .confirm-actions button"))
 	browsertest.Screenshot(t, cand, "journey-setup")
 	browsertest.Eval[bool](t, cand, `(document.querySelectorAll('#setup-items input').forEach((i) => { i.checked = true; }), true)`)
 	browsertest.Run(t, cand, "confirm the set-up checklist", chromedp.Click("#setup-confirm"))

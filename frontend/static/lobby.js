@@ -174,11 +174,20 @@ function phoneStep() {
     bi(status, live ? 'pair.connected' : 'pair.waiting');
     if (!live || told || L.open !== 'phone') return;
     told = true;
-    try {
-      await api('phone', { method: 'POST' });
-      L.open = null;
-      refresh();
-    } catch (e) { told = false; problem(box, e); }
+    // The track shows up before its first picture reaches the server: ask
+    // for a while until the server sees the phone's video.
+    for (let i = 0; i < 20 && L.open === 'phone'; i++) {
+      try {
+        await api('phone', { method: 'POST' });
+        L.open = null;
+        refresh();
+        return;
+      } catch (e) {
+        if (e.message !== 'phone_first') { problem(box, e); break; }
+        await new Promise((res) => setTimeout(res, 1000));
+      }
+    }
+    told = false;
   });
   return [biEl('h3', 'journey.step.phone'),
     biEl('button', 'pair.button', {}, { type: 'button', class: 'primary', id: 'lobby-pair', onclick: () => L.ctx.send({ type: 'pair', id: 'pair' }) }),
