@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,13 +84,21 @@ func Eval[T any](t testing.TB, ctx context.Context, expr string) T {
 	return v
 }
 
-// WaitTrue polls a JavaScript expression until it is true.
+// WaitTrue polls a JavaScript expression until it is true. A page that
+// navigates meanwhile (the expression may click a link) is polled again.
 func WaitTrue(t testing.TB, ctx context.Context, what, expr string, timeout time.Duration) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if _, err := chromedp.Run(c, chromedp.Poll[bool](expr)); err != nil {
-		t.Fatalf("%s (%s): %v", what, expr, err)
+	for {
+		_, err := chromedp.Run(c, chromedp.Poll[bool](expr))
+		if err == nil {
+			return
+		}
+		if c.Err() != nil || !strings.Contains(err.Error(), "navigated") && !strings.Contains(err.Error(), "context with specified id") {
+			t.Fatalf("%s (%s): %v", what, expr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

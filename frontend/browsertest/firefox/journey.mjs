@@ -64,7 +64,8 @@ try {
   const link = await page.evaluate(() => document.querySelector('#pair-url').textContent);
   const phone = await browser.newPage();
   await phone.goto(link);
-  await page.waitForSelector('#setup-items', { timeout: 30000 });
+  await page.bringToFront(); // the candidate looks at the PC again
+  await page.waitForSelector('#setup-items', { timeout: 60000 });
   await page.click('#pairdlg .confirm-actions button');
   step('set-up');
   await page.evaluate(() => document.querySelectorAll('#setup-items input').forEach((i) => { i.checked = true; }));
