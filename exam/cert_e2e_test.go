@@ -219,3 +219,55 @@ func TestRegisterAgainInChromium(t *testing.T) {
 	browsertest.Screenshot(t, cb, "cert-register-again")
 	browsertest.Run(t, cb, "its link opens the registration", chromedp.Click("#register-again a"), chromedp.WaitVisible("#reg-name"))
 }
+
+// The rules screen in Chromium: a bad value is refused naming the rule and
+// nothing changes; a pass mark, a holiday and a level's fee are saved.
+func TestCertRulesScreenInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	wait := 20 * time.Second
+	ab := browsertest.New(t)
+	prog := e.exam.ProgrammeID
+	browsertest.Run(t, ab, "admin opens the rules",
+		e.loginPage(e.admin), chromedp.WaitVisible("#cert-admin"),
+		chromedp.Navigate(e.srv.URL+"/admin/programme"), chromedp.WaitVisible(`[data-rule-input="pass_mark"]`),
+		chromedp.SetValue(`[data-rule-input="pass_mark"]`, "120"), chromedp.SetValue(`[data-rule-input="min_panel_size"]`, "4"),
+		chromedp.Click(fmt.Sprintf(`[data-save-rules="%d"]`, prog)), chromedp.WaitVisible(`[data-bad-rule="pass_mark"]`))
+	if got := browsertest.Eval[string](t, ab, `document.querySelector('[data-bad-rule="min_panel_size"]').textContent`); !strings.Contains(got, "评审小组最少人数") {
+		t.Fatalf("the refusal does not name the rule: %q", got)
+	}
+	browsertest.Screenshot(t, ab, "cert-rules-refused")
+	var p store.Programme
+	e.db.Take(&p, prog)
+	if p.Rules != "{}" {
+		t.Fatalf("a refused change was stored: %s", p.Rules)
+	}
+	browsertest.Run(t, ab, "admin sets a pass mark and a holiday",
+		chromedp.SetValue(`[data-rule-input="pass_mark"]`, "85"), chromedp.SetValue(`[data-rule-input="min_panel_size"]`, "5"),
+		chromedp.SetValue(`[data-new-day="holidays"]`, "2026-10-01"), chromedp.Click(`[data-add-day="holidays"]`),
+		chromedp.WaitVisible(`[data-calendar="holidays"] [data-day="2026-10-01"]`),
+		chromedp.Click(fmt.Sprintf(`[data-save-rules="%d"]`, prog)))
+	browsertest.WaitTrue(t, ab, "saved", `!!document.querySelector('.alert.ok')`, wait)
+	browsertest.Screenshot(t, ab, "cert-rules-saved")
+	pol, err := e.cert.Rules(t.Context(), prog)
+	if err != nil || pol.Rules.PassMark != 85 || pol.Rules.MinPanelSize != 5 || strings.Join(pol.Rules.Holidays, ",") != "2026-10-01" || pol.Rules.RetakeFeeCents != 200_00 {
+		t.Fatalf("rules after saving: %+v %v", pol.Rules, err)
+	}
+	junior := e.levels["junior"]
+	browsertest.Run(t, ab, "admin changes the junior fee",
+		chromedp.SetValue(fmt.Sprintf(`[data-level-fee="%d"]`, junior), "850.50"), chromedp.Click(fmt.Sprintf(`[data-save-level="%d"]`, junior)))
+	browsertest.WaitTrue(t, ab, "level saved", fmt.Sprintf(`document.querySelector('[data-level-fee="%d"]').value === "850.50"`, junior), wait)
+	var l store.Level
+	e.db.Take(&l, junior)
+	for range 50 {
+		if e.db.Take(&l, junior); l.FeeCents == 850_50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l.FeeCents != 850_50 {
+		t.Fatalf("junior fee %d", l.FeeCents)
+	}
+}

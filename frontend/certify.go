@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -29,7 +30,7 @@ const (
 	maxVerify    = 30
 	// maxDocument is the hard ceiling of an upload's body; the programme's
 	// own limit (certify.Policy.MaxUploadBytes) is checked by the domain.
-	maxDocument = 64 << 20
+	maxDocument = certify.MaxUploadLimit
 )
 
 // NewCandidateAccount makes a candidate account for a registration made by
@@ -333,6 +334,24 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	// The rules screen: a programme's rules and its levels' settings.
+	handle("GET /api/admin/programmes/{id}/rules", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rules, err := svc.Rules(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, rules)
+	})
+	handle("PUT /api/admin/programmes/{id}/rules", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
+		return svc.SetRules(r.Context(), a.User.ID, id, change)
+	}))
+	handle("PUT /api/admin/levels/{id}", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
+		return svc.SetLevel(r.Context(), a.User.ID, id, change)
+	}))
 	handle("POST /api/admin/cert/programmes/{id}/import", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {

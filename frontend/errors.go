@@ -114,6 +114,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &lined) {
 		reply["lines"] = lined.LineErrors()
 	}
+	// So does a refused change of rules (which rules, and why).
+	var ruled interface{ RuleErrors() any }
+	if errors.As(err, &ruled) {
+		reply["rules"] = ruled.RuleErrors()
+	}
 	writeJSON(w, pe.Status, reply)
 }
 

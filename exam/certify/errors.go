@@ -47,10 +47,11 @@ var (
 	ErrRevoked         = &Error{"certificate_revoked", http.StatusConflict, "the certificate is already revoked"}
 	ErrReason          = &Error{"reason_required", http.StatusBadRequest, "this action needs a reason"}
 	ErrImport          = &Error{"import_invalid", http.StatusBadRequest, "the CSV has invalid lines; nothing was imported"}
+	ErrRuleValue       = &Error{"rule_value", http.StatusBadRequest, "a rule's value is out of its bounds; nothing was changed"}
 )
 
 // AllErrors lists every sentinel, for the dictionary test.
 var AllErrors = []*Error{ErrIDNumber, ErrMissingField, ErrEducation, ErrTrainingHours, ErrRegistered, ErrUnknownLevel,
 	ErrNotPaid, ErrAlreadyPaid, ErrReceipt, ErrPanelSize, ErrPanelOdd, ErrPanelMember, ErrConflict, ErrNotOnPanel, ErrScore,
 	ErrNotOpen, ErrEmptyFile, ErrFileTooLarge, ErrFileType, ErrLate, ErrNoRetake, ErrRetakeNotNeeded, ErrNoSession,
-	ErrRevoked, ErrReason, ErrImport}
+	ErrRevoked, ErrReason, ErrImport, ErrRuleValue}
