@@ -214,7 +214,7 @@ function rulesForm(pr, educations) {
   return h('div', { 'data-programme-rules': pr.id }, h('h3', {}, `${pr.name_zh} `, h('span', { class: 'en' }, pr.name_en)),
     biEl('p', 'cert.rules.hint', {}, { class: 'hint' }), h('div', { class: 'grid-form rules-grid' }, ...fields),
     h('div', { class: 'calendars' }, calendar('holidays', holidays), calendar('working_weekends', weekends)), save, msg,
-    levelsForm(pr.levels));
+    biEl('h3', 'cert.rules.levels'), levelsForm(pr.levels));
 }
 
 function levelsForm(levels) {
