@@ -55,7 +55,7 @@ func NewCandidateAccount(ctx context.Context, tx *gorm.DB, name string) (certify
 	return certify.Login{UserID: u.ID, Username: u.Username, Password: pw}, nil
 }
 
-type certPages struct{ path, admin, panel, certificate, verify *template.Template }
+type certPages struct{ path, admin, panel, certificate, verify, signup *template.Template }
 
 // certPage is what the certificate programme's pages get.
 type certPage struct {
@@ -64,6 +64,9 @@ type certPage struct {
 	Cert      *certify.Printed
 	QR        template.URL
 	VerifyURL string
+	// Sign-up form: what was typed, and whether to offer the login instead.
+	SignupName, SignupID string
+	LoginInstead         bool
 }
 
 // MountCertify puts the certificate programme on the web: the candidate's
@@ -78,7 +81,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	for _, x := range []struct {
 		t    **template.Template
 		name string
-	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}} {
+	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}, {&p.signup, "signup.html"}} {
 		var err error
 		if *x.t, err = load(x.name); err != nil {
 			return err
@@ -255,6 +258,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	})))
 
 	s.mountCertAdmin(svc)
+	s.mountSignup(svc, p.signup)
 	return nil
 }
 

@@ -89,6 +89,10 @@ func publicError(err error) APIError {
 		code, status = "bad_still", http.StatusBadRequest
 	case errors.Is(err, ErrUnknownType):
 		code, status = "unknown_type", http.StatusBadRequest
+	case errors.Is(err, ErrPasswordShort):
+		code, status = "password_short", http.StatusBadRequest
+	case errors.Is(err, ErrPasswordMismatch):
+		code, status = "password_mismatch", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		code, status = "too_large", http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrConflict):

@@ -47,6 +47,7 @@ var (
 	ErrRevoked         = &Error{"certificate_revoked", http.StatusConflict, "the certificate is already revoked"}
 	ErrReason          = &Error{"reason_required", http.StatusBadRequest, "this action needs a reason"}
 	ErrImport          = &Error{"import_invalid", http.StatusBadRequest, "the CSV has invalid lines; nothing was imported"}
+	ErrIDRegistered    = &Error{"id_number_registered", http.StatusConflict, "an account or a registration with this ID number exists; log in instead"}
 	ErrRuleValue       = &Error{"rule_value", http.StatusBadRequest, "a rule's value is out of its bounds; nothing was changed"}
 )
 
@@ -54,4 +55,4 @@ var (
 var AllErrors = []*Error{ErrIDNumber, ErrMissingField, ErrEducation, ErrTrainingHours, ErrRegistered, ErrUnknownLevel,
 	ErrNotPaid, ErrAlreadyPaid, ErrReceipt, ErrPanelSize, ErrPanelOdd, ErrPanelMember, ErrConflict, ErrNotOnPanel, ErrScore,
 	ErrNotOpen, ErrEmptyFile, ErrFileTooLarge, ErrFileType, ErrLate, ErrNoRetake, ErrRetakeNotNeeded, ErrNoSession,
-	ErrRevoked, ErrReason, ErrImport, ErrRuleValue}
+	ErrRevoked, ErrReason, ErrImport, ErrRuleValue, ErrIDRegistered}
