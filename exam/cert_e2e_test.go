@@ -271,3 +271,21 @@ func TestCertRulesScreenInChromium(t *testing.T) {
 		t.Fatalf("junior fee %d", l.FeeCents)
 	}
 }
+
+// Sign-up in Chromium: from the login page's link to the registration
+// form, the name and ID number carried over.
+func TestCertSignUpInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	id := idNumber("32010219960815234")
+	b := browsertest.New(t)
+	browsertest.Run(t, b, "sign up from the login page",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible("#signup-link"), chromedp.Click("#signup-link"),
+		chromedp.WaitVisible("#su-name"), chromedp.SendKeys("#su-name", "陈一"), chromedp.SendKeys("#su-id", id),
+		chromedp.SendKeys("#su-password", "correct horse battery"), chromedp.SendKeys("#su-password2", "correct horse battery"),
+		chromedp.Click("#signup button[type=submit]"), chromedp.WaitVisible("#reg-name"))
+	browsertest.WaitTrue(t, b, "the form is filled in", fmt.Sprintf(`document.querySelector('#reg-id').value === %q && document.querySelector('#reg-name').value === "陈一"`, id), 10*time.Second)
+	browsertest.Screenshot(t, b, "cert-signed-up")
+}
