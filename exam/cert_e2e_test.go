@@ -164,6 +164,18 @@ func TestCertificatePathInChromium(t *testing.T) {
 	browsertest.Screenshot(t, pb, "cert-verified")
 	browsertest.Run(t, pb, "a wrong name finds nothing",
 		chromedp.SetValue("#v-name", "王大明"), chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible(`[data-verify="none"]`))
+
+	// A review later rules her theory attempt invalid: the admin page lists
+	// the certificate as needing attention, and the admin revokes it there.
+	e.db.Create(&store.AttemptReview{AttemptID: reg.Components[0].Sittings[0].AttemptID, Decision: "invalid", Reason: "第二人入镜",
+		DecidedBy: e.reviewer.id, DecidedAt: e.clock.now()})
+	browsertest.Run(t, ab, "the admin sees the certificate needs attention",
+		chromedp.Navigate(e.srv.URL+"/admin/programme"), chromedp.WaitVisible(fmt.Sprintf(`[data-attention-number=%q]`, number)))
+	browsertest.Screenshot(t, ab, "cert-attention")
+	browsertest.Run(t, ab, "the admin revokes it",
+		chromedp.SendKeys(fmt.Sprintf(`[data-attention-reason=%q]`, number), "理论考试被认定无效"),
+		chromedp.Click(fmt.Sprintf(`[data-attention-number=%q] button`, number)))
+	browsertest.WaitTrue(t, ab, "the list is empty", `!document.querySelector('[data-attention]') && !!document.querySelector('[data-registration]')`, wait)
 }
 
 // After a failed retake the path says the candidate must register again and

@@ -277,6 +277,7 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 	handle("GET /api/admin/cert/registrations", list("registrations", func(ctx context.Context) (any, error) { return svc.Registrations(ctx) }))
 	handle("GET /api/admin/cert/panels", list("sittings", func(ctx context.Context) (any, error) { return svc.PanelQueue(ctx, 0) }))
 	handle("GET /api/admin/cert/retakes", list("retakes", func(ctx context.Context) (any, error) { return svc.RetakeQueue(ctx) }))
+	handle("GET /api/admin/cert/attention", list("certificates", func(ctx context.Context) (any, error) { return svc.NeedsAttention(ctx) }))
 	handle("GET /api/admin/cert/reviewers", list("reviewers", func(ctx context.Context) (any, error) {
 		var out []struct {
 			ID           int64  `json:"id"`

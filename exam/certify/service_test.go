@@ -480,3 +480,66 @@ func TestConcurrentScoresDecideOnce(t *testing.T) {
 		}
 	})
 }
+
+// A review that rules the passing theory attempt invalid after the
+// certificate was issued does not revoke it: the certificate needs the
+// admin's attention until revoked. An invalid attempt of an earlier,
+// failed sitting does not count.
+func TestInvalidAfterCertificateNeedsAttention(t *testing.T) {
+	f := newFixture(t, storetest.NewDB(t, "sqlite"), "{}")
+	reg := f.register("junior", 0, "")
+	attempt := f.sitTheory(reg, "junior", 1, 95)
+	other := f.register("junior", 1, "")
+	first := f.sitTheory(other, "junior", 1, 50)
+	f.must(f.db.Create(&store.AttemptReview{AttemptID: first, Decision: "invalid", Reason: "notes on the desk", DecidedBy: f.reviewers[0], DecidedAt: f.clock.now()}).Error)
+	_, err := f.svc.RequestRetake(f.ctx, other.CandidateID, other.ID, "theory", other.CandidateID)
+	f.must(err)
+	var fee store.Fee
+	f.must(f.db.Where("registration_id = ? AND item = ?", other.ID, certify.ItemRetake).Take(&fee).Error)
+	f.must(f.svc.MarkPaid(f.ctx, f.admin, fee.ID, "", "RCPT-2"))
+	var ex store.Exam
+	f.must(f.db.Where("code = ?", "T-junior").Take(&ex).Error)
+	now := f.clock.now()
+	next, err := exam.CreateSession(f.ctx, f.db, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now,
+		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, f.admin)
+	f.must(err)
+	f.sessions["junior"] = next
+	if _, err := f.svc.Seat(f.ctx, f.admin, other.ID, next); err != nil {
+		t.Fatal(err)
+	}
+	f.sitTheory(other, "junior", 2, 90)
+
+	path, err := f.svc.Path(f.ctx, reg.CandidateID)
+	f.must(err)
+	if path[0].Certificate == nil || path[0].Status != certify.RegPassed {
+		t.Fatalf("no certificate: %+v", path[0])
+	}
+	if p, _ := f.svc.Path(f.ctx, other.CandidateID); p[0].Certificate == nil {
+		t.Fatalf("no certificate after the retake: %+v", p[0])
+	}
+	list, err := f.svc.NeedsAttention(f.ctx)
+	f.must(err)
+	if len(list) != 0 {
+		t.Fatalf("before any ruling on a passing attempt: %+v", list)
+	}
+	f.clock.add(24 * time.Hour)
+	f.must(f.db.Create(&store.AttemptReview{AttemptID: attempt, Decision: "invalid", Reason: "phone in view", DecidedBy: f.reviewers[0], DecidedAt: f.clock.now()}).Error)
+	list, err = f.svc.NeedsAttention(f.ctx)
+	f.must(err)
+	number := path[0].Certificate.Number
+	if len(list) != 1 || list[0].Number != number || list[0].AttemptID != attempt || list[0].Reason != "phone in view" || list[0].RegistrationID != reg.ID {
+		t.Fatalf("needs attention: %+v", list)
+	}
+	// Not revoked by itself: still valid on the path and to the public.
+	path, err = f.svc.Path(f.ctx, reg.CandidateID)
+	f.must(err)
+	v, err := f.svc.Verify(f.ctx, number, "王小明", "", "")
+	f.must(err)
+	if path[0].Certificate.Status != certify.Valid || path[0].Status != certify.RegPassed || v.Status != certify.Valid {
+		t.Fatalf("the certificate changed by itself: %+v %+v", path[0], v)
+	}
+	f.must(f.svc.Revoke(f.ctx, f.admin, number, "theory attempt ruled invalid"))
+	if list, _ = f.svc.NeedsAttention(f.ctx); len(list) != 0 {
+		t.Fatalf("a revoked certificate still needs attention: %+v", list)
+	}
+}

@@ -139,6 +139,23 @@ function retakes(list) {
     }));
 }
 
+// attention lists valid certificates whose passing theory attempt a review
+// has since ruled invalid: the admin looks at the review and decides.
+function attention(list) {
+  return h('div', { class: 'alert error', role: 'alert', 'data-attention': list.length }, biEl('p', 'cert.attention.hint'),
+    h('table', {}, ...list.map((c) => {
+      const reason = h('input', { placeholder: t('cert.revoke.reason').zh, 'data-attention-reason': c.number });
+      const msg = h('div');
+      return h('tr', { 'data-attention-number': c.number },
+        h('td', {}, h('a', { href: `/cert/${encodeURIComponent(c.number)}`, class: 'mono' }, c.number), h('div', {}, c.holder_name)),
+        h('td', {}, `${c.level_zh} `, h('span', { class: 'en' }, c.level_en)),
+        h('td', {}, biEl('div', 'cert.attention.ruled', { at: fmtTime(c.ruled_at) }), h('div', { class: 'small' }, c.reason),
+          biEl('a', 'cert.attention.review', {}, { href: `/review/attempt?id=${c.attempt_id}` })),
+        h('td', {}, h('div', { class: 'inline' }, reason, biEl('button', 'cert.revoke', {}, { type: 'button',
+          onclick: act(msg, () => api('POST', '/api/admin/cert/certificates/revoke', { number: c.number, reason: reason.value })) })), msg));
+    })));
+}
+
 function reviewerRows() {
   return h('table', {}, ...reviewers.map((r) => {
     const org = h('input', { value: r.organisation, 'data-affiliation': r.id });
@@ -238,13 +255,15 @@ function levelsForm(levels) {
 
 async function load() {
   try {
-    const [regs, lv, ses, rv, rt, pn] = await Promise.all([api('GET', '/api/admin/cert/registrations'), api('GET', '/api/cert/levels'),
-      api('GET', '/api/admin/sessions'), api('GET', '/api/admin/cert/reviewers'), api('GET', '/api/admin/cert/retakes'), api('GET', '/api/admin/cert/panels')]);
+    const [regs, lv, ses, rv, rt, pn, at] = await Promise.all([api('GET', '/api/admin/cert/registrations'), api('GET', '/api/cert/levels'),
+      api('GET', '/api/admin/sessions'), api('GET', '/api/admin/cert/reviewers'), api('GET', '/api/admin/cert/retakes'), api('GET', '/api/admin/cert/panels'),
+      api('GET', '/api/admin/cert/attention')]);
     const progIDs = [...new Set(lv.levels.map((l) => l.programme_id))];
     const rules = await Promise.all(progIDs.map((id) => api('GET', `/api/admin/programmes/${id}/rules`)));
     sessions = ses.sessions;
     reviewers = rv.reviewers || [];
     root.replaceChildren(h('div', { class: 'cert-admin' },
+      at.certificates.length ? section('cert.admin.attention', attention(at.certificates)) : '',
       section('cert.admin.registrations', h('table', {}, h('tr', {}, h('th', {}, '#'), biEl('th', 'cert.name'), biEl('th', 'cert.level'), biEl('th', 'cert.organisation'),
         biEl('th', 'cert.status'), biEl('th', 'cert.components'), h('th')), ...regs.registrations.map(regRow))),
       section('cert.admin.register', registerForm(lv.levels, lv.educations)),
