@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -486,7 +487,10 @@ func TestConcurrentScoresDecideOnce(t *testing.T) {
 // admin's attention until revoked. An invalid attempt of an earlier,
 // failed sitting does not count.
 func TestInvalidAfterCertificateNeedsAttention(t *testing.T) {
-	f := newFixture(t, storetest.NewDB(t, "sqlite"), "{}")
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) { invalidAfterCertificate(t, newFixture(t, db, "{}")) })
+}
+
+func invalidAfterCertificate(t *testing.T, f *fixture) {
 	reg := f.register("junior", 0, "")
 	attempt := f.sitTheory(reg, "junior", 1, 95)
 	other := f.register("junior", 1, "")
@@ -542,4 +546,89 @@ func TestInvalidAfterCertificateNeedsAttention(t *testing.T) {
 	if list, _ = f.svc.NeedsAttention(f.ctx); len(list) != 0 {
 		t.Fatalf("a revoked certificate still needs attention: %+v", list)
 	}
+}
+
+// Setting rules on both databases: a refusal changes nothing, a change is
+// audited with old and new values, keys the programme does not know are
+// kept, and a level's change applies to new registrations.
+func TestSetRules(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, `{"pass_mark":80,"console_grid":"4x4"}`)
+		var prog store.Programme
+		f.must(f.db.Take(&prog, "code = ?", "KFZX").Error)
+		_, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70,"min_panel_size":2}`))
+		var re *certify.RulesError
+		if !errors.As(err, &re) || len(re.Problems) != 1 || re.Problems[0].Rule != "min_panel_size" {
+			t.Fatalf("an even panel: %v", err)
+		}
+		var after store.Programme
+		f.must(f.db.Take(&after, prog.ID).Error)
+		if after.Rules != prog.Rules || f.audits("programme_rules_changed") != 0 {
+			t.Fatalf("a refusal changed the rules: %s", after.Rules)
+		}
+		got, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70,"holidays":["2026-10-02","2026-10-01"]}`))
+		f.must(err)
+		if got.Rules.PassMark != 70 || strings.Join(got.Rules.Holidays, ",") != "2026-10-01,2026-10-02" || got.Rules.MinPanelSize != 3 {
+			t.Fatalf("rules: %+v", got.Rules)
+		}
+		f.must(f.db.Take(&after, prog.ID).Error)
+		if !strings.Contains(after.Rules, `"console_grid":"4x4"`) || f.audits("programme_rules_changed") != 1 {
+			t.Fatalf("stored: %s, %d audits", after.Rules, f.audits("programme_rules_changed"))
+		}
+		if _, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70}`)); err != nil || f.audits("programme_rules_changed") != 1 {
+			t.Fatalf("an unchanged rule is audited: %v", err)
+		}
+		// A pass mark of 70 passes a panel score of 75 from now on.
+		if !certify.Passes(got.Rules, 75) {
+			t.Fatal("pass mark not applied")
+		}
+
+		reg := f.register("junior", 0, "")
+		l, err := f.svc.SetLevel(f.ctx, f.admin, f.levels["junior"], []byte(`{"fee_cents":90000,"components":["theory","practical"]}`))
+		f.must(err)
+		if l.FeeCents != 900_00 || l.TrainingHours != 48 || f.audits("level_rules_changed") != 1 {
+			t.Fatalf("level: %+v", l)
+		}
+		_, err = f.svc.SetLevel(f.ctx, f.admin, f.levels["junior"], []byte(`{"components":[]}`))
+		if !errors.As(err, &re) || re.Problems[0].Rule != "components" {
+			t.Fatalf("a level without components: %v", err)
+		}
+		_, err = f.svc.SetLevel(f.ctx, f.admin, 99999, []byte(`{"fee_cents":1}`))
+		isErr(t, "an unknown level", err, certify.ErrUnknownLevel)
+		old, err := f.svc.Path(f.ctx, reg.CandidateID)
+		f.must(err)
+		fresh := f.register("junior", 1, "")
+		now, err := f.svc.Path(f.ctx, fresh.CandidateID)
+		f.must(err)
+		if len(old[0].Components) != 1 || old[0].Fees[0].AmountCents != 800_00 || len(now[0].Components) != 2 || now[0].Fees[0].AmountCents != 900_00 {
+			t.Fatalf("before the change: %+v; after: %+v", old[0], now[0])
+		}
+	})
+}
+
+// Sign-up on both databases: the ID number is checked and unique across
+// accounts and registrations, and no password is hashed for a refusal.
+func TestSignUpAccount(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, "{}")
+		hashed := 0
+		hash := func() (string, error) { hashed++; return "hash", nil }
+		_, err := f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "陈一", IDNumber: ids[0][:17] + "0"}, hash)
+		isErr(t, "a wrong check digit", err, certify.ErrIDNumber)
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "  ", IDNumber: ids[0]}, hash)
+		isErr(t, "no name", err, certify.ErrMissingField)
+		u, err := f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: " 陈一 ", IDNumber: strings.ToLower(ids[0]), IP: "192.0.2.1"}, hash)
+		f.must(err)
+		if u.Username != ids[0] || u.DisplayName != "陈一" || u.Role != store.RoleCandidate || u.PasswordHash != "hash" || f.audits("signed_up") != 1 {
+			t.Fatalf("account: %+v", u)
+		}
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "陈一", IDNumber: ids[0]}, hash)
+		isErr(t, "the same ID number", err, certify.ErrIDRegistered)
+		f.register("junior", 1, "") // an account made by an admin, its registration with ids[1]
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "王小明", IDNumber: ids[1]}, hash)
+		isErr(t, "an ID number with a registration", err, certify.ErrIDRegistered)
+		if hashed != 1 {
+			t.Fatalf("%d passwords hashed, want 1", hashed)
+		}
+	})
 }
