@@ -122,6 +122,11 @@ func TestCertificatePathInChromium(t *testing.T) {
 		chromedp.SendKeys("[data-score-input]", "88"), chromedp.SendKeys("[data-comment]", "方案完整，可行性较好"),
 		chromedp.Click("[data-score-form] button[type=submit]"))
 	browsertest.WaitTrue(t, rb, "own score shown, others hidden", `!!document.querySelector('[data-mine]') && !document.querySelector('[data-scores]')`, wait)
+	var first store.PanelSeat
+	e.db.Where("user_id = ? AND scored_at IS NOT NULL", e.reviewers[0].id).Take(&first)
+	if first.Comment != "方案完整，可行性较好" {
+		t.Fatalf("the comment was stored as %q", first.Comment)
+	}
 	for i, s := range []int{90, 84} {
 		code, b := call(t, e.examEnv, e.login(e.reviewers[i+1]), "POST", fmt.Sprintf("/api/panel/%d/score", sitting), map[string]any{"score": s, "comment": "ok"})
 		expect(t, "score", code, b, 200, "")
