@@ -630,5 +630,10 @@ func TestSignUpAccount(t *testing.T) {
 		if hashed != 1 {
 			t.Fatalf("%d passwords hashed, want 1", hashed)
 		}
+		// They register themselves, with the ID number they signed up with.
+		_, err = f.svc.Register(f.ctx, u.ID, u.ID, f.levels["junior"], applicant(2, ""))
+		isErr(t, "registering another person's ID number", err, certify.ErrIDNotAccount)
+		_, err = f.svc.Register(f.ctx, u.ID, u.ID, f.levels["junior"], applicant(0, ""))
+		f.must(err)
 	})
 }
