@@ -16,8 +16,13 @@ function failure(err) {
   return h('div', { class: 'alert error', role: 'alert' }, `${m.zh} `, h('span', { class: 'en' }, m.en),
     err && err.error && err.error.detail ? h('div', { class: 'small' }, err.error.detail) : '',
     err && err.lines ? h('ul', {}, ...err.lines.map((l) => h('li', {}, `${l.line}: ${l.error}`))) : '',
-    err && err.rules ? h('ul', {}, ...err.rules.map((r) => h('li', { 'data-bad-rule': r.rule }, `${t(`cert.rule.${r.rule}`).zh} `,
-      h('span', { class: 'en' }, t(`cert.rule.${r.rule}`).en), `: ${r.error}`))) : '');
+    err && err.rules ? h('ul', {}, ...err.rules.map((r) => h('li', { 'data-bad-rule': r.rule }, ...ruleLabel(r.rule), `: ${r.error}`))) : '');
+}
+
+// ruleLabel names a rule in both languages (an unknown one by its JSON name).
+function ruleLabel(rule) {
+  const l = t(`cert.rule.${rule}`);
+  return l.zh === `cert.rule.${rule}` ? [h('span', { class: 'mono' }, rule || '?')] : [`${l.zh} `, h('span', { class: 'en' }, l.en)];
 }
 
 // act runs an action and reloads, or shows its error in msg.
