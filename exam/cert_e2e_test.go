@@ -305,4 +305,14 @@ func TestCertSignUpInChromium(t *testing.T) {
 		chromedp.Click("#signup button[type=submit]"), chromedp.WaitVisible("#reg-name"))
 	browsertest.WaitTrue(t, b, "the form is filled in", fmt.Sprintf(`document.querySelector('#reg-id').value === %q && document.querySelector('#reg-name').value === "陈一"`, id), 10*time.Second)
 	browsertest.Screenshot(t, b, "cert-signed-up")
+
+	// The same ID number again, in another browser: log in instead.
+	b2 := browsertest.New(t)
+	browsertest.Run(t, b2, "sign up twice",
+		chromedp.Navigate(e.srv.URL+"/signup"), chromedp.WaitVisible("#su-name"),
+		chromedp.SendKeys("#su-name", "陈一"), chromedp.SendKeys("#su-id", id),
+		chromedp.SendKeys("#su-password", "another long password"), chromedp.SendKeys("#su-password2", "another long password"),
+		chromedp.Click("#signup button[type=submit]"), chromedp.WaitVisible("#login-instead"))
+	browsertest.Screenshot(t, b2, "cert-signup-twice")
+	browsertest.Run(t, b2, "the link goes to the login", chromedp.Click("#login-instead a"), chromedp.WaitVisible("#username"))
 }
