@@ -122,6 +122,11 @@ func TestCertificatePathInChromium(t *testing.T) {
 		chromedp.SendKeys("[data-score-input]", "88"), chromedp.SendKeys("[data-comment]", "方案完整，可行性较好"),
 		chromedp.Click("[data-score-form] button[type=submit]"))
 	browsertest.WaitTrue(t, rb, "own score shown, others hidden", `!!document.querySelector('[data-mine]') && !document.querySelector('[data-scores]')`, wait)
+	var first store.PanelSeat
+	e.db.Where("user_id = ? AND scored_at IS NOT NULL", e.reviewers[0].id).Take(&first)
+	if first.Comment != "方案完整，可行性较好" {
+		t.Fatalf("the comment was stored as %q", first.Comment)
+	}
 	for i, s := range []int{90, 84} {
 		code, b := call(t, e.examEnv, e.login(e.reviewers[i+1]), "POST", fmt.Sprintf("/api/panel/%d/score", sitting), map[string]any{"score": s, "comment": "ok"})
 		expect(t, "score", code, b, 200, "")
@@ -164,6 +169,18 @@ func TestCertificatePathInChromium(t *testing.T) {
 	browsertest.Screenshot(t, pb, "cert-verified")
 	browsertest.Run(t, pb, "a wrong name finds nothing",
 		chromedp.SetValue("#v-name", "王大明"), chromedp.Click("#verify button[type=submit]"), chromedp.WaitVisible(`[data-verify="none"]`))
+
+	// A review later rules her theory attempt invalid: the admin page lists
+	// the certificate as needing attention, and the admin revokes it there.
+	e.db.Create(&store.AttemptReview{AttemptID: reg.Components[0].Sittings[0].AttemptID, Decision: "invalid", Reason: "第二人入镜",
+		DecidedBy: e.reviewer.id, DecidedAt: e.clock.now()})
+	browsertest.Run(t, ab, "the admin sees the certificate needs attention",
+		chromedp.Navigate(e.srv.URL+"/admin/programme"), chromedp.WaitVisible(fmt.Sprintf(`[data-attention-number=%q]`, number)))
+	browsertest.Screenshot(t, ab, "cert-attention")
+	browsertest.Run(t, ab, "the admin revokes it",
+		chromedp.SendKeys(fmt.Sprintf(`[data-attention-reason=%q]`, number), "理论考试被认定无效"),
+		chromedp.Click(fmt.Sprintf(`[data-attention-number=%q] button`, number)))
+	browsertest.WaitTrue(t, ab, "the list is empty", `!document.querySelector('[data-attention]') && !!document.querySelector('[data-registration]')`, wait)
 }
 
 // After a failed retake the path says the candidate must register again and
@@ -221,4 +238,84 @@ func TestRegisterAgainInChromium(t *testing.T) {
 	}
 	browsertest.Screenshot(t, cb, "cert-register-again")
 	browsertest.Run(t, cb, "its link opens the registration", chromedp.Click("#register-again a"), chromedp.WaitVisible("#reg-name"))
+}
+
+// The rules screen in Chromium: a bad value is refused naming the rule and
+// nothing changes; a pass mark, a holiday and a level's fee are saved.
+func TestCertRulesScreenInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	wait := 20 * time.Second
+	ab := browsertest.New(t)
+	prog := e.exam.ProgrammeID
+	browsertest.Run(t, ab, "admin opens the rules",
+		e.loginPage(e.admin), chromedp.WaitVisible("#cert-admin"),
+		chromedp.Navigate(e.srv.URL+"/admin/programme"), chromedp.WaitVisible(`[data-rule-input="pass_mark"]`),
+		chromedp.SetValue(`[data-rule-input="pass_mark"]`, "120"), chromedp.SetValue(`[data-rule-input="min_panel_size"]`, "4"),
+		chromedp.Click(fmt.Sprintf(`[data-save-rules="%d"]`, prog)), chromedp.WaitVisible(`[data-bad-rule="pass_mark"]`))
+	if got := browsertest.Eval[string](t, ab, `document.querySelector('[data-bad-rule="min_panel_size"]').textContent`); !strings.Contains(got, "评审小组最少人数") {
+		t.Fatalf("the refusal does not name the rule: %q", got)
+	}
+	browsertest.Screenshot(t, ab, "cert-rules-refused")
+	var p store.Programme
+	e.db.Take(&p, prog)
+	if p.Rules != "{}" {
+		t.Fatalf("a refused change was stored: %s", p.Rules)
+	}
+	browsertest.Run(t, ab, "admin sets a pass mark and a holiday",
+		chromedp.SetValue(`[data-rule-input="pass_mark"]`, "85"), chromedp.SetValue(`[data-rule-input="min_panel_size"]`, "5"),
+		chromedp.SetValue(`[data-new-day="holidays"]`, "2026-10-01"), chromedp.Click(`[data-add-day="holidays"]`),
+		chromedp.WaitVisible(`[data-calendar="holidays"] [data-day="2026-10-01"]`),
+		chromedp.Click(fmt.Sprintf(`[data-save-rules="%d"]`, prog)))
+	browsertest.WaitTrue(t, ab, "saved", `!!document.querySelector('.alert.ok')`, wait)
+	browsertest.Screenshot(t, ab, "cert-rules-saved")
+	pol, err := e.cert.Rules(t.Context(), prog)
+	if err != nil || pol.Rules.PassMark != 85 || pol.Rules.MinPanelSize != 5 || strings.Join(pol.Rules.Holidays, ",") != "2026-10-01" || pol.Rules.RetakeFeeCents != 200_00 {
+		t.Fatalf("rules after saving: %+v %v", pol.Rules, err)
+	}
+	junior := e.levels["junior"]
+	browsertest.Run(t, ab, "admin changes the junior fee",
+		chromedp.SetValue(fmt.Sprintf(`[data-level-fee="%d"]`, junior), "850.50"), chromedp.Click(fmt.Sprintf(`[data-save-level="%d"]`, junior)))
+	browsertest.WaitTrue(t, ab, "level saved", fmt.Sprintf(`document.querySelector('[data-level-fee="%d"]').value === "850.50"`, junior), wait)
+	var l store.Level
+	e.db.Take(&l, junior)
+	for range 50 {
+		if e.db.Take(&l, junior); l.FeeCents == 850_50 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if l.FeeCents != 850_50 {
+		t.Fatalf("junior fee %d", l.FeeCents)
+	}
+}
+
+// Sign-up in Chromium: from the login page's link to the registration
+// form, the name and ID number carried over.
+func TestCertSignUpInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newCertEnv(t, "{}")
+	id := idNumber("32010219960815234")
+	b := browsertest.New(t)
+	browsertest.Run(t, b, "sign up from the login page",
+		chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible("#signup-link"), chromedp.Click("#signup-link"),
+		chromedp.WaitVisible("#su-name"), chromedp.SendKeys("#su-name", "陈一"), chromedp.SendKeys("#su-id", id),
+		chromedp.SendKeys("#su-password", "correct horse battery"), chromedp.SendKeys("#su-password2", "correct horse battery"),
+		chromedp.Click("#signup button[type=submit]"), chromedp.WaitVisible("#reg-name"))
+	browsertest.WaitTrue(t, b, "the form is filled in", fmt.Sprintf(`document.querySelector('#reg-id').value === %q && document.querySelector('#reg-name').value === "陈一"`, id), 10*time.Second)
+	browsertest.Screenshot(t, b, "cert-signed-up")
+
+	// The same ID number again, in another browser: log in instead.
+	b2 := browsertest.New(t)
+	browsertest.Run(t, b2, "sign up twice",
+		chromedp.Navigate(e.srv.URL+"/signup"), chromedp.WaitVisible("#su-name"),
+		chromedp.SendKeys("#su-name", "陈一"), chromedp.SendKeys("#su-id", id),
+		chromedp.SendKeys("#su-password", "another long password"), chromedp.SendKeys("#su-password2", "another long password"),
+		chromedp.Click("#signup button[type=submit]"), chromedp.WaitVisible("#login-instead"))
+	browsertest.Screenshot(t, b2, "cert-signup-twice")
+	browsertest.Run(t, b2, "the link goes to the login", chromedp.Click("#login-instead a"), chromedp.WaitVisible("#username"))
 }

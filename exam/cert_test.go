@@ -334,6 +334,27 @@ func TestCertPanelAndVerificationAPI(t *testing.T) {
 	}
 	number := reg.Certificate.Number
 
+	// A review rules her theory attempt invalid after the certificate was
+	// issued: the certificate stays valid but needs the admin's attention.
+	attention := func() []certify.Attention {
+		code, b := call(t, e.examEnv, admin, "GET", "/api/admin/cert/attention", nil)
+		expect(t, "attention", code, b, 200, "")
+		return decode[struct{ Certificates []certify.Attention }](t, b).Certificates
+	}
+	if list := attention(); len(list) != 0 {
+		t.Fatalf("attention before any ruling: %+v", list)
+	}
+	attempt := reg.Components[0].Sittings[0].AttemptID
+	e.db.Create(&store.AttemptReview{AttemptID: attempt, Decision: "invalid", Reason: "a second person in view", DecidedBy: e.reviewer.id, DecidedAt: e.clock.now()})
+	if list := attention(); len(list) != 1 || list[0].Number != number || list[0].AttemptID != attempt {
+		t.Fatalf("attention after the ruling: %+v", list)
+	}
+	code, b = call(t, e.examEnv, alice, "GET", "/api/admin/cert/attention", nil)
+	expect(t, "a candidate asks for attention", code, b, 403, "forbidden")
+	if p := e.path(alice)[0]; p.Certificate.Status != certify.Valid || p.Status != certify.RegPassed {
+		t.Fatalf("the certificate changed by itself: %+v", p)
+	}
+
 	// The printable page: its holder and admins only.
 	for who, want := range map[*http.Client]int{alice: 200, admin: 200, e.login(e.bob): 404} {
 		if code, _ := call(t, e.examEnv, who, "GET", "/cert/"+number, nil); code != want {
@@ -378,6 +399,9 @@ func TestCertPanelAndVerificationAPI(t *testing.T) {
 	code, b = verify(url.Values{"number": {number}, "name": {"王小明"}})
 	if code != 200 || !strings.Contains(string(b), `"status":"revoked"`) {
 		t.Fatalf("after revocation: %d %s", code, b)
+	}
+	if list := attention(); len(list) != 0 {
+		t.Fatalf("a revoked certificate still needs attention: %+v", list)
 	}
 	var audits int64
 	e.db.Model(&store.AuditEvent{}).Where("action = ? AND actor_id = ?", "certificate_revoked", e.admin.id).Count(&audits)

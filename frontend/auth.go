@@ -107,7 +107,19 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 		return nil, nil, "", ErrAccountDisabled
 	}
 	s.counters.Reset(ctx, acctKey)
+	sess, token, err := s.openSession(ctx, u, ip, ua)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	s.audit(ctx, &u.ID, "login", "user", fmt.Sprint(u.ID), ip, nil)
+	s.metrics.logins.WithLabelValues(string(u.Role)).Inc()
+	return u, sess, token, nil
+}
 
+// openSession opens a session for an account whose credentials were
+// checked (a login, or a sign-up that just chose them) and returns its
+// cookie token.
+func (s *Server) openSession(ctx context.Context, u *store.User, ip, ua string) (*store.AuthSession, string, error) {
 	token := rand.Text()
 	now := s.now()
 	sess := &store.AuthSession{
@@ -120,11 +132,9 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 		ExpiresAt: now.Add(s.cfg.SessionTTL),
 	}
 	if err := s.db.CreateAuthSession(ctx, sess); err != nil {
-		return nil, nil, "", err
+		return nil, "", err
 	}
-	s.audit(ctx, &u.ID, "login", "user", fmt.Sprint(u.ID), ip, nil)
-	s.metrics.logins.WithLabelValues(string(u.Role)).Inc()
-	return u, sess, token, nil
+	return sess, token, nil
 }
 
 // findAccount finds the account a login name belongs to: a seat's ticket

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
@@ -29,7 +30,7 @@ const (
 	maxVerify    = 30
 	// maxDocument is the hard ceiling of an upload's body; the programme's
 	// own limit (certify.Policy.MaxUploadBytes) is checked by the domain.
-	maxDocument = 64 << 20
+	maxDocument = certify.MaxUploadLimit
 )
 
 // NewCandidateAccount makes a candidate account for a registration made by
@@ -54,7 +55,7 @@ func NewCandidateAccount(ctx context.Context, tx *gorm.DB, name string) (certify
 	return certify.Login{UserID: u.ID, Username: u.Username, Password: pw}, nil
 }
 
-type certPages struct{ path, admin, panel, certificate, verify *template.Template }
+type certPages struct{ path, admin, panel, certificate, verify, signup *template.Template }
 
 // certPage is what the certificate programme's pages get.
 type certPage struct {
@@ -63,6 +64,9 @@ type certPage struct {
 	Cert      *certify.Printed
 	QR        template.URL
 	VerifyURL string
+	// Sign-up form: what was typed, and whether to offer the login instead.
+	SignupName, SignupID string
+	LoginInstead         bool
 }
 
 // MountCertify puts the certificate programme on the web: the candidate's
@@ -77,7 +81,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	for _, x := range []struct {
 		t    **template.Template
 		name string
-	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}} {
+	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}, {&p.signup, "signup.html"}} {
 		var err error
 		if *x.t, err = load(x.name); err != nil {
 			return err
@@ -254,6 +258,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	})))
 
 	s.mountCertAdmin(svc)
+	s.mountSignup(svc, p.signup)
 	return nil
 }
 
@@ -272,6 +277,7 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 	handle("GET /api/admin/cert/registrations", list("registrations", func(ctx context.Context) (any, error) { return svc.Registrations(ctx) }))
 	handle("GET /api/admin/cert/panels", list("sittings", func(ctx context.Context) (any, error) { return svc.PanelQueue(ctx, 0) }))
 	handle("GET /api/admin/cert/retakes", list("retakes", func(ctx context.Context) (any, error) { return svc.RetakeQueue(ctx) }))
+	handle("GET /api/admin/cert/attention", list("certificates", func(ctx context.Context) (any, error) { return svc.NeedsAttention(ctx) }))
 	handle("GET /api/admin/cert/reviewers", list("reviewers", func(ctx context.Context) (any, error) {
 		var out []struct {
 			ID           int64  `json:"id"`
@@ -333,6 +339,24 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
+	// The rules screen: a programme's rules and its levels' settings.
+	handle("GET /api/admin/programmes/{id}/rules", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		rules, err := svc.Rules(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, rules)
+	})
+	handle("PUT /api/admin/programmes/{id}/rules", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
+		return svc.SetRules(r.Context(), a.User.ID, id, change)
+	}))
+	handle("PUT /api/admin/levels/{id}", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
+		return svc.SetLevel(r.Context(), a.User.ID, id, change)
+	}))
 	handle("POST /api/admin/cert/programmes/{id}/import", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {

@@ -89,6 +89,10 @@ func publicError(err error) APIError {
 		code, status = "bad_still", http.StatusBadRequest
 	case errors.Is(err, ErrUnknownType):
 		code, status = "unknown_type", http.StatusBadRequest
+	case errors.Is(err, ErrPasswordShort):
+		code, status = "password_short", http.StatusBadRequest
+	case errors.Is(err, ErrPasswordMismatch):
+		code, status = "password_mismatch", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):
 		code, status = "too_large", http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrConflict):
@@ -113,6 +117,11 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var lined interface{ LineErrors() any }
 	if errors.As(err, &lined) {
 		reply["lines"] = lined.LineErrors()
+	}
+	// So does a refused change of rules (which rules, and why).
+	var ruled interface{ RuleErrors() any }
+	if errors.As(err, &ruled) {
+		reply["rules"] = ruled.RuleErrors()
 	}
 	writeJSON(w, pe.Status, reply)
 }

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"encoding/json"
 	"io/fs"
 
 	"github.com/examhall/examhall/frontend/i18n"
@@ -52,7 +53,8 @@ func TestDictionaryIsComplete(t *testing.T) {
 		return nil
 	})
 	for _, code := range []string{"bad_credentials", "missing_credentials", "account_disabled", "csrf", "cross_origin",
-		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "conflict", "internal", "too_many_attempts"} {
+		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "conflict", "internal", "too_many_attempts",
+		"password_short", "password_mismatch"} {
 		if !i18n.Has("error." + code) {
 			t.Errorf("no message for error code %s", code)
 		}
@@ -112,6 +114,25 @@ func TestDictionaryIsComplete(t *testing.T) {
 			if !i18n.Has(prefix + w) {
 				t.Errorf("missing %s%s", prefix, w)
 			}
+		}
+	}
+	// Every rule of the rules screen has a label (and the programme's rules a hint).
+	var rules map[string]any
+	b, _ := json.Marshal(certify.Policy{})
+	json.Unmarshal(b, &rules)
+	for rule := range rules {
+		for _, k := range []string{"cert.rule." + rule, "cert.rule." + rule + ".hint"} {
+			if !i18n.Has(k) {
+				t.Errorf("missing %s", k)
+			}
+		}
+	}
+	b, _ = json.Marshal(certify.LevelSettings{})
+	rules = nil
+	json.Unmarshal(b, &rules)
+	for rule := range rules {
+		if !i18n.Has("cert.rule." + rule) {
+			t.Errorf("missing cert.rule.%s", rule)
 		}
 	}
 	if !i18n.Has("error." + (&exam.ErrImport{}).Code()) {

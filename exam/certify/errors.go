@@ -47,10 +47,13 @@ var (
 	ErrRevoked         = &Error{"certificate_revoked", http.StatusConflict, "the certificate is already revoked"}
 	ErrReason          = &Error{"reason_required", http.StatusBadRequest, "this action needs a reason"}
 	ErrImport          = &Error{"import_invalid", http.StatusBadRequest, "the CSV has invalid lines; nothing was imported"}
+	ErrIDRegistered    = &Error{"id_number_registered", http.StatusConflict, "an account or a registration with this ID number exists; log in instead"}
+	ErrIDNotAccount    = &Error{"id_number_not_account", http.StatusUnprocessableEntity, "a candidate who signed up registers with the ID number they signed up with"}
+	ErrRuleValue       = &Error{"rule_value", http.StatusBadRequest, "a rule's value is out of its bounds; nothing was changed"}
 )
 
 // AllErrors lists every sentinel, for the dictionary test.
 var AllErrors = []*Error{ErrIDNumber, ErrMissingField, ErrEducation, ErrTrainingHours, ErrRegistered, ErrUnknownLevel,
 	ErrNotPaid, ErrAlreadyPaid, ErrReceipt, ErrPanelSize, ErrPanelOdd, ErrPanelMember, ErrConflict, ErrNotOnPanel, ErrScore,
 	ErrNotOpen, ErrEmptyFile, ErrFileTooLarge, ErrFileType, ErrLate, ErrNoRetake, ErrRetakeNotNeeded, ErrNoSession,
-	ErrRevoked, ErrReason, ErrImport}
+	ErrRevoked, ErrReason, ErrImport, ErrRuleValue, ErrIDRegistered, ErrIDNotAccount}

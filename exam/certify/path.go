@@ -160,7 +160,7 @@ func (s *Service) view(ctx context.Context, regID int64) (*RegistrationView, err
 	if err := db.Where("registration_id = ?", r.ID).Order("n").Find(&sittings).Error; err != nil {
 		return nil, err
 	}
-	for _, c := range lv.spec.Components {
+	for _, c := range regComponents(lv, sittings) {
 		cv := ComponentView{Component: string(c), Sittings: []SittingView{}}
 		var outcomes []Outcome
 		for i := range sittings {

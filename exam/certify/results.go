@@ -65,7 +65,7 @@ func (s *Service) settle(ctx context.Context, tx *gorm.DB, regID int64) (*store.
 		}
 	}
 	var states []string
-	for _, c := range lv.spec.Components {
+	for _, c := range regComponents(lv, sittings) {
 		var outcomes []Outcome
 		for i := range sittings {
 			st := &sittings[i]
@@ -98,6 +98,22 @@ func (s *Service) settle(ctx context.Context, tx *gorm.DB, regID int64) (*store.
 		return nil, audit(tx, now, 0, "registration_closed", "registration", reg.ID, map[string]string{"rule": "retakes_used"})
 	}
 	return nil, nil
+}
+
+// regComponents are the components a registration was opened with (one
+// sitting each at registration), in the order they are sat; a level's
+// components changed since apply to new registrations only.
+func regComponents(lv *level, sittings []store.Sitting) []exam.Component {
+	var out []exam.Component
+	for _, c := range componentOrder {
+		if slices.ContainsFunc(sittings, func(st store.Sitting) bool { return st.Component == string(c) }) {
+			out = append(out, c)
+		}
+	}
+	if len(out) == 0 {
+		return lv.spec.Components
+	}
+	return out
 }
 
 func outcome(st *store.Sitting) Outcome {

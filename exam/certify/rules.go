@@ -51,6 +51,8 @@ func ParsePolicy(rules string) (Policy, error) {
 			return p, fmt.Errorf("certify: programme rules: %w", err)
 		}
 	}
+	// Empty calendars are empty lists, never null, for the rules screen.
+	p.Holidays, p.WorkingWeekends = orEmpty(p.Holidays), orEmpty(p.WorkingWeekends)
 	if p.ScoreMethod != Mean && p.ScoreMethod != Median {
 		return p, fmt.Errorf("certify: score method %q is mean or median", p.ScoreMethod)
 	}
@@ -60,6 +62,13 @@ func ParsePolicy(rules string) (Policy, error) {
 		}
 	}
 	return p, nil
+}
+
+func orEmpty(days []string) []string {
+	if days == nil {
+		return []string{}
+	}
+	return days
 }
 
 // idWeights are the ISO 7064 MOD 11-2 weights of the first 17 digits.

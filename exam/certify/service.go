@@ -146,6 +146,11 @@ func (s *Service) register(ctx context.Context, tx *gorm.DB, actorID, candidateI
 	if err := tx.Take(&u, candidateID).Error; err != nil || u.Role != store.RoleCandidate {
 		return nil, fmt.Errorf("%w: no such candidate", store.ErrNotFound)
 	}
+	// A candidate who signed up logs in with their ID number: they register
+	// themselves, not someone else.
+	if own, err := CheckIDNumber(u.Username); err == nil && own != a.IDNumber {
+		return nil, ErrIDNotAccount
+	}
 	var n int64
 	if err := tx.Model(&store.Registration{}).Where("level_id = ? AND status IN ? AND (candidate_id = ? OR id_number = ?)",
 		levelID, []string{RegOpen, RegPassed}, candidateID, a.IDNumber).Count(&n).Error; err != nil {

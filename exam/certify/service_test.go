@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -478,5 +479,161 @@ func TestConcurrentScoresDecideOnce(t *testing.T) {
 		if st := f.sitting(reg.ID, "practical", 1); st.Passed == nil || !*st.Passed || f.audits("component_scored") != 1 || f.audits("certificate_issued") != 1 {
 			t.Fatalf("after concurrent scores: %+v, %d decisions, %d certificates", st, f.audits("component_scored"), f.audits("certificate_issued"))
 		}
+	})
+}
+
+// A review that rules the passing theory attempt invalid after the
+// certificate was issued does not revoke it: the certificate needs the
+// admin's attention until revoked. An invalid attempt of an earlier,
+// failed sitting does not count.
+func TestInvalidAfterCertificateNeedsAttention(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) { invalidAfterCertificate(t, newFixture(t, db, "{}")) })
+}
+
+func invalidAfterCertificate(t *testing.T, f *fixture) {
+	reg := f.register("junior", 0, "")
+	attempt := f.sitTheory(reg, "junior", 1, 95)
+	other := f.register("junior", 1, "")
+	first := f.sitTheory(other, "junior", 1, 50)
+	f.must(f.db.Create(&store.AttemptReview{AttemptID: first, Decision: "invalid", Reason: "notes on the desk", DecidedBy: f.reviewers[0], DecidedAt: f.clock.now()}).Error)
+	_, err := f.svc.RequestRetake(f.ctx, other.CandidateID, other.ID, "theory", other.CandidateID)
+	f.must(err)
+	var fee store.Fee
+	f.must(f.db.Where("registration_id = ? AND item = ?", other.ID, certify.ItemRetake).Take(&fee).Error)
+	f.must(f.svc.MarkPaid(f.ctx, f.admin, fee.ID, "", "RCPT-2"))
+	var ex store.Exam
+	f.must(f.db.Where("code = ?", "T-junior").Take(&ex).Error)
+	now := f.clock.now()
+	next, err := exam.CreateSession(f.ctx, f.db, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now,
+		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, f.admin)
+	f.must(err)
+	f.sessions["junior"] = next
+	if _, err := f.svc.Seat(f.ctx, f.admin, other.ID, next); err != nil {
+		t.Fatal(err)
+	}
+	f.sitTheory(other, "junior", 2, 90)
+
+	path, err := f.svc.Path(f.ctx, reg.CandidateID)
+	f.must(err)
+	if path[0].Certificate == nil || path[0].Status != certify.RegPassed {
+		t.Fatalf("no certificate: %+v", path[0])
+	}
+	if p, _ := f.svc.Path(f.ctx, other.CandidateID); p[0].Certificate == nil {
+		t.Fatalf("no certificate after the retake: %+v", p[0])
+	}
+	list, err := f.svc.NeedsAttention(f.ctx)
+	f.must(err)
+	if len(list) != 0 {
+		t.Fatalf("before any ruling on a passing attempt: %+v", list)
+	}
+	f.clock.add(24 * time.Hour)
+	f.must(f.db.Create(&store.AttemptReview{AttemptID: attempt, Decision: "invalid", Reason: "phone in view", DecidedBy: f.reviewers[0], DecidedAt: f.clock.now()}).Error)
+	list, err = f.svc.NeedsAttention(f.ctx)
+	f.must(err)
+	number := path[0].Certificate.Number
+	if len(list) != 1 || list[0].Number != number || list[0].AttemptID != attempt || list[0].Reason != "phone in view" || list[0].RegistrationID != reg.ID {
+		t.Fatalf("needs attention: %+v", list)
+	}
+	// Not revoked by itself: still valid on the path and to the public.
+	path, err = f.svc.Path(f.ctx, reg.CandidateID)
+	f.must(err)
+	v, err := f.svc.Verify(f.ctx, number, "王小明", "", "")
+	f.must(err)
+	if path[0].Certificate.Status != certify.Valid || path[0].Status != certify.RegPassed || v.Status != certify.Valid {
+		t.Fatalf("the certificate changed by itself: %+v %+v", path[0], v)
+	}
+	f.must(f.svc.Revoke(f.ctx, f.admin, number, "theory attempt ruled invalid"))
+	if list, _ = f.svc.NeedsAttention(f.ctx); len(list) != 0 {
+		t.Fatalf("a revoked certificate still needs attention: %+v", list)
+	}
+}
+
+// Setting rules on both databases: a refusal changes nothing, a change is
+// audited with old and new values, keys the programme does not know are
+// kept, and a level's change applies to new registrations.
+func TestSetRules(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, `{"pass_mark":80,"console_grid":"4x4"}`)
+		var prog store.Programme
+		f.must(f.db.Take(&prog, "code = ?", "KFZX").Error)
+		_, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70,"min_panel_size":2}`))
+		var re *certify.RulesError
+		if !errors.As(err, &re) || len(re.Problems) != 1 || re.Problems[0].Rule != "min_panel_size" {
+			t.Fatalf("an even panel: %v", err)
+		}
+		var after store.Programme
+		f.must(f.db.Take(&after, prog.ID).Error)
+		if after.Rules != prog.Rules || f.audits("programme_rules_changed") != 0 {
+			t.Fatalf("a refusal changed the rules: %s", after.Rules)
+		}
+		got, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70,"holidays":["2026-10-02","2026-10-01"]}`))
+		f.must(err)
+		if got.Rules.PassMark != 70 || strings.Join(got.Rules.Holidays, ",") != "2026-10-01,2026-10-02" || got.Rules.MinPanelSize != 3 {
+			t.Fatalf("rules: %+v", got.Rules)
+		}
+		f.must(f.db.Take(&after, prog.ID).Error)
+		if !strings.Contains(after.Rules, `"console_grid":"4x4"`) || f.audits("programme_rules_changed") != 1 {
+			t.Fatalf("stored: %s, %d audits", after.Rules, f.audits("programme_rules_changed"))
+		}
+		if _, err := f.svc.SetRules(f.ctx, f.admin, prog.ID, []byte(`{"pass_mark":70}`)); err != nil || f.audits("programme_rules_changed") != 1 {
+			t.Fatalf("an unchanged rule is audited: %v", err)
+		}
+		// A pass mark of 70 passes a panel score of 75 from now on.
+		if !certify.Passes(got.Rules, 75) {
+			t.Fatal("pass mark not applied")
+		}
+
+		reg := f.register("junior", 0, "")
+		l, err := f.svc.SetLevel(f.ctx, f.admin, f.levels["junior"], []byte(`{"fee_cents":90000,"components":["theory","practical"]}`))
+		f.must(err)
+		if l.FeeCents != 900_00 || l.TrainingHours != 48 || f.audits("level_rules_changed") != 1 {
+			t.Fatalf("level: %+v", l)
+		}
+		_, err = f.svc.SetLevel(f.ctx, f.admin, f.levels["junior"], []byte(`{"components":[]}`))
+		if !errors.As(err, &re) || re.Problems[0].Rule != "components" {
+			t.Fatalf("a level without components: %v", err)
+		}
+		_, err = f.svc.SetLevel(f.ctx, f.admin, 99999, []byte(`{"fee_cents":1}`))
+		isErr(t, "an unknown level", err, certify.ErrUnknownLevel)
+		old, err := f.svc.Path(f.ctx, reg.CandidateID)
+		f.must(err)
+		fresh := f.register("junior", 1, "")
+		now, err := f.svc.Path(f.ctx, fresh.CandidateID)
+		f.must(err)
+		if len(old[0].Components) != 1 || old[0].Fees[0].AmountCents != 800_00 || len(now[0].Components) != 2 || now[0].Fees[0].AmountCents != 900_00 {
+			t.Fatalf("before the change: %+v; after: %+v", old[0], now[0])
+		}
+	})
+}
+
+// Sign-up on both databases: the ID number is checked and unique across
+// accounts and registrations, and no password is hashed for a refusal.
+func TestSignUpAccount(t *testing.T) {
+	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db, "{}")
+		hashed := 0
+		hash := func() (string, error) { hashed++; return "hash", nil }
+		_, err := f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "陈一", IDNumber: ids[0][:17] + "0"}, hash)
+		isErr(t, "a wrong check digit", err, certify.ErrIDNumber)
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "  ", IDNumber: ids[0]}, hash)
+		isErr(t, "no name", err, certify.ErrMissingField)
+		u, err := f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: " 陈一 ", IDNumber: strings.ToLower(ids[0]), IP: "192.0.2.1"}, hash)
+		f.must(err)
+		if u.Username != ids[0] || u.DisplayName != "陈一" || u.Role != store.RoleCandidate || u.PasswordHash != "hash" || f.audits("signed_up") != 1 {
+			t.Fatalf("account: %+v", u)
+		}
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "陈一", IDNumber: ids[0]}, hash)
+		isErr(t, "the same ID number", err, certify.ErrIDRegistered)
+		f.register("junior", 1, "") // an account made by an admin, its registration with ids[1]
+		_, err = f.svc.SignUpAccount(f.ctx, certify.SignUp{Name: "王小明", IDNumber: ids[1]}, hash)
+		isErr(t, "an ID number with a registration", err, certify.ErrIDRegistered)
+		if hashed != 1 {
+			t.Fatalf("%d passwords hashed, want 1", hashed)
+		}
+		// They register themselves, with the ID number they signed up with.
+		_, err = f.svc.Register(f.ctx, u.ID, u.ID, f.levels["junior"], applicant(2, ""))
+		isErr(t, "registering another person's ID number", err, certify.ErrIDNotAccount)
+		_, err = f.svc.Register(f.ctx, u.ID, u.ID, f.levels["junior"], applicant(0, ""))
+		f.must(err)
 	})
 }

@@ -32,6 +32,12 @@ async function registerForm() {
   const hours = h('input', { id: 'reg-hours', type: 'number', min: 0, required: true });
   const org = h('input', { id: 'reg-org', maxlength: 100 });
   const out = h('div', { id: 'reg-result' });
+  // A candidate who signed up logs in with their ID number: fill it in.
+  const me = await api('GET', '/api/me').catch(() => null);
+  if (me && /^\d{17}[\dX]$/.test(me.user.username)) {
+    idn.value = me.user.username;
+    name.value = me.user.display_name;
+  }
   const form = h('form', { id: 'register', class: 'grid-form' },
     field('cert.level', level), field('cert.name', name), field('cert.id_number', idn), field('cert.education', edu),
     field('cert.hours', hours), field('cert.organisation', org),

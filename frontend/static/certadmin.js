@@ -15,7 +15,14 @@ function failure(err) {
   const m = err && err.error ? err.error.message : { zh: String(err), en: '' };
   return h('div', { class: 'alert error', role: 'alert' }, `${m.zh} `, h('span', { class: 'en' }, m.en),
     err && err.error && err.error.detail ? h('div', { class: 'small' }, err.error.detail) : '',
-    err && err.lines ? h('ul', {}, ...err.lines.map((l) => h('li', {}, `${l.line}: ${l.error}`))) : '');
+    err && err.lines ? h('ul', {}, ...err.lines.map((l) => h('li', {}, `${l.line}: ${l.error}`))) : '',
+    err && err.rules ? h('ul', {}, ...err.rules.map((r) => h('li', { 'data-bad-rule': r.rule }, ...ruleLabel(r.rule), `: ${r.error}`))) : '');
+}
+
+// ruleLabel names a rule in both languages (an unknown one by its JSON name).
+function ruleLabel(rule) {
+  const l = t(`cert.rule.${rule}`);
+  return l.zh === `cert.rule.${rule}` ? [h('span', { class: 'mono' }, rule || '?')] : [`${l.zh} `, h('span', { class: 'en' }, l.en)];
 }
 
 // act runs an action and reloads, or shows its error in msg.
@@ -137,6 +144,23 @@ function retakes(list) {
     }));
 }
 
+// attention lists valid certificates whose passing theory attempt a review
+// has since ruled invalid: the admin looks at the review and decides.
+function attention(list) {
+  return h('div', { class: 'alert error', role: 'alert', 'data-attention': list.length }, biEl('p', 'cert.attention.hint'),
+    h('table', {}, ...list.map((c) => {
+      const reason = h('input', { placeholder: t('cert.revoke.reason').zh, 'data-attention-reason': c.number });
+      const msg = h('div');
+      return h('tr', { 'data-attention-number': c.number },
+        h('td', {}, h('a', { href: `/cert/${encodeURIComponent(c.number)}`, class: 'mono' }, c.number), h('div', {}, c.holder_name)),
+        h('td', {}, `${c.level_zh} `, h('span', { class: 'en' }, c.level_en)),
+        h('td', {}, biEl('div', 'cert.attention.ruled', { at: fmtTime(c.ruled_at) }), h('div', { class: 'small' }, c.reason),
+          biEl('a', 'cert.attention.review', {}, { href: `/review/attempt?id=${c.attempt_id}` })),
+        h('td', {}, h('div', { class: 'inline' }, reason, biEl('button', 'cert.revoke', {}, { type: 'button',
+          onclick: act(msg, () => api('POST', '/api/admin/cert/certificates/revoke', { number: c.number, reason: reason.value })) })), msg));
+    })));
+}
+
 function reviewerRows() {
   return h('table', {}, ...reviewers.map((r) => {
     const org = h('input', { value: r.organisation, 'data-affiliation': r.id });
@@ -153,20 +177,106 @@ function panels(list) {
       h('td', {}, s.score == null ? '—' : String(s.score)))));
 }
 
+// The rules of a programme an admin may set, in the order the screen shows
+// them: [rule, input kind]. Fees are edited in yuan, the upload limit in MB.
+const ruleFields = [['pass_mark', 'number'], ['score_method', 'method'], ['min_panel_size', 'number'],
+  ['retakes_per_component', 'number'], ['retake_fee_cents', 'yuan'], ['dedicated_retake_threshold', 'number'],
+  ['submission_working_days', 'number'], ['max_upload_bytes', 'mb'], ['min_education', 'education'], ['theory_minutes', 'number'],
+  ['invigilator_ratio', 'number'], ['min_invigilators_per_room', 'number'], ['room_capacity', 'number']];
+const MB = 1024 * 1024;
+
+// calendar edits a list of dates (holidays, working weekends) in place.
+function calendar(rule, days) {
+  const list = h('ul', { class: 'calendar', 'data-calendar': rule });
+  const draw = () => list.replaceChildren(...days.map((d, i) => h('li', { 'data-day': d }, h('span', { class: 'mono' }, d), ' ',
+    biEl('button', 'cert.rules.remove_day', {}, { type: 'button', 'data-remove-day': d, onclick: () => { days.splice(i, 1); draw(); } }))));
+  draw();
+  const day = h('input', { type: 'date', 'data-new-day': rule });
+  const add = biEl('button', 'cert.rules.add_day', {}, { type: 'button', 'data-add-day': rule, onclick: () => {
+    if (day.value && !days.includes(day.value)) { days.push(day.value); days.sort(); draw(); }
+    day.value = '';
+  } });
+  return h('div', { class: 'rule-field', 'data-rule': rule }, biEl('h3', `cert.rule.${rule}`), biEl('p', `cert.rule.${rule}.hint`, {}, { class: 'hint' }),
+    list, h('div', { class: 'inline' }, day, add));
+}
+
+function rulesForm(pr, educations) {
+  const msg = h('div');
+  const inputs = {};
+  const fields = ruleFields.map(([rule, kind]) => {
+    const v = pr.rules[rule];
+    let input;
+    if (kind === 'method') {
+      input = h('select', {}, ...['mean', 'median'].map((m) => h('option', { value: m }, `${t(`cert.rule.score_method.${m}`).zh} ${t(`cert.rule.score_method.${m}`).en}`)));
+    } else if (kind === 'education') {
+      input = h('select', {}, ...educations.map((e) => h('option', { value: e }, `${t(`cert.edu.${e}`).zh} ${t(`cert.edu.${e}`).en}`)));
+    } else {
+      input = h('input', { type: 'number', step: kind === 'number' ? '1' : '0.01', min: '0' });
+    }
+    input.value = kind === 'yuan' ? (v / 100).toFixed(2) : kind === 'mb' ? String(Math.round((v / MB) * 100) / 100) : String(v);
+    input.setAttribute('data-rule-input', rule);
+    inputs[rule] = [input, kind];
+    return h('label', { 'data-rule': rule }, biEl('span', `cert.rule.${rule}`), input, biEl('span', `cert.rule.${rule}.hint`, {}, { class: 'hint' }));
+  });
+  const holidays = [...pr.rules.holidays];
+  const weekends = [...pr.rules.working_weekends];
+  const save = biEl('button', 'cert.rules.save', {}, { type: 'button', class: 'primary', 'data-save-rules': pr.id });
+  save.addEventListener('click', async () => {
+    const change = { holidays, working_weekends: weekends };
+    for (const [rule, [input, kind]] of Object.entries(inputs)) {
+      const n = Number(input.value);
+      change[rule] = kind === 'method' || kind === 'education' ? input.value : kind === 'yuan' ? Math.round(n * 100) : kind === 'mb' ? Math.round(n * MB) : n;
+    }
+    try {
+      await api('PUT', `/api/admin/programmes/${pr.id}/rules`, change);
+      await load();
+      root.prepend(biEl('div', 'cert.rules.saved', {}, { class: 'alert ok', role: 'status' }));
+    } catch (err) { msg.replaceChildren(failure(err)); }
+  });
+  return h('div', { 'data-programme-rules': pr.id }, h('h3', {}, `${pr.name_zh} `, h('span', { class: 'en' }, pr.name_en)),
+    biEl('p', 'cert.rules.hint', {}, { class: 'hint' }), h('div', { class: 'grid-form rules-grid' }, ...fields),
+    h('div', { class: 'calendars' }, calendar('holidays', holidays), calendar('working_weekends', weekends)), save, msg,
+    biEl('h3', 'cert.rules.levels'), levelsForm(pr.levels));
+}
+
+function levelsForm(levels) {
+  return h('table', { class: 'levels' }, h('tr', {}, biEl('th', 'cert.level'), biEl('th', 'cert.rule.training_hours'), biEl('th', 'cert.rule.fee_cents'),
+    biEl('th', 'cert.components'), h('th')),
+  ...levels.map((l) => {
+    const hours = h('input', { type: 'number', min: '0', step: '1', value: String(l.training_hours), 'data-level-hours': l.id });
+    const fee = h('input', { type: 'number', min: '0', step: '0.01', value: (l.fee_cents / 100).toFixed(2), 'data-level-fee': l.id });
+    const boxes = ['theory', 'practical', 'review'].map((c) => {
+      const box = h('input', { type: 'checkbox', value: c, 'data-level-component': `${l.id}-${c}` });
+      box.checked = l.components.includes(c);
+      return h('label', { class: 'inline' }, box, biEl('span', `cert.component.${c}`));
+    });
+    const msg = h('div');
+    return h('tr', { 'data-level': l.id }, h('td', {}, `${l.name_zh} `, h('span', { class: 'en' }, l.name_en)), h('td', {}, hours), h('td', {}, fee),
+      h('td', {}, ...boxes), h('td', {}, biEl('button', 'cert.save', {}, { type: 'button', 'data-save-level': l.id,
+        onclick: act(msg, () => api('PUT', `/api/admin/levels/${l.id}`, { training_hours: Number(hours.value), fee_cents: Math.round(Number(fee.value) * 100),
+          components: boxes.map((b) => b.querySelector('input')).filter((i) => i.checked).map((i) => i.value) })) }), msg));
+  }));
+}
+
 async function load() {
   try {
-    const [regs, lv, ses, rv, rt, pn] = await Promise.all([api('GET', '/api/admin/cert/registrations'), api('GET', '/api/cert/levels'),
-      api('GET', '/api/admin/sessions'), api('GET', '/api/admin/cert/reviewers'), api('GET', '/api/admin/cert/retakes'), api('GET', '/api/admin/cert/panels')]);
+    const [regs, lv, ses, rv, rt, pn, at] = await Promise.all([api('GET', '/api/admin/cert/registrations'), api('GET', '/api/cert/levels'),
+      api('GET', '/api/admin/sessions'), api('GET', '/api/admin/cert/reviewers'), api('GET', '/api/admin/cert/retakes'), api('GET', '/api/admin/cert/panels'),
+      api('GET', '/api/admin/cert/attention')]);
+    const progIDs = [...new Set(lv.levels.map((l) => l.programme_id))];
+    const rules = await Promise.all(progIDs.map((id) => api('GET', `/api/admin/programmes/${id}/rules`)));
     sessions = ses.sessions;
     reviewers = rv.reviewers || [];
     root.replaceChildren(h('div', { class: 'cert-admin' },
+      at.certificates.length ? section('cert.admin.attention', attention(at.certificates)) : '',
       section('cert.admin.registrations', h('table', {}, h('tr', {}, h('th', {}, '#'), biEl('th', 'cert.name'), biEl('th', 'cert.level'), biEl('th', 'cert.organisation'),
         biEl('th', 'cert.status'), biEl('th', 'cert.components'), h('th')), ...regs.registrations.map(regRow))),
       section('cert.admin.register', registerForm(lv.levels, lv.educations)),
       section('cert.admin.import', importForm(lv.levels)),
       section('cert.admin.retakes', retakes(rt.retakes)),
       section('cert.admin.panels', panels(pn.sittings)),
-      section('cert.admin.reviewers', reviewerRows())));
+      section('cert.admin.reviewers', reviewerRows()),
+      section('cert.admin.rules', ...rules.map((pr) => rulesForm(pr, lv.educations)))));
   } catch (err) {
     root.replaceChildren(failure(err));
   }

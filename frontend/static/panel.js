@@ -23,7 +23,7 @@ function item(s) {
   ];
   if (s.passed == null) {
     const score = h('input', { type: 'number', min: 0, max: 100, step: '0.5', required: true, 'data-score-input': s.sitting_id, value: s.mine && s.mine.score != null ? s.mine.score : '' });
-    const comment = h('textarea', { rows: 2, required: true, 'data-comment': s.sitting_id }, s.mine ? s.mine.comment : '');
+    const comment = h('textarea', { rows: 2, required: true, 'data-comment': s.sitting_id }, (s.mine && s.mine.comment) || '');
     const form = h('form', { class: 'grid-form', 'data-score-form': s.sitting_id },
       h('label', {}, biEl('span', 'cert.score'), score), h('label', {}, biEl('span', 'cert.panel.comment'), comment),
       biEl('button', s.mine && s.mine.scored ? 'cert.panel.change' : 'cert.panel.submit', {}, { type: 'submit', class: 'primary' }));
