@@ -2,21 +2,11 @@
 // the question bank, and key corrections. Every action goes through the
 // admin API; its errors are shown as the server words them.
 import { loadDictionary, t, bi, h, biEl, csrfToken, fmtTime } from './i18n.js';
+import { api } from './api.js';
 
 await loadDictionary();
 const root = document.getElementById('admin');
 
-async function api(method, path, body, raw) {
-  const opts = { method, headers: { 'X-CSRF-Token': csrfToken() } };
-  if (body !== undefined) {
-    opts.body = raw ? body : JSON.stringify(body);
-    if (!raw) opts.headers['Content-Type'] = 'application/json';
-  }
-  const r = await fetch(path, opts);
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw data;
-  return data;
-}
 
 // note shows a result or an error (with an import's invalid lines) under a form.
 function note(el, key, vars, err) {

@@ -2,7 +2,7 @@
 // registration's fees, sittings, scores per component, retakes left and
 // certificate, with the plan or materials upload.
 import { loadDictionary, t, h, biEl, fmtTime } from './i18n.js';
-import { api } from './certapi.js';
+import { api } from './api.js';
 
 await loadDictionary();
 const root = document.getElementById('cert');

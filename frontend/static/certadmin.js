@@ -3,7 +3,7 @@
 // organisations and certificates. Every action goes through the API and is
 // audited there; errors are shown as the server words them.
 import { loadDictionary, t, h, biEl, fmtTime } from './i18n.js';
-import { api } from './certapi.js';
+import { api } from './api.js';
 
 await loadDictionary();
 const root = document.getElementById('cert');

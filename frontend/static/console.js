@@ -4,17 +4,12 @@
 // flag, end the attempt). Every action is audited by the server.
 import { candidateQueue } from './rtc.js';
 import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
+import { api } from './api.js';
 
 await loadDictionary();
 const root = document.getElementById('console');
 const state = { room: null, view: null, readiness: {}, offset: 0, sort: 'risk', open: null, ws: null, backoff: 500, alerts: new Set() };
 
-async function api(method, path, body) {
-  const r = await fetch(path, { method, headers: { 'X-CSRF-Token': csrfToken(), 'Content-Type': 'application/json' }, body: body && JSON.stringify(body) });
-  const data = await r.json().catch(() => ({}));
-  if (!r.ok) throw data;
-  return data;
-}
 
 function errorBox(e) {
   const m = e.error ? e.error.message : { zh: String(e), en: '' };

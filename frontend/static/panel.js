@@ -2,7 +2,7 @@
 // assess. Each member scores alone; the others' scores show only once the
 // whole panel has scored.
 import { loadDictionary, t, h, biEl, fmtTime } from './i18n.js';
-import { api } from './certapi.js';
+import { api } from './api.js';
 
 await loadDictionary();
 const root = document.getElementById('cert');
