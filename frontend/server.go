@@ -49,6 +49,10 @@ type Config struct {
 	SessionTTL time.Duration
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// FaceModels is the node_modules folder holding @vladmandic/human and
+	// @tensorflow/tfjs-backend-wasm for the exam page's face analysis;
+	// empty or missing: the page does not analyse faces.
+	FaceModels string
 }
 
 // Server serves every page and API of examhall.
@@ -63,6 +67,7 @@ type Server struct {
 	metrics  *serverMetrics
 	pages    *pages
 	sockets  []*Socket
+	faceOn   bool // the browser's face analysis is served
 }
 
 type serverMetrics struct {
@@ -123,6 +128,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.routes()
+	s.mountFaceModels()
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -110,3 +110,27 @@ func TestParseRules(t *testing.T) {
 		}
 	}
 }
+
+// TestStreams checks that the page's and the server's reports of one kind
+// are separate occurrences: one ending does not end the other, and each
+// keeps its evidence frame.
+func TestStreams(t *testing.T) {
+	r, _ := ParseRules("")
+	a := NewAttempt(r)
+	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(0), Stream: "page/", Still: "p.jpg"})
+	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(1), Stream: "face/pc", Still: "s.jpg"})
+	if f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(2), Stream: "page/"}); f != nil {
+		t.Fatalf("2 s flagged: %+v", f)
+	}
+	if !a.Open(FaceAbsent, "face/pc") || a.Open(FaceAbsent, "page/") {
+		t.Fatal("the page's end ended the server's occurrence")
+	}
+	fs := a.Tick(at(7))
+	if len(fs) != 1 || fs[0].Timeline[0].Still != "s.jpg" || fs[0].Timeline[0].Stream != "face/pc" {
+		t.Fatalf("tick: %+v", fs)
+	}
+	f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(9), Stream: "face/pc"})
+	if f == nil || f.Longest != 8*time.Second || f.Timeline[0].Duration != 8*time.Second {
+		t.Fatalf("end: %+v", f)
+	}
+}
