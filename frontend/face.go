@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -84,6 +85,25 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 			return err
 		}
 		return WriteJSON(w, http.StatusCreated, map[string]string{"still": name})
+	}))
+	// The candidate's own enrolment frame, for the exam page's baseline.
+	s.mux.Handle("GET /api/attempts/{id}/enrol", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
+			return err
+		}
+		names, _ := filepath.Glob(filepath.Join(s.stillDir(id), "*-page-enrol.jpg"))
+		if len(names) == 0 {
+			return store.ErrNotFound
+		}
+		sort.Strings(names) // by time: the names start with it, all of one length
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Header().Set("Cache-Control", "private, no-store")
+		http.ServeFile(w, r, names[len(names)-1])
+		return nil
 	}))
 	s.mux.Handle("GET /api/attempts/{id}/stills/{name}", s.api([]store.Role{store.RoleReviewer, store.RoleAdmin, store.RoleInvigilator},
 		func(w http.ResponseWriter, r *http.Request, a *Auth) error {

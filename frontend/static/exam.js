@@ -4,6 +4,7 @@
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
+import { startFaceAnalysis } from './face.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
 
 await loadDictionary();
@@ -121,7 +122,10 @@ function onMessage(m) {
   if (onProctorMessage(m, banner) || onMediaMessage(m) || onPairMessage(m)) return;
   switch (m.type) {
     case 'paper':
-      if (m.status === 'in_progress') startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));
+      if (m.status === 'in_progress') {
+        startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind))
+          .then(() => { const v = document.getElementById('selfview'); if (v) startFaceAnalysis(v, attemptId, pageSignal); });
+      }
       setClock(m.server_now, m.deadline);
       state.paper = m;
       state.nextSeq = Math.max(state.nextSeq, m.last_seq + 1);
