@@ -166,7 +166,8 @@ func (a *Analyzer) analyse(j job) {
 		a.cfg.Logger.Debug("face analysis: decode", "attempt", j.cam.attempt, "device", j.cam.device, "err", err)
 		return
 	}
-	n := len(a.cfg.Detector.Faces(img))
+	faces := a.cfg.Detector.Faces(img)
+	n := a.cfg.Detector.Count(faces)
 	a.Analysed.Add(1)
 	absentOn := false
 	for _, d := range a.cfg.AbsentOn {
@@ -190,7 +191,7 @@ func (a *Analyzer) analyse(j job) {
 		}
 		out = append(out, s)
 	}
-	change(&c.absent, absentOn && n == 0, FaceAbsent)
+	change(&c.absent, absentOn && len(faces) == 0, FaceAbsent)
 	change(&c.multiple, n > 1, FacesMultiple)
 	a.mu.Unlock()
 	for _, s := range out {

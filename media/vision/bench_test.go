@@ -22,7 +22,7 @@ func BenchmarkKeyFrame(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if n := len(d.Faces(img)); n != 1 {
+		if n := d.Count(d.Faces(img)); n != 1 {
 			b.Fatalf("%d faces", n)
 		}
 	}
