@@ -24,7 +24,17 @@ export function startFaceAnalysis(video, attemptId, signal) {
   const state = { busy: false, ready: false, stillWaiter: null, last: null, frames: 0, log: [] };
   window.examhallFace = state; // for tests and support: the last judgement
 
-  const post = async () => {
+  // timed marks the page's own share of the analysis (grabbing a frame,
+  // judging a result) as a "face" measure, so a long task can be traced to it.
+  const timed = (f) => async (...args) => {
+    const t0 = performance.now();
+    try {
+      return await f(...args);
+    } finally {
+      performance.measure('face', { start: t0, end: performance.now() });
+    }
+  };
+  const post = timed(async () => {
     if (state.busy || video.readyState < 2 || !video.videoWidth) return;
     state.busy = true;
     try {
@@ -33,7 +43,7 @@ export function startFaceAnalysis(video, attemptId, signal) {
     } catch {
       state.busy = false;
     }
-  };
+  });
   const still = () => new Promise((resolve) => { state.stillWaiter = resolve; worker.postMessage({ type: 'still' }); });
   const upload = async (kind, blob) => {
     try {
@@ -71,7 +81,7 @@ export function startFaceAnalysis(video, attemptId, signal) {
     }
   };
 
-  worker.onmessage = async (e) => {
+  worker.onmessage = timed(async (e) => {
     const m = e.data;
     switch (m.type) {
       case 'ready':
@@ -99,7 +109,7 @@ export function startFaceAnalysis(video, attemptId, signal) {
         if (!state.ready) signal('face_analysis', 'end', { error: m.message.slice(0, 200) });
         break;
     }
-  };
+  });
   worker.postMessage({ type: 'init' });
 }
 
