@@ -50,6 +50,11 @@ type Rule struct {
 	// occurrence of the kind in the attempt (0: never).
 	EscalateAt int      `json:"escalate_at"`
 	EscalateTo Severity `json:"escalate_to"`
+	// SustainedAfter raises a flag to SustainedTo when one occurrence lasts
+	// this long (0: never): a brief touch of the face is a note, a
+	// sustained cover a violation.
+	SustainedAfter Duration `json:"sustained_after,omitempty"`
+	SustainedTo    Severity `json:"sustained_to,omitempty"`
 	// Off turns the rule off.
 	Off bool `json:"off,omitempty"`
 }
@@ -144,10 +149,13 @@ var DefaultRules = map[string]Rule{
 	VideoFrozen:       {Threshold: s(5), Severity: Warning, Merge: s(10)},
 	CameraEnded:       {Severity: Warning, Merge: s(10), EscalateAt: 2, EscalateTo: Critical},
 	PhoneDisconnected: {Threshold: s(10), Severity: Warning, Merge: s(30), EscalateAt: 3, EscalateTo: Critical},
-	FaceAbsent:        {Threshold: s(5), Severity: Warning, Merge: s(10), EscalateAt: 3, EscalateTo: Critical},
-	FacesMultiple:     {Threshold: s(2), Severity: Critical, Merge: s(30)},
-	FaceOccluded:      {Threshold: s(3), Severity: Warning, Merge: s(10), EscalateAt: 3, EscalateTo: Critical},
-	HeadTurned:        {Threshold: s(3), Severity: Info, Merge: s(10), EscalateAt: 3, EscalateTo: Warning},
+	// Face analysis: a short occurrence is an advisory note (info), a
+	// sustained one a violation (no face > 5 s, covered > 3 s, head turned
+	// more than 30 degrees for > 3 s).
+	FaceAbsent:    {Threshold: s(2), Severity: Info, Merge: s(10), SustainedAfter: s(5), SustainedTo: Warning, EscalateAt: 3, EscalateTo: Critical},
+	FacesMultiple: {Threshold: s(2), Severity: Critical, Merge: s(30)},
+	FaceOccluded:  {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 3, EscalateTo: Critical},
+	HeadTurned:    {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Critical},
 	// Both checks sample a few times a second or less and report changes
 	// seconds apart, so only a lasting disagreement counts.
 	FaceChecksDisagree: {Threshold: s(15), Severity: Info, Merge: s(60), EscalateAt: 3, EscalateTo: Warning},
@@ -292,12 +300,15 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 				}
 			}
 			f.Longest = max(f.Longest, d)
+			sustain(f, r, d)
 			return f
 		}
 		if d < threshold {
 			return nil
 		}
-		return a.raise(o.Kind, r, Occurrence{At: o.At.Add(-d), Duration: d, Stream: o.Stream, Still: op.still})
+		f := a.raise(o.Kind, r, Occurrence{At: o.At.Add(-d), Duration: d, Stream: o.Stream, Still: op.still})
+		sustain(f, r, d)
+		return f
 	default: // Instant
 		if threshold > 0 {
 			return nil // a lasting condition reported as a moment cannot be judged
@@ -312,10 +323,20 @@ func (a *Attempt) Tick(now time.Time) []*FlagState {
 	var out []*FlagState
 	for key, op := range a.open {
 		r := a.rules[op.kind]
-		if op.flagged != nil || time.Duration(r.Threshold) == 0 || now.Sub(op.since) < time.Duration(r.Threshold) {
+		d := now.Sub(op.since)
+		if op.flagged != nil {
+			if sustain(op.flagged, r, d) {
+				op.flagged.Longest = max(op.flagged.Longest, d)
+				out = append(out, op.flagged)
+			}
 			continue
 		}
-		out = append(out, a.flagOpen(key, r, op.since, now.Sub(op.since)))
+		if time.Duration(r.Threshold) == 0 || d < time.Duration(r.Threshold) {
+			continue
+		}
+		f := a.flagOpen(key, r, op.since, d)
+		sustain(f, r, d)
+		out = append(out, f)
 	}
 	return out
 }
@@ -325,6 +346,16 @@ func (a *Attempt) flagOpen(key string, r Rule, since time.Time, d time.Duration)
 	op.flagged = a.raise(op.kind, r, Occurrence{At: since, Duration: d, Stream: op.stream, Still: op.still})
 	a.open[key] = op
 	return op.flagged
+}
+
+// sustain raises a flag whose occurrence has lasted SustainedAfter; it
+// reports whether the severity changed.
+func sustain(f *FlagState, r Rule, d time.Duration) bool {
+	if r.SustainedAfter == 0 || d < time.Duration(r.SustainedAfter) || r.SustainedTo.rank() <= f.Severity.rank() {
+		return false
+	}
+	f.Severity = r.SustainedTo
+	return true
 }
 
 // Open reports whether a condition of the kind is going on in the stream.
