@@ -172,4 +172,12 @@ func TestFaceAnalysisInChromium(t *testing.T) {
 			t.Errorf("the server's check: %s %v", k, segs)
 		}
 	}
+
+	// The invigilator sees the flags with their stills.
+	inv := browsertest.New(t)
+	browsertest.Run(t, inv, "invigilator opens the candidate",
+		e.loginPage(e.invA), chromedp.WaitVisible(".tile[data-attempt]"), chromedp.Click(".tile[data-attempt]"))
+	browsertest.WaitTrue(t, inv, "a flag's still on the console",
+		`[...document.querySelectorAll('#history .stills img')].some(i => i.complete && i.naturalWidth > 0)`, 20*time.Second)
+	browsertest.Screenshot(t, inv, "console-face-stills")
 }
