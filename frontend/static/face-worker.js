@@ -99,7 +99,7 @@ function blend(b, p, k) {
 // since only clean frames count).
 function learn(r, f, ang) {
   if (!base) {
-    base = { regions: r, score: f.boxScore, yaw: ang.yaw, pitch: ang.pitch, n: 1 };
+    base = { regions: r, score: f.boxScore, yaw: ang.yaw, pitch: ang.pitch, side: ang.side, n: 1 };
     return;
   }
   const k = base.n < 5 ? 1 / (base.n + 1) : 0.05;
@@ -107,7 +107,17 @@ function learn(r, f, ang) {
   base.score = (1 - k) * base.score + k * f.boxScore;
   base.yaw = (1 - k) * base.yaw + k * ang.yaw;
   base.pitch = (1 - k) * base.pitch + k * ang.pitch;
+  base.side = (1 - k) * base.side + k * ang.side;
   base.n++;
+}
+
+// sideYaw estimates the yaw from where the nose tip sits between the
+// cheeks' edges: a turned head brings it towards one of them. Human's own
+// yaw comes from the mesh's depth, which moves less on a turned head.
+function sideYaw(m) {
+  const mid = (m[234][0] + m[454][0]) / 2;
+  const half = Math.abs(m[454][0] - m[234][0]) / 2 || 1;
+  return deg(Math.asin(Math.max(-1, Math.min(1, (m[4][0] - mid) / half))));
 }
 
 function overlapsLowerFace(hb, fb) {
@@ -138,8 +148,8 @@ async function analyse(bitmap, learnOnly) {
   if (faces.length !== 1 || !meshed(faces[0])) return out;
   const f = faces[0];
   const a = f.rotation?.angle || { yaw: 0, pitch: 0, roll: 0 };
-  const ang = { yaw: deg(a.yaw), pitch: deg(a.pitch), roll: deg(a.roll) };
-  Object.assign(out, { yaw: Math.round(ang.yaw), pitch: Math.round(ang.pitch), roll: Math.round(ang.roll) });
+  const ang = { yaw: deg(a.yaw), pitch: deg(a.pitch), roll: deg(a.roll), side: sideYaw(f.mesh) };
+  Object.assign(out, { yaw: Math.round(ang.yaw), pitch: Math.round(ang.pitch), roll: Math.round(ang.roll), side: Math.round(ang.side) });
   const r = regions(f);
   if (learnOnly) {
     learn(r, f, ang);
@@ -147,10 +157,12 @@ async function analyse(bitmap, learnOnly) {
   }
   out.hand = res.hand.some((hd) => overlapsLowerFace(hd.box, f.box));
   if (!base) {
-    if (!out.hand && Math.abs(ang.yaw) < 20) learn(r, f, ang);
+    if (!out.hand && Math.abs(ang.yaw) < 20 && Math.abs(ang.side) < 20) learn(r, f, ang);
     return out;
   }
-  const turn = Math.abs(ang.yaw - base.yaw) >= Math.abs(ang.pitch - base.pitch) ? ang.yaw - base.yaw : ang.pitch - base.pitch;
+  // The largest change against the candidate's own frontal baseline.
+  const turns = [ang.yaw - base.yaw, ang.side - base.side, ang.pitch - base.pitch];
+  const turn = turns.reduce((x, y) => (Math.abs(y) > Math.abs(x) ? y : x));
   out.turn = Math.round(turn);
   out.turned = Math.abs(turn) > TURNED;
   const diff = {};

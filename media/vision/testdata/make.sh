@@ -27,8 +27,9 @@ mark "$tmp/two.png" '#0000ff' face-two.jpg
 # Mouth and chin covered: a skin-coloured ellipse and a rounded "hand".
 convert "$tmp/top.png" -fill '#d8a488' -draw 'ellipse 222,150 40,24 0,360' -draw 'roundrectangle 178,158 268,196 14,14' "$tmp/cover.png"
 mark "$tmp/cover.png" '#ff00ff' face-covered.jpg
-# Head turned: the face region squeezed towards one side in perspective.
-convert "$tmp/top.png" -virtual-pixel background -background '#7f7f7f' -distort Perspective '0,0 0,0  512,0 330,70  0,384 0,384  512,384 330,314' "$tmp/turn.png"
+# Head turned: eyes, nose and mouth moved towards one cheek, the outline kept,
+# as a head turned to its left looks from the front.
+convert "$tmp/top.png" -distort Shepards '200,98 230,98  247,98 275,98  222,120 262,120  222,145 257,145  175,120 175,120  280,120 281,120  222,60 222,60  222,190 240,190  160,60 160,60  290,60 290,60  160,200 160,200  290,200 290,200' "$tmp/turn.png"
 mark "$tmp/turn.png" '#ffff00' face-turned.jpg
 # The sequence: clean segments between the others, so every event has an end.
 list=$tmp/list.txt
