@@ -94,14 +94,22 @@ func TestFaceAnalysisInChromium(t *testing.T) {
 			.observe({ type: 'longtask', buffered: true });`}); err != nil {
 		t.Fatal(err)
 	}
+	// The device check keeps a frame of the candidate's face.
+	browsertest.Run(t, ctx, "the device check",
+		e.loginPage(cd), chromedp.WaitVisible("a[data-check]"), chromedp.Click("a[data-check]"), chromedp.WaitVisible("#check-preview"))
+	browsertest.WaitTrue(t, ctx, "the verdict", `document.querySelector('#check-verdict').dataset.passed !== undefined`, 30*time.Second)
+	if n, _ := filepath.Glob(filepath.Join(e.dataDir, "stills", itoa(cd.attempt), "*-page-enrol.jpg")); len(n) != 1 {
+		t.Fatalf("enrolment frames: %v", n)
+	}
 	browsertest.Run(t, ctx, "candidate starts",
-		e.loginPage(cd),
+		chromedp.Navigate(e.srv.URL+"/"),
 		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitVisible("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
 	browsertest.WaitTrue(t, ctx, "the face analysis runs", `window.examhallFace?.ready === true || !!window.examhallFace?.error`, 60*time.Second)
 	if msg := browsertest.Eval[string](t, ctx, `window.examhallFace.error || ''`); msg != "" {
 		t.Fatalf("face analysis: %s", msg)
 	}
+	browsertest.WaitTrue(t, ctx, "the enrolment frame is the baseline", `window.examhallFace.enrolled === true`, 10*time.Second)
 	from := browsertest.Eval[float64](t, ctx, `performance.now()`)
 	began := time.Now()
 	// Two loops of the fixture (16 s each); more for BENCHMARKS.md.

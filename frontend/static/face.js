@@ -91,6 +91,9 @@ export function startFaceAnalysis(video, attemptId, signal) {
         await enrol(worker, attemptId);
         setInterval(post, EVERY);
         break;
+      case 'enrolled': // the device check's frame is the first baseline
+        state.enrolled = m.ok;
+        break;
       case 'result':
         state.last = m.result;
         state.frames++;
