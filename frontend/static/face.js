@@ -113,6 +113,11 @@ export function startFaceAnalysis(video, attemptId, signal) {
         break;
     }
   });
+  // The worker's script itself failing (e.g. the models' files gone).
+  worker.onerror = (e) => {
+    state.error = e.message || 'worker failed';
+    if (!state.ready) signal('face_analysis', 'end', { error: state.error.slice(0, 200) });
+  };
   worker.postMessage({ type: 'init' });
 }
 
