@@ -202,6 +202,8 @@ type Observation struct {
 	Stream string
 	// Still names the evidence frame of a Start or Instant, if any.
 	Still string
+	// Note is a short word on the occurrence (the covered part, an angle).
+	Note string
 }
 
 func (o Observation) key() string { return o.Kind + "|" + o.Stream }
@@ -230,6 +232,8 @@ type Occurrence struct {
 	Stream string `json:"stream,omitempty"`
 	// Still is the file name of its evidence frame, if any.
 	Still string `json:"still,omitempty"`
+	// Note is a short word on it (the covered part, an angle).
+	Note string `json:"note,omitempty"`
 }
 
 // MarshalJSON writes the duration in milliseconds.
@@ -239,7 +243,8 @@ func (o Occurrence) MarshalJSON() ([]byte, error) {
 		Ms     int64     `json:"duration_ms"`
 		Stream string    `json:"stream,omitempty"`
 		Still  string    `json:"still,omitempty"`
-	}{o.At, o.Duration.Milliseconds(), o.Stream, o.Still})
+		Note   string    `json:"note,omitempty"`
+	}{o.At, o.Duration.Milliseconds(), o.Stream, o.Still, o.Note})
 }
 
 // maxTimeline bounds a flag's evidence list.
@@ -255,9 +260,9 @@ type Attempt struct {
 }
 
 type openSignal struct {
-	kind, stream, still string
-	since               time.Time
-	flagged             *FlagState // the flag this occurrence already counts in
+	kind, stream, still, note string
+	since                     time.Time
+	flagged                   *FlagState // the flag this occurrence already counts in
 }
 
 // NewAttempt starts the rule state of an attempt.
@@ -278,7 +283,7 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 		if _, ongoing := a.open[o.key()]; ongoing {
 			return nil
 		}
-		a.open[o.key()] = openSignal{kind: o.Kind, stream: o.Stream, still: o.Still, since: o.At}
+		a.open[o.key()] = openSignal{kind: o.Kind, stream: o.Stream, still: o.Still, note: o.Note, since: o.At}
 		if threshold == 0 {
 			return a.flagOpen(o.key(), r, o.At, 0)
 		}
@@ -306,14 +311,14 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 		if d < threshold {
 			return nil
 		}
-		f := a.raise(o.Kind, r, Occurrence{At: o.At.Add(-d), Duration: d, Stream: o.Stream, Still: op.still})
+		f := a.raise(o.Kind, r, Occurrence{At: o.At.Add(-d), Duration: d, Stream: o.Stream, Still: op.still, Note: op.note})
 		sustain(f, r, d)
 		return f
 	default: // Instant
 		if threshold > 0 {
 			return nil // a lasting condition reported as a moment cannot be judged
 		}
-		return a.raise(o.Kind, r, Occurrence{At: o.At, Stream: o.Stream, Still: o.Still})
+		return a.raise(o.Kind, r, Occurrence{At: o.At, Stream: o.Stream, Still: o.Still, Note: o.Note})
 	}
 }
 
@@ -343,7 +348,7 @@ func (a *Attempt) Tick(now time.Time) []*FlagState {
 
 func (a *Attempt) flagOpen(key string, r Rule, since time.Time, d time.Duration) *FlagState {
 	op := a.open[key]
-	op.flagged = a.raise(op.kind, r, Occurrence{At: since, Duration: d, Stream: op.stream, Still: op.still})
+	op.flagged = a.raise(op.kind, r, Occurrence{At: since, Duration: d, Stream: op.stream, Still: op.still, Note: op.note})
 	a.open[key] = op
 	return op.flagged
 }

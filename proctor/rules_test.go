@@ -122,7 +122,7 @@ func TestStreams(t *testing.T) {
 	r, _ := ParseRules("")
 	a := NewAttempt(r)
 	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(0), Stream: "page/", Still: "p.jpg"})
-	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(1), Stream: "face/pc", Still: "s.jpg"})
+	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(1), Stream: "face/pc", Still: "s.jpg", Note: "n"})
 	if f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(1.5), Stream: "page/"}); f != nil {
 		t.Fatalf("1.5 s flagged: %+v", f)
 	}
@@ -130,7 +130,7 @@ func TestStreams(t *testing.T) {
 		t.Fatal("the page's end ended the server's occurrence")
 	}
 	fs := a.Tick(at(7))
-	if len(fs) != 1 || fs[0].Timeline[0].Still != "s.jpg" || fs[0].Timeline[0].Stream != "face/pc" || fs[0].Severity != Warning {
+	if len(fs) != 1 || fs[0].Timeline[0].Still != "s.jpg" || fs[0].Timeline[0].Stream != "face/pc" || fs[0].Timeline[0].Note != "n" || fs[0].Severity != Warning {
 		t.Fatalf("tick: %+v", fs)
 	}
 	f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(9), Stream: "face/pc"})

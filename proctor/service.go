@@ -250,7 +250,7 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		return err
 	}
 	now := s.now()
-	stream, still := streamOf(source, kind, detail), stillOf(detail)
+	stream, still, note := streamOf(source, kind, detail), stillOf(detail), noteOf(detail)
 	st.mu.Lock()
 	if kind == "connected" || kind == ConnectionLost {
 		st.connected = kind == "connected" || phase == End
@@ -272,7 +272,7 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 			}
 		}
 	}
-	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still})
+	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still, Note: note})
 	var snapshot FlagState
 	if f != nil {
 		snapshot = copyFlag(f)
@@ -331,6 +331,18 @@ var stillName = regexp.MustCompile(`^[0-9]{1,16}-(pc|phone|page)-[a-z_]{1,32}\.j
 // ValidStill reports whether name is an evidence frame's file name.
 func ValidStill(name string) bool { return stillName.MatchString(name) }
 
+// noteOf is what a face signal says of itself: the covered part or the
+// head's angle.
+func noteOf(detail map[string]any) string {
+	if part, _ := detail["part"].(string); part != "" {
+		return clean(part, 16)
+	}
+	if a, ok := detail["angle"].(float64); ok {
+		return strconv.Itoa(int(a)) + "°"
+	}
+	return ""
+}
+
 // stillOf is the evidence frame named in a signal's detail, if well formed.
 func stillOf(detail map[string]any) string {
 	if name, _ := detail["still"].(string); ValidStill(name) {
@@ -342,10 +354,11 @@ func stillOf(detail map[string]any) string {
 // compareFaces returns "start" or "end" when the page's and the server's
 // face checks of the PC camera begin or stop disagreeing (about no face or
 // several), "" when nothing changed. The rules' threshold judges how long
-// a disagreement must last. Call with st.mu held.
+// a disagreement must last; a page that is not connected is not compared.
+// Call with st.mu held.
 func (st *attemptState) compareFaces() Phase {
 	differ := false
-	if st.pageFaces {
+	if st.pageFaces && st.connected {
 		for _, k := range []string{FaceAbsent, FacesMultiple} {
 			differ = differ || st.rules.Open(k, pageFaceStream) != st.rules.Open(k, pcFaceStream)
 		}

@@ -4,10 +4,12 @@ import { h } from './i18n.js';
 
 // stillsOf returns the thumbnails of a flag's last three stills, or nothing.
 export function stillsOf(f) {
-  const names = (Array.isArray(f.evidence) ? f.evidence : []).filter((o) => o.still).map((o) => o.still).slice(-3);
-  if (!names.length) return [];
-  return h('div', { class: 'stills' }, ...names.map((n) => {
-    const url = `/api/attempts/${f.attempt_id}/stills/${encodeURIComponent(n)}`;
-    return h('a', { href: url, target: '_blank', rel: 'noopener' }, h('img', { src: url, alt: n, loading: 'lazy', class: 'still' }));
+  const shots = (Array.isArray(f.evidence) ? f.evidence : []).filter((o) => o.still).slice(-3);
+  if (!shots.length) return [];
+  return h('div', { class: 'stills' }, ...shots.map((o) => {
+    const url = `/api/attempts/${f.attempt_id}/stills/${encodeURIComponent(o.still)}`;
+    const label = [new Date(o.at).toLocaleTimeString('zh-CN', { hour12: false }), o.note].filter(Boolean).join(' ');
+    return h('a', { href: url, target: '_blank', rel: 'noopener', title: label },
+      h('img', { src: url, alt: label, loading: 'lazy', class: 'still' }));
   }));
 }
