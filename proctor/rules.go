@@ -151,11 +151,12 @@ var DefaultRules = map[string]Rule{
 	PhoneDisconnected: {Threshold: s(10), Severity: Warning, Merge: s(30), EscalateAt: 3, EscalateTo: Critical},
 	// Face analysis: a short occurrence is an advisory note (info), a
 	// sustained one a violation (no face > 5 s, covered > 3 s, head turned
-	// more than 30 degrees for > 3 s).
-	FaceAbsent:    {Threshold: s(2), Severity: Info, Merge: s(10), SustainedAfter: s(5), SustainedTo: Warning, EscalateAt: 3, EscalateTo: Critical},
+	// more than 30 degrees for > 3 s); many notes become a warning. The
+	// page and the server may each report one event, so counts run high.
+	FaceAbsent:    {Threshold: s(2), Severity: Info, Merge: s(10), SustainedAfter: s(5), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
 	FacesMultiple: {Threshold: s(2), Severity: Critical, Merge: s(30)},
-	FaceOccluded:  {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 3, EscalateTo: Critical},
-	HeadTurned:    {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Critical},
+	FaceOccluded:  {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
+	HeadTurned:    {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
 	// Both checks sample a few times a second or less and report changes
 	// seconds apart, so only a lasting disagreement counts.
 	FaceChecksDisagree: {Threshold: s(15), Severity: Info, Merge: s(60), EscalateAt: 3, EscalateTo: Warning},
