@@ -16,7 +16,8 @@ import (
 	"golang.org/x/image/vp8"
 )
 
-// facefinder is pigo's frontal face cascade (MIT, from github.com/esimov/pigo v1.4.6).
+// facefinder is pigo's frontal face cascade (MIT, from github.com/esimov/pigo v1.4.6;
+// its licence is facefinder.LICENSE).
 //
 //go:embed facefinder
 var facefinder []byte
