@@ -155,7 +155,8 @@ async function analyse(bitmap, learnOnly) {
     learn(r, f, ang);
     return out;
   }
-  out.hand = res.hand.some((hd) => overlapsLowerFace(hd.box, f.box));
+  // (the hand detector also has a "face" class: not a hand)
+  out.hand = res.hand.some((hd) => hd.label !== 'face' && overlapsLowerFace(hd.box, f.box));
   if (!base) {
     if (!out.hand && Math.abs(ang.yaw) < 20 && Math.abs(ang.side) < 20) learn(r, f, ang);
     return out;
