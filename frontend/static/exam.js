@@ -4,7 +4,7 @@
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
-import { startFaceAnalysis } from './face.js';
+import { startFaceAnalysis, stopFaceAnalysis } from './face.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
 
 await loadDictionary();
@@ -168,6 +168,7 @@ function onMessage(m) {
     case 'closed':
       if (m.code === 'takeover') {
         state.stopped = true;
+        stopFaceAnalysis();
         screen(h('div', { class: 'card center' }, biEl('h2', 'exam.stopped'), h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en)));
       }
       break;
@@ -372,6 +373,7 @@ $('confirm-yes').onclick = () => {
 
 function ended(m) {
   state.stopped = true;
+  stopFaceAnalysis();
   state.deadline = null;
   if (state.ws) state.ws.close();
   $('remaining').textContent = '--:--';

@@ -10,6 +10,10 @@ const ON = 2; // analyses in a row that start a condition
 const OFF = 2; // analyses in a row that end it
 
 let started = false;
+let stop = () => {};
+
+// stopFaceAnalysis ends the analysis (the attempt is over).
+export function stopFaceAnalysis() { stop(); }
 
 // Judged conditions: kind → { on, run, detail }.
 const conds = new Map();
@@ -89,7 +93,10 @@ export function startFaceAnalysis(video, attemptId, signal) {
         state.backend = m.backend;
         signal('face_analysis', 'start', { backend: m.backend, version: m.version });
         await enrol(worker, attemptId);
-        setInterval(post, EVERY);
+        {
+          const timer = setInterval(post, EVERY);
+          stop = () => { clearInterval(timer); worker.terminate(); };
+        }
         break;
       case 'enrolled': // the device check's frame is the first baseline
         state.enrolled = m.ok;
@@ -118,6 +125,7 @@ export function startFaceAnalysis(video, attemptId, signal) {
     state.error = e.message || 'worker failed';
     if (!state.ready) signal('face_analysis', 'end', { error: state.error.slice(0, 200) });
   };
+  stop = () => worker.terminate();
   worker.postMessage({ type: 'init' });
 }
 
