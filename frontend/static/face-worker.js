@@ -66,8 +66,9 @@ function patch(cx, cy, w, hgt) {
   return { v, sd };
 }
 
-// regions cuts the nose, mouth and chin out of a face by its mesh; a mesh
-// over a covered face is invented, but still where the face is.
+// regions cuts the nose, mouth and chin out of a face by its mesh (a mesh
+// over a covered face is invented, but still where the face is), and the
+// eyes, whose contrast tells how the light changed.
 function regions(f) {
   const m = f.mesh;
   const width = dist(m[234], m[454]) || f.box[2];
@@ -76,16 +77,20 @@ function regions(f) {
     nose: patch(m[4][0], m[4][1], 0.3 * width, 0.25 * width),
     mouth: patch(mouth[0], mouth[1], 0.5 * width, 0.25 * width),
     chin: patch(m[152][0], m[152][1] - 0.1 * width, 0.4 * width, 0.2 * width),
+    eyes: patch(m[168][0], m[168][1], 0.7 * width, 0.2 * width),
   };
 }
+const PARTS = ['nose', 'mouth', 'chin'];
 
-// unlike says how different a region is from its baseline: low correlation,
-// or the texture gone flat (a hand or a cloth over it).
-function unlike(p, b) {
+// unlike says how different a region is from its baseline: low correlation
+// of the normalised patches, or the texture gone flat (a hand or a cloth
+// over it) beyond what the light did to the whole face (contrast: the
+// eyes' spread now over their baseline).
+function unlike(p, b, contrast) {
   let dot = 0;
   for (let i = 0; i < p.v.length; i++) dot += p.v[i] * b.v[i];
   const corr = p.sd && b.sd ? dot / (p.v.length * p.sd * b.sd) : 0;
-  const flat = b.sd ? Math.max(0, 1 - p.sd / b.sd) : 0;
+  const flat = b.sd && contrast ? Math.max(0, 1 - p.sd / b.sd / contrast) : 0;
   return Math.max(0, Math.min(1, Math.max(1 - corr, flat)));
 }
 
@@ -168,8 +173,10 @@ async function analyse(bitmap, learnOnly) {
   out.turned = Math.abs(turn) > TURNED;
   const diff = {};
   let part = 'mouth';
-  for (const name of Object.keys(r)) {
-    diff[name] = Math.round(unlike(r[name], base.regions[name]) * 100) / 100;
+  const contrast = base.regions.eyes.sd ? r.eyes.sd / base.regions.eyes.sd : 1;
+  out.contrast = Math.round(contrast * 100) / 100;
+  for (const name of PARTS) {
+    diff[name] = Math.round(unlike(r[name], base.regions[name], contrast) * 100) / 100;
     if (diff[name] > diff[part]) part = name;
   }
   out.diff = diff;

@@ -28,15 +28,15 @@ export function startFaceAnalysis(video, attemptId, signal) {
   const state = { busy: false, ready: false, stillWaiter: null, last: null, frames: 0, log: [] };
   window.examhallFace = state; // for tests and support: the last judgement
 
-  // timed marks the page's own share of the analysis (grabbing a frame,
-  // judging a result) as a "face" measure, so a long task can be traced to it.
-  const timed = (f) => async (...args) => {
+  // timed measures the page's own share of the analysis (grabbing a frame,
+  // judging a result) as "face", so a long task can be traced to it: the
+  // part of a handler that runs at once, up to its first await; what runs
+  // after an await (sending a signal) is small.
+  const timed = (f) => (...args) => {
     const t0 = performance.now();
-    try {
-      return await f(...args);
-    } finally {
-      performance.measure('face', { start: t0, end: performance.now() });
-    }
+    const r = f(...args);
+    performance.measure('face', { start: t0, end: performance.now() });
+    return r;
   };
   const post = timed(async () => {
     if (state.busy || video.readyState < 2 || !video.videoWidth) return;

@@ -9,7 +9,7 @@ import (
 var segments = []struct {
 	name  string
 	faces int // people counted; -1: either way, but someone is there
-}{{"clean", 1}, {"none", 0}, {"clean", 1}, {"two", 2}, {"clean", 1}, {"covered", -1}, {"clean", 1}, {"turned", -1}}
+}{{"clean", 1}, {"none", 0}, {"clean", 1}, {"two", 2}, {"clean", 1}, {"covered", -1}, {"dim", 1}, {"turned", -1}}
 
 func segmentAt(at time.Duration) int { return min(int(at/(2*time.Second)), len(segments)-1) }
 

@@ -31,10 +31,14 @@ mark "$tmp/cover.png" '#ff00ff' face-covered.jpg
 # as a head turned to its left looks from the front.
 convert "$tmp/top.png" -distort Shepards '200,98 230,98  247,98 275,98  222,120 262,120  222,145 257,145  175,120 175,120  280,120 281,120  222,60 222,60  222,190 240,190  160,60 160,60  290,60 290,60  160,200 160,200  290,200 290,200' "$tmp/turn.png"
 mark "$tmp/turn.png" '#ffff00' face-turned.jpg
-# The sequence: clean segments between the others, so every event has an end.
+# The same clean face in other light: darker, warmer, less contrast.
+convert "$tmp/top.png" -modulate 65,90,100 -brightness-contrast -5x-20 -fill '#ff9933' -colorize 8% "$tmp/dim.png"
+mark "$tmp/dim.png" '#00ffff' face-dim.jpg
+# The sequence: clean segments (one in other light) between the others, so
+# every event has an end.
 list=$tmp/list.txt
 : >"$list"
-for s in clean none clean two clean covered clean turned; do
+for s in clean none clean two clean covered dim turned; do
 	printf "file '%s/face-%s.jpg'\nduration 2\n" "$PWD" "$s" >>"$list"
 done
 printf "file '%s/face-turned.jpg'\n" "$PWD" >>"$list"
