@@ -2,11 +2,21 @@
 GO   ?= go
 ARGS ?=
 
-.PHONY: run build test test-short vet clean
+.PHONY: run build test test-short vet clean models
 
 ## run: build and start the demo (SQLite, in-process bus) at http://127.0.0.1:8080
-run: build
+run: build models
 	./bin/examhall demo $(ARGS)
+
+## models: the exam page's face analysis files (@vladmandic/human and the
+## tfjs wasm backend) from the npm registry into frontend/node_modules.
+## Without npm examhall still runs, with the browser's face analysis off.
+FACE_MODELS = frontend/node_modules/.package-lock.json
+models: $(FACE_MODELS)
+$(FACE_MODELS): frontend/package.json frontend/package-lock.json
+	@if command -v npm >/dev/null; then cd frontend && npm ci --ignore-scripts --no-audit --no-fund || \
+		echo "note: npm ci failed: the exam page will not analyse faces until it works"; \
+	else echo "note: npm is missing (apt-get install nodejs npm): the exam page will not analyse faces"; fi
 
 ## build: compile the single binary to bin/examhall
 build:
@@ -15,7 +25,7 @@ build:
 ## test: every test, with throwaway PostgreSQL and Redis when they are installed:
 ## first everything under the race detector, then the end-to-end tests
 ## (Chromium, Firefox ESR, the real binary, SIGKILL) at full speed
-test:
+test: models
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
 	$(GO) vet ./...

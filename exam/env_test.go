@@ -63,6 +63,10 @@ type examEnv struct {
 	exam                              store.Exam
 	keys                              map[int64][]int
 	duration                          int
+	// faceModels and faceCheck turn on the browser's and the server's face
+	// analysis (restart the server after setting them).
+	faceModels string
+	faceCheck  bool
 }
 
 type cand struct {
@@ -169,7 +173,7 @@ func (e *examEnv) startServer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.engine.Run(ctx); close(done) }()
-	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir})
+	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -182,7 +186,7 @@ func (e *examEnv) startServer() {
 	if err := web.MountProctor(ctx, e.proc, e.engine); err != nil {
 		e.t.Fatal(err)
 	}
-	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler)})
+	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck})
 	if err != nil {
 		e.t.Fatal(err)
 	}

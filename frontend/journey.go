@@ -27,11 +27,11 @@ import (
 // ErrBadStill: the identity still is not a usable photo.
 var ErrBadStill = errors.New("the identity still must be a JPEG photo of at least 320x240")
 
-const maxStill = 1 << 20
+const maxPhoto = 1 << 20
 
 var stillName = regexp.MustCompile(`^[0-9a-f]{64}\.jpg$`)
 
-func (s *Server) stillDir() string { return filepath.Join(s.cfg.DataDir, "identity") }
+func (s *Server) identityDir() string { return filepath.Join(s.cfg.DataDir, "identity") }
 
 func (s *Server) photoDir() string { return filepath.Join(s.cfg.DataDir, "photos") }
 
@@ -95,7 +95,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		return readiness(w, r, id)
 	}))
 	s.mux.Handle("POST /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStill))
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
 		if err != nil {
 			return ErrTooLarge
 		}
@@ -103,7 +103,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil || cfg.Width < 320 || cfg.Height < 240 {
 			return ErrBadStill
 		}
-		name, err := storeByContent(s.stillDir(), b, "jpg")
+		name, err := storeByContent(s.identityDir(), b, "jpg")
 		if err != nil {
 			return err
 		}
@@ -119,7 +119,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		return serveFile(w, r, s.stillDir(), still.SHA256+".jpg")
+		return serveFile(w, r, s.identityDir(), still.SHA256+".jpg")
 	}
 	s.mux.Handle("GET /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
 		return serveStill(w, r, id)
@@ -145,7 +145,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err := s.db.WithContext(r.Context()).Where("id = ? AND role = ?", id, store.RoleCandidate).Take(&u).Error; err != nil {
 			return store.ErrNotFound
 		}
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStill))
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
 		if err != nil {
 			return ErrTooLarge
 		}

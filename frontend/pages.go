@@ -69,6 +69,8 @@ type pageData struct {
 	// Exam page
 	Attempt int64
 	Wide    bool
+	// Face: the page runs the browser's face analysis.
+	Face bool
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d *pageData) {
@@ -244,7 +246,7 @@ func (s *Server) handleExamPage(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err != nil || id <= 0 {
 		return store.ErrNotFound
 	}
-	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true})
+	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true, Face: s.faceOn})
 	return nil
 }
 

@@ -80,6 +80,7 @@ func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine 
 	s.mountProctorAPI(svc)
 	s.mountRecordings(svc)
 	s.mountReview(svc)
+	s.mountStills(svc, engine)
 	return nil
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	RetentionDays int
 	// Now is the clock (default time.Now); tests move it.
 	Now func() time.Time
+	// FaceModels is the node_modules folder holding @vladmandic/human and
+	// @tensorflow/tfjs-backend-wasm for the exam page's face analysis;
+	// empty or missing: the page does not analyse faces.
+	FaceModels string
 }
 
 // Server serves every page and API of examhall.
@@ -66,6 +70,7 @@ type Server struct {
 	metrics  *serverMetrics
 	pages    *pages
 	sockets  []*Socket
+	faceOn   bool // the browser's face analysis is served
 }
 
 type serverMetrics struct {
@@ -129,6 +134,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.routes()
+	s.mountFaceModels()
 
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -25,6 +25,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examhall/examhall/media/vision"
 	"github.com/examhall/examhall/store"
 )
 
@@ -58,6 +59,13 @@ type Config struct {
 	KeyFrameEvery time.Duration
 	// RollEvery is how long one file lasts before a new one starts (default 5 min).
 	RollEvery time.Duration
+	// FaceCheck counts faces on every camera's key frames (media/vision):
+	// no face on the PC camera and several people on either become signals,
+	// with the frame kept under DataDir/stills as evidence.
+	FaceCheck bool
+	// FaceEvery is the least time between two analysed key frames of a
+	// camera (default 2.5 s, so each periodic key frame is analysed).
+	FaceEvery time.Duration
 	Metrics   prometheus.Registerer
 }
 
@@ -68,6 +76,8 @@ type Service struct {
 	log     *slog.Logger
 	udp     net.PacketConn
 	metrics *metrics
+	faces   *vision.Analyzer // nil when FaceCheck is off
+	stop    context.CancelFunc
 
 	mu      sync.Mutex
 	peers   map[string]*Peer // by attempt/device
@@ -88,6 +98,8 @@ type metrics struct {
 	forwardedBytes prometheus.Counter
 	plis           prometheus.Counter
 	detection      prometheus.Histogram
+	analysed       prometheus.CounterFunc
+	skipped        prometheus.CounterFunc
 }
 
 // New builds the media engine: VP8 and Opus only, NACK and RTCP reports,
@@ -155,6 +167,23 @@ func New(cfg Config) (*Service, error) {
 		forwardedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_forwarded_total", Help: "RTP payload bytes copied to viewers."}),
 		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "examhall_media_drop_detection_seconds",
 			Help: "From a video's last packet to its loss being reported.", Buckets: []float64{.5, 1, 1.5, 2, 2.5, 3, 4, 5}}),
+	}
+	if cfg.FaceCheck {
+		det, err := vision.NewDetector()
+		if err != nil {
+			return nil, err
+		}
+		s.faces = vision.NewAnalyzer(vision.Config{Detector: det, StillDir: filepath.Join(cfg.DataDir, "stills"), MinGap: cfg.FaceEvery, Signal: s.faceSignal, Logger: cfg.Logger})
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stop = cancel
+		go s.faces.Run(ctx)
+		s.metrics.analysed = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_analysed_total",
+			Help: "Key frames whose faces were counted."}, func() float64 { return float64(s.faces.Analysed.Load()) })
+		s.metrics.skipped = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_dropped_total",
+			Help: "Key frames not analysed because the analysis was busy."}, func() float64 { return float64(s.faces.Dropped.Load()) })
+		if cfg.Metrics != nil {
+			cfg.Metrics.MustRegister(s.metrics.analysed, s.metrics.skipped)
+		}
 	}
 	if cfg.Metrics != nil {
 		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.forwarded, s.metrics.forwardedBytes, s.metrics.plis, s.metrics.detection} {
@@ -351,6 +380,9 @@ func (s *Service) Close() {
 	if s.udp != nil {
 		s.udp.Close()
 	}
+	if s.stop != nil {
+		s.stop()
+	}
 }
 
 // Close ends the connection and finishes its recording.
@@ -370,10 +402,29 @@ func (p *Peer) Close() {
 	p.mu.Unlock()
 	p.s.mu.Lock()
 	key := fmt.Sprintf("%d/%s", p.attempt, p.device)
-	if p.s.peers[key] == p {
+	current := p.s.peers[key] == p
+	if current {
 		delete(p.s.peers, key)
 	}
 	p.s.mu.Unlock()
+	if current && p.s.faces != nil {
+		p.s.faces.Forget(p.attempt, p.device)
+	}
+}
+
+// faceSignal publishes the server's face check of a camera for the proctor.
+func (s *Service) faceSignal(v vision.Signal) {
+	if s.cfg.Bus == nil {
+		return
+	}
+	detail := map[string]any{"device": v.Device, "faces": v.Faces}
+	if v.Still != "" {
+		detail["still"] = v.Still
+	}
+	b, _ := json.Marshal(map[string]any{"attempt_id": v.AttemptID, "source": "face", "kind": v.Kind, "phase": v.Phase, "detail": detail})
+	if err := s.cfg.Bus.Publish(context.Background(), signalTopic, b); err != nil {
+		s.log.Warn("face signal", "err", err)
+	}
 }
 
 func (s *Service) signal(attemptID int64, device, kind, phase string) {
@@ -458,6 +509,9 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 					p.stats.height = int(uint16(s.Data[8])|uint16(s.Data[9])<<8) & 0x3fff
 				}
 				p.mu.Unlock()
+				if key && p.s.faces != nil {
+					p.s.faces.Offer(p.attempt, p.device, s.Data) // never waits
+				}
 				p.write(track, key, firstAt, s.PacketTimestamp-firstTS, clock, s.Data)
 			}
 		} else {

@@ -36,6 +36,8 @@ type publisher struct {
 	audio  *webrtc.TrackLocalStaticSample
 	paused atomic.Bool
 	frames atomic.Int64
+	// ivf is the video played (default testdata/camera.ivf).
+	ivf string
 }
 
 func newPublisher(t *testing.T, withAudio bool) *publisher {
@@ -122,7 +124,11 @@ func (p *publisher) send(d time.Duration) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for time.Now().Before(end) {
-			f, _ := os.Open("testdata/camera.ivf")
+			name := p.ivf
+			if name == "" {
+				name = "testdata/camera.ivf"
+			}
+			f, _ := os.Open(name)
 			r, hdr, err := ivfreader.NewWith(f)
 			if err != nil {
 				p.t.Error(err)
@@ -555,5 +561,57 @@ func TestRepairAllAtStart(t *testing.T) {
 	dur, _ := strconv.ParseFloat(ffprobe(t, "-show_entries", "format=duration", "-of", "csv=p=0", rec.Path), 64)
 	if dur < 1.5 {
 		t.Fatalf("repaired file plays %.2f s", dur)
+	}
+}
+
+// TestFaceCheck plays the face fixture (clean, no face, clean, two faces,
+// clean; 2 s each) as a PC camera over WebRTC: the server's face check
+// reports no face and two faces, each with its still, and their ends.
+func TestFaceCheck(t *testing.T) {
+	bus := store.NewMemBus()
+	sub, _ := bus.Subscribe(context.Background(), "proctor.signals")
+	defer sub.Close()
+	dir := t.TempDir()
+	svc, err := media.New(media.Config{Bus: bus, DataDir: dir, LoopbackOnly: true, KeyFrameEvery: time.Second, FaceCheck: true, FaceEvery: 400 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	pub := newPublisher(t, false)
+	pub.ivf = "vision/testdata/face.ivf"
+	pub.connect(svc, 7, media.PC)
+	go pub.send(9 * time.Second)
+	var got []string
+	deadline := time.After(15 * time.Second)
+	for len(got) < 4 {
+		select {
+		case m := <-sub.C:
+			var s struct {
+				Source, Kind, Phase string
+				Detail              struct {
+					Device, Still string
+					Faces         int
+				}
+			}
+			json.Unmarshal(m.Data, &s)
+			if s.Source != "face" {
+				continue
+			}
+			got = append(got, s.Kind+" "+s.Phase)
+			if s.Detail.Device != media.PC {
+				t.Errorf("device %q", s.Detail.Device)
+			}
+			if s.Phase == "start" {
+				if _, err := os.Stat(filepath.Join(dir, "stills", "7", s.Detail.Still)); err != nil || s.Detail.Still == "" {
+					t.Errorf("still of %s: %v", s.Kind, err)
+				}
+			}
+		case <-deadline:
+			t.Fatalf("signals so far: %v", got)
+		}
+	}
+	want := "face_absent start,face_absent end,faces_multiple start,faces_multiple end"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("signals %v, want %s", got, want)
 	}
 }

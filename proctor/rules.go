@@ -50,6 +50,11 @@ type Rule struct {
 	// occurrence of the kind in the attempt (0: never).
 	EscalateAt int      `json:"escalate_at"`
 	EscalateTo Severity `json:"escalate_to"`
+	// SustainedAfter raises a flag to SustainedTo when one occurrence lasts
+	// this long (0: never): a brief touch of the face is a note, a
+	// sustained cover a violation.
+	SustainedAfter Duration `json:"sustained_after,omitempty"`
+	SustainedTo    Severity `json:"sustained_to,omitempty"`
 	// Off turns the rule off.
 	Off bool `json:"off,omitempty"`
 }
@@ -106,13 +111,20 @@ const (
 	FacesMultiple     = "faces_multiple"
 	FaceOccluded      = "face_occluded"
 	HeadTurned        = "head_turned"
+	// FaceChecksDisagree: the page's face analysis and the server's have
+	// disagreed about the PC camera (a face there or not, one or several).
+	FaceChecksDisagree = "face_checks_disagree"
 )
+
+// FaceAnalysis is the page's status report (start: its face analysis
+// runs; end: it stopped). It is recorded but raises no flag.
+const FaceAnalysis = "face_analysis"
 
 // PageSignals are the kinds a candidate's page may report.
 var PageSignals = map[string]bool{
 	PageHidden: true, WindowBlur: true, FullscreenExit: true, Copy: true, Cut: true, Paste: true, ContextMenu: true,
 	PrintScreen: true, MultipleScreens: true, DevtoolsOpen: true, PageReload: true, NetworkOffline: true,
-	CameraEnded: true, FaceAbsent: true, FacesMultiple: true, FaceOccluded: true, HeadTurned: true,
+	CameraEnded: true, FaceAbsent: true, FacesMultiple: true, FaceOccluded: true, HeadTurned: true, FaceAnalysis: true,
 }
 
 func s(n int) Duration { return Duration(time.Duration(n) * time.Second) }
@@ -137,10 +149,17 @@ var DefaultRules = map[string]Rule{
 	VideoFrozen:       {Threshold: s(5), Severity: Warning, Merge: s(10)},
 	CameraEnded:       {Severity: Warning, Merge: s(10), EscalateAt: 2, EscalateTo: Critical},
 	PhoneDisconnected: {Threshold: s(10), Severity: Warning, Merge: s(30), EscalateAt: 3, EscalateTo: Critical},
-	FaceAbsent:        {Threshold: s(5), Severity: Warning, Merge: s(10), EscalateAt: 3, EscalateTo: Critical},
-	FacesMultiple:     {Threshold: s(2), Severity: Critical, Merge: s(30)},
-	FaceOccluded:      {Threshold: s(3), Severity: Warning, Merge: s(10), EscalateAt: 3, EscalateTo: Critical},
-	HeadTurned:        {Threshold: s(3), Severity: Info, Merge: s(10), EscalateAt: 3, EscalateTo: Warning},
+	// Face analysis: a short occurrence is an advisory note (info), a
+	// sustained one a violation (no face > 5 s, covered > 3 s, head turned
+	// more than 30 degrees for > 3 s); many notes become a warning. The
+	// page and the server may each report one event, so counts run high.
+	FaceAbsent:    {Threshold: s(2), Severity: Info, Merge: s(10), SustainedAfter: s(5), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
+	FacesMultiple: {Threshold: s(2), Severity: Critical, Merge: s(30)},
+	FaceOccluded:  {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
+	HeadTurned:    {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
+	// Both checks sample a few times a second or less and report changes
+	// seconds apart, so only a lasting disagreement counts.
+	FaceChecksDisagree: {Threshold: s(15), Severity: Info, Merge: s(60), EscalateAt: 3, EscalateTo: Warning},
 }
 
 // Rules are an exam's rules by signal kind.
@@ -178,7 +197,17 @@ type Observation struct {
 	At    time.Time
 	// Duration of an End (as measured by the server; 0 for others).
 	Duration time.Duration
+	// Stream tells apart reports of one kind from different sources (the
+	// page's and the server's face checks): each starts and ends its own
+	// occurrence. Empty for kinds only one source reports.
+	Stream string
+	// Still names the evidence frame of a Start or Instant, if any.
+	Still string
+	// Note is a short word on the occurrence (the covered part, an angle).
+	Note string
 }
+
+func (o Observation) key() string { return o.Kind + "|" + o.Stream }
 
 // FlagState is a flag as the rule engine keeps it.
 type FlagState struct {
@@ -199,14 +228,24 @@ type FlagState struct {
 type Occurrence struct {
 	At       time.Time     `json:"at"`
 	Duration time.Duration `json:"duration_ms"`
+	// Stream is where it was seen (e.g. "page/" or "face/pc"), when a kind
+	// has several.
+	Stream string `json:"stream,omitempty"`
+	// Still is the file name of its evidence frame, if any.
+	Still string `json:"still,omitempty"`
+	// Note is a short word on it (the covered part, an angle).
+	Note string `json:"note,omitempty"`
 }
 
 // MarshalJSON writes the duration in milliseconds.
 func (o Occurrence) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
-		At time.Time `json:"at"`
-		Ms int64     `json:"duration_ms"`
-	}{o.At, o.Duration.Milliseconds()})
+		At     time.Time `json:"at"`
+		Ms     int64     `json:"duration_ms"`
+		Stream string    `json:"stream,omitempty"`
+		Still  string    `json:"still,omitempty"`
+		Note   string    `json:"note,omitempty"`
+	}{o.At, o.Duration.Milliseconds(), o.Stream, o.Still, o.Note})
 }
 
 // maxTimeline bounds a flag's evidence list.
@@ -216,14 +255,15 @@ const maxTimeline = 100
 // and the flags raised. It is not safe for concurrent use.
 type Attempt struct {
 	rules   Rules
-	open    map[string]openSignal
+	open    map[string]openSignal // by kind and stream
 	last    map[string]*FlagState // the newest flag by kind
 	counted map[string]int        // flagged occurrences by kind
 }
 
 type openSignal struct {
-	since   time.Time
-	flagged *FlagState // the flag this occurrence already counts in
+	kind, stream, still, note string
+	since                     time.Time
+	flagged                   *FlagState // the flag this occurrence already counts in
 }
 
 // NewAttempt starts the rule state of an attempt.
@@ -241,17 +281,17 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 	threshold := time.Duration(r.Threshold)
 	switch o.Phase {
 	case Start:
-		if _, ongoing := a.open[o.Kind]; ongoing {
+		if _, ongoing := a.open[o.key()]; ongoing {
 			return nil
 		}
-		a.open[o.Kind] = openSignal{since: o.At}
+		a.open[o.key()] = openSignal{kind: o.Kind, stream: o.Stream, still: o.Still, note: o.Note, since: o.At}
 		if threshold == 0 {
-			return a.flagOpen(o.Kind, r, o.At, 0)
+			return a.flagOpen(o.key(), r, o.At, 0)
 		}
 		return nil
 	case End:
-		op, ongoing := a.open[o.Kind]
-		delete(a.open, o.Kind)
+		op, ongoing := a.open[o.key()]
+		delete(a.open, o.key())
 		d := o.Duration
 		if ongoing && d == 0 {
 			d = o.At.Sub(op.since)
@@ -259,20 +299,27 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 		if op.flagged != nil {
 			// Already flagged while it lasted: record how long it was.
 			f := op.flagged
-			f.Timeline[len(f.Timeline)-1].Duration = d
+			for i := len(f.Timeline) - 1; i >= 0; i-- {
+				if oc := &f.Timeline[i]; oc.Stream == op.stream && oc.At.Equal(op.since) {
+					oc.Duration = d
+					break
+				}
+			}
 			f.Longest = max(f.Longest, d)
+			sustain(f, r, d)
 			return f
 		}
 		if d < threshold {
 			return nil
 		}
-		start := o.At.Add(-d)
-		return a.raise(o.Kind, r, start, d)
+		f := a.raise(o.Kind, r, Occurrence{At: o.At.Add(-d), Duration: d, Stream: o.Stream, Still: op.still, Note: op.note})
+		sustain(f, r, d)
+		return f
 	default: // Instant
 		if threshold > 0 {
 			return nil // a lasting condition reported as a moment cannot be judged
 		}
-		return a.raise(o.Kind, r, o.At, 0)
+		return a.raise(o.Kind, r, Occurrence{At: o.At, Stream: o.Stream, Still: o.Still, Note: o.Note})
 	}
 }
 
@@ -280,27 +327,58 @@ func (a *Attempt) Observe(o Observation) *FlagState {
 // still going on, so the invigilator sees them without waiting for the end.
 func (a *Attempt) Tick(now time.Time) []*FlagState {
 	var out []*FlagState
-	for kind, op := range a.open {
-		r := a.rules[kind]
-		if op.flagged != nil || time.Duration(r.Threshold) == 0 || now.Sub(op.since) < time.Duration(r.Threshold) {
+	for key, op := range a.open {
+		r := a.rules[op.kind]
+		d := now.Sub(op.since)
+		if op.flagged != nil {
+			if sustain(op.flagged, r, d) {
+				op.flagged.Longest = max(op.flagged.Longest, d)
+				out = append(out, op.flagged)
+			}
 			continue
 		}
-		out = append(out, a.flagOpen(kind, r, op.since, now.Sub(op.since)))
+		if time.Duration(r.Threshold) == 0 || d < time.Duration(r.Threshold) {
+			continue
+		}
+		f := a.flagOpen(key, r, op.since, d)
+		sustain(f, r, d)
+		out = append(out, f)
 	}
 	return out
 }
 
-func (a *Attempt) flagOpen(kind string, r Rule, since time.Time, d time.Duration) *FlagState {
-	f := a.raise(kind, r, since, d)
-	op := a.open[kind]
-	op.flagged = f
-	a.open[kind] = op
-	return f
+func (a *Attempt) flagOpen(key string, r Rule, since time.Time, d time.Duration) *FlagState {
+	op := a.open[key]
+	op.flagged = a.raise(op.kind, r, Occurrence{At: since, Duration: d, Stream: op.stream, Still: op.still, Note: op.note})
+	a.open[key] = op
+	return op.flagged
+}
+
+// sustain raises a flag whose occurrence has lasted SustainedAfter; it
+// reports whether the severity changed.
+func sustain(f *FlagState, r Rule, d time.Duration) bool {
+	if r.SustainedAfter == 0 || d < time.Duration(r.SustainedAfter) || r.SustainedTo.rank() <= f.Severity.rank() {
+		return false
+	}
+	f.Severity = r.SustainedTo
+	return true
+}
+
+// Open reports whether a condition of the kind is going on in the stream.
+func (a *Attempt) Open(kind, stream string) bool {
+	_, ok := a.open[Observation{Kind: kind, Stream: stream}.key()]
+	return ok
+}
+
+// Since is when the condition of the kind in the stream began (zero if none).
+func (a *Attempt) Since(kind, stream string) time.Time {
+	return a.open[Observation{Kind: kind, Stream: stream}.key()].since
 }
 
 // raise records one flagged occurrence: a new flag, or a merge into the
 // newest flag of the kind when it is recent enough.
-func (a *Attempt) raise(kind string, r Rule, at time.Time, d time.Duration) *FlagState {
+func (a *Attempt) raise(kind string, r Rule, oc Occurrence) *FlagState {
+	at, d := oc.At, oc.Duration
 	a.counted[kind]++
 	sev := r.Severity
 	if r.EscalateAt > 0 && a.counted[kind] >= r.EscalateAt && r.EscalateTo.rank() > sev.rank() {
@@ -315,11 +393,11 @@ func (a *Attempt) raise(kind string, r Rule, at time.Time, d time.Duration) *Fla
 			f.Severity = sev
 		}
 		if len(f.Timeline) < maxTimeline {
-			f.Timeline = append(f.Timeline, Occurrence{at, d})
+			f.Timeline = append(f.Timeline, oc)
 		}
 		return f
 	}
-	f = &FlagState{Kind: kind, Severity: sev, Count: 1, FirstAt: at, LastAt: at, Longest: d, Timeline: []Occurrence{{at, d}}}
+	f = &FlagState{Kind: kind, Severity: sev, Count: 1, FirstAt: at, LastAt: at, Longest: d, Timeline: []Occurrence{oc}}
 	a.last[kind] = f
 	return f
 }

@@ -43,6 +43,10 @@ func TestRules(t *testing.T) {
 		{"a lasting condition sent as an instant is ignored", []step{{PageHidden, Instant, 0, false}}, 0, 0, "", 0},
 		{"an end without a start uses its duration", []step{{FaceAbsent, End, 10, false}}, 0, 0, "", 0},
 		{"no face for over 5 s", []step{{FaceAbsent, Start, 0, false}, {"", "", 6, true}}, 1, 1, Warning, 6 * time.Second},
+		{"no face for 3 s is a note", []step{{FaceAbsent, Start, 0, false}, {"", "", 2.5, true}, {FaceAbsent, End, 3, false}}, 1, 1, Info, 3 * time.Second},
+		{"a touch of the face is a note", []step{{FaceOccluded, Start, 0, false}, {FaceOccluded, End, 1.5, false}}, 1, 1, Info, 1500 * time.Millisecond},
+		{"a sustained cover is a warning while it lasts", []step{{FaceOccluded, Start, 0, false}, {"", "", 1.2, true}, {"", "", 3.1, true}}, 1, 1, Warning, 3100 * time.Millisecond},
+		{"a cover reported late is judged by its length", []step{{FaceOccluded, Start, 0, false}, {FaceOccluded, End, 4, false}}, 1, 1, Warning, 4 * time.Second},
 		{"unknown kinds are ignored", []step{{"telepathy", Instant, 0, false}}, 0, 0, "", 0},
 	}
 	for _, tt := range tests {
@@ -108,5 +112,29 @@ func TestParseRules(t *testing.T) {
 		if _, err := ParseRules(bad); !errors.Is(err, ErrBadRules) && err == nil {
 			t.Errorf("%s accepted", bad)
 		}
+	}
+}
+
+// TestStreams checks that the page's and the server's reports of one kind
+// are separate occurrences: one ending does not end the other, and each
+// keeps its evidence frame.
+func TestStreams(t *testing.T) {
+	r, _ := ParseRules("")
+	a := NewAttempt(r)
+	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(0), Stream: "page/", Still: "p.jpg"})
+	a.Observe(Observation{Kind: FaceAbsent, Phase: Start, At: at(1), Stream: "face/pc", Still: "s.jpg", Note: "n"})
+	if f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(1.5), Stream: "page/"}); f != nil {
+		t.Fatalf("1.5 s flagged: %+v", f)
+	}
+	if !a.Open(FaceAbsent, "face/pc") || a.Open(FaceAbsent, "page/") {
+		t.Fatal("the page's end ended the server's occurrence")
+	}
+	fs := a.Tick(at(7))
+	if len(fs) != 1 || fs[0].Timeline[0].Still != "s.jpg" || fs[0].Timeline[0].Stream != "face/pc" || fs[0].Timeline[0].Note != "n" || fs[0].Severity != Warning {
+		t.Fatalf("tick: %+v", fs)
+	}
+	f := a.Observe(Observation{Kind: FaceAbsent, Phase: End, At: at(9), Stream: "face/pc"})
+	if f == nil || f.Longest != 8*time.Second || f.Timeline[0].Duration != 8*time.Second {
+		t.Fatalf("end: %+v", f)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,9 @@ type attemptState struct {
 	// connected is whether the candidate's PC socket is up, as last signalled.
 	connected bool
 	seenAt    time.Time
+	// pageFaces is whether the page's face analysis runs; disagree whether
+	// it and the server's currently disagree about the PC camera.
+	pageFaces, disagree bool
 }
 
 // AttemptInfo is who and where an attempt is.
@@ -238,7 +242,7 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 	if source == "page" && !PageSignals[kind] {
 		return fmt.Errorf("%w: %q", ErrBadSignal, kind)
 	}
-	if _, ok := DefaultRules[kind]; !ok && kind != "connected" {
+	if _, ok := DefaultRules[kind]; !ok && kind != "connected" && kind != FaceAnalysis {
 		return fmt.Errorf("%w: %q", ErrBadSignal, kind)
 	}
 	if phase != Start && phase != End && phase != Instant {
@@ -249,15 +253,19 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		return err
 	}
 	now := s.now()
+	stream, still, note := streamOf(source, kind, detail), stillOf(detail), noteOf(detail)
 	st.mu.Lock()
 	if kind == "connected" || kind == ConnectionLost {
 		st.connected = kind == "connected" || phase == End
 		st.seenAt = now
 	}
+	if kind == FaceAnalysis {
+		st.pageFaces = phase != End
+	}
 	var dur time.Duration
 	if phase == End {
-		if op, ok := st.rules.open[kind]; ok {
-			dur = now.Sub(op.since)
+		if since := st.rules.Since(kind, stream); !since.IsZero() {
+			dur = now.Sub(since)
 		}
 		// A page that was offline sends start and end together after
 		// reconnecting; then the duration it measured is the better one.
@@ -267,12 +275,20 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 			}
 		}
 	}
-	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur})
+	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still, Note: note})
 	var snapshot FlagState
 	if f != nil {
 		snapshot = copyFlag(f)
 	}
+	disagree := st.compareFaces()
 	st.mu.Unlock()
+	if disagree != "" {
+		defer func() {
+			if err := s.Observe(ctx, attemptID, "server", FaceChecksDisagree, disagree, nil); err != nil {
+				s.log.Warn("signal", "attempt", attemptID, "kind", FaceChecksDisagree, "err", err)
+			}
+		}()
+	}
 
 	d, _ := json.Marshal(detail)
 	if detail == nil {
@@ -289,6 +305,75 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		return s.saveFlag(ctx, st, f, snapshot, received)
 	}
 	return nil
+}
+
+// Streams of the face checks: the page's, and the server's on each camera.
+const (
+	pageFaceStream = "page"
+	pcFaceStream   = "face/pc"
+)
+
+// streamOf tells apart the sources of the face kinds, which the page and
+// the server both report; other kinds have one source.
+func streamOf(source, kind string, detail map[string]any) string {
+	switch kind {
+	case FaceAbsent, FacesMultiple, FaceOccluded, HeadTurned:
+		if source == "page" {
+			return pageFaceStream
+		}
+		device, _ := detail["device"].(string)
+		return source + "/" + device
+	}
+	return ""
+}
+
+// stillName is how evidence frames are named (see media/vision and the
+// page's upload).
+var stillName = regexp.MustCompile(`^[0-9]{1,16}-(pc|phone|page)-[a-z_]{1,32}\.jpg$`)
+
+// ValidStill reports whether name is an evidence frame's file name.
+func ValidStill(name string) bool { return stillName.MatchString(name) }
+
+// noteOf is what a face signal says of itself: the covered part or the
+// head's angle.
+func noteOf(detail map[string]any) string {
+	if part, _ := detail["part"].(string); part != "" {
+		return clean(part, 16)
+	}
+	if a, ok := detail["angle"].(float64); ok {
+		return strconv.Itoa(int(a)) + "°"
+	}
+	return ""
+}
+
+// stillOf is the evidence frame named in a signal's detail, if well formed.
+func stillOf(detail map[string]any) string {
+	if name, _ := detail["still"].(string); ValidStill(name) {
+		return name
+	}
+	return ""
+}
+
+// compareFaces returns "start" or "end" when the page's and the server's
+// face checks of the PC camera begin or stop disagreeing (about no face or
+// several), "" when nothing changed. The rules' threshold judges how long
+// a disagreement must last; a page that is not connected is not compared.
+// Call with st.mu held.
+func (st *attemptState) compareFaces() Phase {
+	differ := false
+	if st.pageFaces && st.connected {
+		for _, k := range []string{FaceAbsent, FacesMultiple} {
+			differ = differ || st.rules.Open(k, pageFaceStream) != st.rules.Open(k, pcFaceStream)
+		}
+	}
+	if differ == st.disagree {
+		return ""
+	}
+	st.disagree = differ
+	if differ {
+		return Start
+	}
+	return End
 }
 
 func copyFlag(f *FlagState) FlagState {

@@ -37,6 +37,10 @@ type Config struct {
 	Candidates int
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// FaceCheck counts faces on the server in every camera's key frames.
+	FaceCheck bool
+	// FaceModels is the node_modules folder with the browser's face models.
+	FaceModels string
 }
 
 // option is one row of the configuration table.
@@ -160,6 +164,17 @@ var options = []option{
 			c.DebugAddr = v
 			return nil
 		}},
+	{name: "face-check", def: "true", boolean: true, usage: "count faces on the server in the cameras' key frames (no face, several people)",
+		set: func(c *Config, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false")
+			}
+			c.FaceCheck = b
+			return nil
+		}},
+	{name: "face-models", def: "frontend/node_modules", usage: "node_modules folder with @vladmandic/human and @tensorflow/tfjs-backend-wasm (make installs them); missing: the exam page does not analyse faces",
+		set: func(c *Config, v string) error { c.FaceModels = v; return nil }},
 	{name: "candidates", def: "30", demoOnly: true, usage: "how many demo candidates to seed (demo only)",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -301,3 +301,51 @@ func TestRetentionCommandIsADryRunUnlessApplied(t *testing.T) {
 		t.Fatal("--days 0 accepted")
 	}
 }
+
+// Applied retention deletes an expired attempt's recordings and its face
+// analysis stills, and nothing of an attempt still kept.
+func TestRetentionDeletesStills(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	if err := runCommand(ctx, []string{"migrate", "--data-dir", dir, "--log-level", "error"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, "", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
+	db.Create(p)
+	ex := &store.Exam{ProgrammeID: p.ID, Code: "e", Kind: "formal", TitleZh: "理论", TitleEn: "Theory", DurationMinutes: 120, PassMark: 80, Blueprint: "{}", Policy: "{}", ProctorRules: "{}"}
+	db.Create(ex)
+	u := &store.User{Role: store.RoleCandidate, Username: "c", PasswordHash: "x", DisplayName: "考生"}
+	db.Create(u)
+	stills := func(id int64) string { return filepath.Join(dir, "stills", fmt.Sprint(id)) }
+	mk := func(decidedDaysAgo int) int64 {
+		a := &store.Attempt{ExamID: ex.ID, CandidateID: u.ID, Kind: "formal", Status: "submitted", Paper: "{}"}
+		db.Create(a)
+		db.Create(&store.AttemptReview{AttemptID: a.ID, Decision: "valid", DecidedBy: u.ID, DecidedAt: time.Now().AddDate(0, 0, -decidedDaysAgo)})
+		path := filepath.Join(dir, "recordings", fmt.Sprint(a.ID), "pc.webm")
+		os.MkdirAll(filepath.Dir(path), 0o750)
+		os.WriteFile(path, []byte("webm"), 0o600)
+		db.Create(&store.Recording{AttemptID: a.ID, Device: "pc", Connection: "c", Path: path, Codecs: "vp8", StartedAt: time.Now(), State: "closed"})
+		os.MkdirAll(stills(a.ID), 0o750)
+		os.WriteFile(filepath.Join(stills(a.ID), "1-pc-face_absent.jpg"), []byte{0xff, 0xd8, 0xff}, 0o600)
+		return a.ID
+	}
+	old, recent := mk(100), mk(10)
+	db.Close()
+	var out strings.Builder
+	if err := runCommand(ctx, []string{"retention", "--days", "90", "--apply", "--data-dir", dir}, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "deleted the stills of 1 attempts") {
+		t.Fatalf("retention said %q", out.String())
+	}
+	if _, err := os.Stat(stills(old)); !os.IsNotExist(err) {
+		t.Fatal("the expired attempt's stills are still there")
+	}
+	if _, err := os.Stat(stills(recent)); err != nil {
+		t.Fatal("a kept attempt's stills were deleted")
+	}
+}

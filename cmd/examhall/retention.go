@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,8 +15,9 @@ import (
 )
 
 // retention is `examhall retention [--days N] [--apply] [store flags]`: it
-// lists (or, with --apply, deletes) the recordings of attempts whose result
-// became final more than N days ago (default 90). Attempts still under
+// lists (or, with --apply, deletes) the recordings (and face analysis
+// stills) of attempts whose result became final more than N days ago
+// (default 90). Attempts still under
 // review keep theirs. Deletions are audited.
 func retention(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var rest []string
@@ -62,5 +65,19 @@ func retention(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	n, err := review.Purge(ctx, db, list, now)
 	fmt.Fprintf(stdout, "deleted %d recordings (audited)\n", n)
-	return err
+	if err != nil {
+		return err
+	}
+	// The face analysis stills of those attempts go with their recordings.
+	gone := map[int64]bool{}
+	for _, r := range list[:n] {
+		if !gone[r.AttemptID] {
+			gone[r.AttemptID] = true
+			if err := os.RemoveAll(filepath.Join(cfg.DataDir, "stills", strconv.FormatInt(r.AttemptID, 10))); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "deleted the stills of %d attempts\n", len(gone))
+	return nil
 }

@@ -161,6 +161,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		PublicHost:    publicHost(cfg.PublicURL),
 		DataDir:       cfg.DataDir,
 		PublicURL:     cfg.PublicURL,
+		FaceModels:    cfg.FaceModels,
 	})
 	if err != nil {
 		return err
@@ -179,7 +180,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		return err
 	}
 	av, err := media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
-		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, Metrics: reg})
+		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
 	if err != nil {
 		return err
 	}

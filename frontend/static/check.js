@@ -29,8 +29,10 @@ const mic = row('microphone');
 let stream = null;
 try {
   stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
-  document.getElementById('check-preview').srcObject = stream;
+  const preview = document.getElementById('check-preview');
+  preview.srcObject = stream;
   camera('passed');
+  enrol(preview);
 } catch (e) {
   camera('failed', e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing');
   mic('failed', e.name === 'NotAllowedError' ? 'camera.denied' : 'camera.missing');
@@ -119,3 +121,18 @@ bi(v, verdict.passed ? 'check.all.passed' : 'check.all.failed');
 v.className = `alert ${verdict.passed ? 'ok' : 'error'}`;
 v.dataset.passed = String(!!verdict.passed);
 if (verdict.passed) v.append(' ', biEl('a', 'check.back', {}, { class: 'button primary', id: 'back-lobby', href: `/exam?attempt=${attempt}` }));
+
+// enrol keeps a frame of the candidate's face: the exam page's face
+// analysis compares the candidate with it, and reviewers can see it.
+async function enrol(video) {
+  try {
+    await new Promise((res) => { if (video.readyState >= 2) res(); else video.addEventListener('loadeddata', res, { once: true }); });
+    await new Promise((res) => setTimeout(res, 1000)); // let the camera settle its exposure
+    const c = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+    c.getContext('2d').drawImage(video, 0, 0);
+    const blob = await c.convertToBlob({ type: 'image/jpeg', quality: 0.85 });
+    await fetch(`/api/attempts/${attempt}/stills?kind=enrol`, { method: 'POST', body: blob, headers: { 'Content-Type': 'image/jpeg', 'X-CSRF-Token': csrfToken() } });
+  } catch {
+    // optional: without it the exam page learns the face from its first frames
+  }
+}

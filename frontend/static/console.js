@@ -5,6 +5,7 @@
 import { candidateQueue } from './rtc.js';
 import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
 import { api } from './api.js';
+import { stillsOf } from './stills.js';
 
 await loadDictionary();
 const root = document.getElementById('console');
@@ -375,6 +376,7 @@ async function loadFlags() {
       const decide = (d) => async () => { try { await api('POST', `/api/proctor/flags/${f.id}/decision`, { decision: d, note: note.value }); loadFlags(); } catch (e) { list.prepend(errorBox(e)); } };
       return h('li', { class: `sev-${f.severity}`, 'data-flag': f.id },
         h('div', {}, h('time', {}, new Date(f.first_at).toLocaleTimeString('zh-CN', { hour12: false })), ' ', biEl('strong', `severity.${f.severity}`), ' ', f.reason.zh, ' ', span('en', f.reason.en)),
+        stillsOf(f),
         f.status === 'open'
           ? h('div', { class: 'decide' }, note, biEl('button', 'console.confirm', {}, { type: 'button', onclick: decide('confirm') }), biEl('button', 'console.dismiss', {}, { type: 'button', onclick: decide('dismiss') }))
           : h('div', { class: 'hint' }, biEl('span', `flagstatus.${f.status}`), f.note ? ` · ${f.note}` : ''));

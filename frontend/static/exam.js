@@ -4,6 +4,7 @@
 import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
+import { startFaceAnalysis, stopFaceAnalysis } from './face.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
 import { renderLobby as renderJourney } from './lobby.js';
 
@@ -123,7 +124,8 @@ function onMessage(m) {
   switch (m.type) {
     case 'paper':
       if (m.status === 'in_progress') {
-        startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind));
+        startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind))
+          .then(() => { const v = document.getElementById('selfview'); if (v) startFaceAnalysis(v, attemptId, pageSignal); });
         watch(); // the page is watched from the start of the exam, not in the lobby
       }
       setClock(m.server_now, m.deadline);
@@ -168,6 +170,7 @@ function onMessage(m) {
     case 'closed':
       if (m.code === 'takeover') {
         state.stopped = true;
+        stopFaceAnalysis();
         screen(h('div', { class: 'card center' }, biEl('h2', 'exam.stopped'), h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en)));
       }
       break;
@@ -379,6 +382,7 @@ $('confirm-yes').onclick = () => {
 
 function ended(m) {
   state.stopped = true;
+  stopFaceAnalysis();
   state.deadline = null;
   if (state.ws) state.ws.close();
   $('remaining').textContent = '--:--';

@@ -3,6 +3,7 @@
 // interruptions, every flag and exam event on the timeline; decisions per
 // flag and for the attempt.
 import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
+import { stillsOf } from './stills.js';
 
 await loadDictionary();
 const root = document.getElementById('review');
@@ -117,6 +118,7 @@ function flagList() {
     const decide = (d) => async () => { try { await post(`/api/proctor/flags/${f.id}/decision`, { decision: d, note: note.value }); f.status = d === 'confirm' ? 'confirmed' : 'dismissed'; f.note = note.value; render(); } catch (e) { alert(e.error?.message.zh || e); } };
     return h('li', { class: `sev-${f.severity}`, 'data-flag': f.id, onclick: (ev) => { if (ev.target.tagName !== 'INPUT' && ev.target.tagName !== 'BUTTON') goTo(f); } },
       h('div', {}, h('span', { class: 'mono' }, fmt(flagAt(f))), ' ', biEl('strong', `severity.${f.severity}`), ' ', f.reason.zh, ' ', span('en', f.reason.en)),
+      stillsOf(f),
       f.status === 'open'
         ? h('div', { class: 'decide' }, note, biEl('button', 'console.confirm', {}, { type: 'button', onclick: decide('confirm') }), biEl('button', 'console.dismiss', {}, { type: 'button', onclick: decide('dismiss') }))
         : h('div', { class: 'hint' }, biEl('span', `flagstatus.${f.status}`), f.note ? ` · ${f.note}` : ''));

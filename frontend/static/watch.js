@@ -9,8 +9,8 @@ const queue = [];
 const open = new Map(); // kind → start time (ms)
 let sigId = 0;
 
-// pageSignal lets other modules (the camera) report signals too.
-export function pageSignal(kind, phase) { signal(kind, phase); }
+// pageSignal lets other modules (the camera, face analysis) report signals too.
+export function pageSignal(kind, phase, detail = {}) { signal(kind, phase, detail); }
 
 function signal(kind, phase, detail = {}) {
   const now = Date.now();

@@ -1,0 +1,140 @@
+// Package vision checks the candidates' cameras on the server, whatever the
+// page claims: it decodes VP8 key frames and counts faces in them with pigo
+// (a pure-Go pixel-intensity cascade), so a tampered page cannot hide an
+// empty seat or a second person.
+package vision
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"image"
+	"sort"
+
+	pigo "github.com/esimov/pigo/core"
+	"golang.org/x/image/vp8"
+)
+
+// facefinder is pigo's frontal face cascade (MIT, from github.com/esimov/pigo v1.4.6;
+// its licence is facefinder.LICENSE).
+//
+//go:embed facefinder
+var facefinder []byte
+
+// ErrNotKeyFrame is returned for a frame that is not a VP8 key frame.
+var ErrNotKeyFrame = errors.New("vision: not a VP8 key frame")
+
+// Face is one detected face: its centre and size in pixels, and the
+// cascade's confidence.
+type Face struct {
+	X, Y, Size int
+	Score      float32
+}
+
+// Detector finds frontal faces in grey pictures. It is safe for concurrent use.
+type Detector struct {
+	cls *pigo.Pigo
+	// MinScore is the cascade score a merged detection needs to count as
+	// a person (clear faces score 50-100 on the fixtures, a covered one 20-35).
+	MinScore float32
+	// PresenceScore is the least score Faces returns: enough to say someone
+	// is there (a covered or small face), not to count people (texture
+	// scores under 7 on the fixtures).
+	PresenceScore float32
+}
+
+// NewDetector loads the face cascade.
+func NewDetector() (*Detector, error) {
+	cls, err := pigo.NewPigo().Unpack(facefinder)
+	if err != nil {
+		return nil, fmt.Errorf("vision: load cascade: %w", err)
+	}
+	return &Detector{cls: cls, MinScore: 20, PresenceScore: 10}, nil
+}
+
+// Faces finds the faces in a picture, best first, down to PresenceScore.
+// Only its luma (Y) plane is read, so a decoded video frame needs no
+// conversion. Overlapping detections of one face are merged.
+func (d *Detector) Faces(img *image.YCbCr) []Face {
+	b := img.Rect
+	cols, rows := b.Dx(), b.Dy()
+	short := min(cols, rows)
+	// A face fills at least a tenth of the frame's short side at a
+	// proctoring distance; smaller windows mostly find texture.
+	minSize := max(short/10, 24)
+	px := img.Y[img.YOffset(b.Min.X, b.Min.Y):]
+	dets := d.cls.RunCascade(pigo.CascadeParams{
+		MinSize: minSize, MaxSize: short, ShiftFactor: 0.1, ScaleFactor: 1.1,
+		ImageParams: pigo.ImageParams{Pixels: px, Rows: rows, Cols: cols, Dim: img.YStride},
+	}, 0)
+	dets = d.cls.ClusterDetections(dets, 0.2)
+	var out []Face
+	for _, f := range dets {
+		if f.Q >= d.PresenceScore {
+			out = append(out, Face{X: f.Col, Y: f.Row, Size: f.Scale, Score: f.Q})
+		}
+	}
+	return mergeOverlapping(out)
+}
+
+// Count is how many of faces are clear enough to count as people.
+func (d *Detector) Count(faces []Face) int {
+	n := 0
+	for _, f := range faces {
+		if f.Score >= d.MinScore {
+			n++
+		}
+	}
+	return n
+}
+
+// mergeOverlapping keeps the best of detections whose boxes overlap: the
+// clustering leaves nested boxes (a face and its upper half) apart.
+func mergeOverlapping(fs []Face) []Face {
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Score > fs[j].Score })
+	var out []Face
+next:
+	for _, f := range fs {
+		for _, g := range out {
+			if overlap(f, g) > 0.3 {
+				continue next
+			}
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// overlap is the intersection of two boxes over the smaller one's area.
+func overlap(a, b Face) float64 {
+	ix := min(a.X+a.Size/2, b.X+b.Size/2) - max(a.X-a.Size/2, b.X-b.Size/2)
+	iy := min(a.Y+a.Size/2, b.Y+b.Size/2) - max(a.Y-a.Size/2, b.Y-b.Size/2)
+	if ix <= 0 || iy <= 0 {
+		return 0
+	}
+	s := min(a.Size, b.Size)
+	return float64(ix*iy) / float64(s*s)
+}
+
+// IsKeyFrame says whether a whole VP8 frame is a key frame.
+func IsKeyFrame(frame []byte) bool {
+	return len(frame) >= 10 && frame[0]&1 == 0 && frame[3] == 0x9d && frame[4] == 0x01 && frame[5] == 0x2a
+}
+
+// DecodeKeyFrame decodes one whole VP8 key frame (as reassembled from RTP).
+func DecodeKeyFrame(frame []byte) (*image.YCbCr, error) {
+	if !IsKeyFrame(frame) {
+		return nil, ErrNotKeyFrame
+	}
+	d := vp8.NewDecoder()
+	d.Init(bytes.NewReader(frame), len(frame))
+	if _, err := d.DecodeFrameHeader(); err != nil {
+		return nil, fmt.Errorf("vision: %w", err)
+	}
+	img, err := d.DecodeFrame()
+	if err != nil {
+		return nil, fmt.Errorf("vision: %w", err)
+	}
+	return img, nil
+}
