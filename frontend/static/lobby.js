@@ -169,26 +169,22 @@ function identityStep() {
 function phoneStep() {
   const box = h('div', { role: 'status' });
   const status = biEl('p', 'pair.waiting', {}, { id: 'phone-status' });
-  let told = false;
-  const preview = phonePreview(async (live) => {
-    bi(status, live ? 'pair.connected' : 'pair.waiting');
-    if (!live || told || L.open !== 'phone') return;
-    told = true;
-    // The track shows up before its first picture reaches the server: ask
-    // for a while until the server sees the phone's video.
-    for (let i = 0; i < 20 && L.open === 'phone'; i++) {
-      try {
-        await api('phone', { method: 'POST' });
-        L.open = null;
-        refresh();
-        return;
-      } catch (e) {
-        if (e.message !== 'phone_first') { problem(box, e); break; }
-        await new Promise((res) => setTimeout(res, 1000));
-      }
+  const preview = phonePreview((live) => bi(status, live ? 'pair.connected' : 'pair.waiting'));
+  // The server decides when the phone counts as paired (it sees the phone's
+  // video); ask it every 2 s while this step is open.
+  const ask = async () => {
+    if (L.open !== 'phone' || !preview.isConnected) return;
+    try {
+      await api('phone', { method: 'POST' });
+      L.open = null;
+      refresh();
+      return;
+    } catch (e) {
+      if (e.message !== 'phone_first') problem(box, e);
     }
-    told = false;
-  });
+    setTimeout(ask, 2000);
+  };
+  setTimeout(ask, 2000);
   return [biEl('h3', 'journey.step.phone'),
     biEl('button', 'pair.button', {}, { type: 'button', class: 'primary', id: 'lobby-pair', onclick: () => L.ctx.send({ type: 'pair', id: 'pair' }) }),
     status, preview, box];

@@ -76,6 +76,13 @@ try {
   await page.click('#start');
   await page.waitForSelector('.option', { timeout: 30000 });
   console.log('started');
+} catch (e) {
+  // Say what the candidate saw, for the test's log.
+  for (const p of await browser.pages()) {
+    const seen = await p.evaluate(() => document.querySelector('main')?.innerText.slice(0, 1500)).catch(() => '');
+    step(`page ${p.url()}:\n${seen}`);
+  }
+  throw e;
 } finally {
   await browser.close();
 }
