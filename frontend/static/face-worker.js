@@ -5,8 +5,9 @@
 // candidate's own frontal baseline, a hand over the lower face, and how much
 // the nose, mouth and chin regions differ from the candidate's own baseline
 // (the device check's enrolment frame, then a slowly rolling average of
-// clean frames), compared as normalised grey patches so a change of
-// lighting is not an occlusion.
+// clean frames), compared as normalised grey patches, with the eyes'
+// contrast as the measure of the light, so a change of lighting is not an
+// occlusion.
 import { Human } from '/vendor/human/human.esm.js';
 
 const config = {
@@ -33,7 +34,7 @@ const config = {
 // Thresholds, found on the fixtures (media/vision/testdata) and TESTING.md.
 const MIN_BOX = 0.5; // detector score a face needs (ghost boxes score less)
 const NO_MESH_BOX = 0.75; // the same for a face whose mesh failed
-const TURNED = 30; // degrees of yaw or pitch away from the baseline
+const TURNED = 30; // degrees of yaw or pitch away from the baseline (the rules' 30)
 const OCCLUDED = 0.5; // region difference (0 same .. 1 unlike)
 const SCORE_DROP = 0.15; // fall of the detector score from the baseline
 const PATCH = 12; // grey patch side, pixels
@@ -43,7 +44,7 @@ let canvas = null;
 let ctx = null;
 const small = new OffscreenCanvas(PATCH, PATCH);
 const sctx = small.getContext('2d', { willReadFrequently: true });
-let base = null; // { regions: {nose, mouth, chin}, score, yaw, pitch, n }
+let base = null; // { regions: {nose, mouth, chin, eyes}, score, yaw, pitch, side, n }
 let enrolled = false;
 
 const deg = (r) => (r * 180) / Math.PI;
