@@ -35,12 +35,14 @@ const (
 // candidateAlphabet leaves out letters that are easy to misread (0/O, 1/I/L).
 const candidateAlphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
-// HashPassword hashes a password for an account of the given role.
+// HashPassword hashes a password for an account of the given role. A
+// generated candidate password is normalised first (see
+// NormalizeCandidatePassword); a chosen one is kept exactly as typed.
 func HashPassword(password string, role store.Role, origin Origin) (string, error) {
-	if role == store.RoleCandidate {
-		password = NormalizeCandidatePassword(password)
-	}
 	if origin == Generated {
+		if role == store.RoleCandidate {
+			password = NormalizeCandidatePassword(password)
+		}
 		return argon2id.CreateHash(password, generatedParams)
 	}
 	return argon2id.CreateHash(password, chosenParams)
@@ -73,9 +75,11 @@ func NormalizeCandidatePassword(p string) string {
 	}, strings.ToUpper(p))
 }
 
-// checkPassword compares password with the account's hash.
+// checkPassword compares password with the account's hash. Only a
+// generated candidate password (told apart by its hash's parameters) is
+// compared without case, spaces and dashes.
 func checkPassword(u *store.User, password string) bool {
-	if u.Role == store.RoleCandidate {
+	if p, _, _, err := argon2id.DecodeHash(u.PasswordHash); u.Role == store.RoleCandidate && err == nil && p.Memory == generatedParams.Memory {
 		password = NormalizeCandidatePassword(password)
 	}
 	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)

@@ -71,6 +71,8 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 	mk(store.RoleAdmin, "admin", e.adminPW, "管理员", frontend.Chosen)
 	mk(store.RoleInvigilator, "inv01", e.adminPW, "监考员", frontend.Chosen)
 	cand := mk(store.RoleCandidate, "2026000001", e.candPW, "张三", frontend.Generated)
+	// A candidate who signed up chose their password: it counts as typed.
+	mk(store.RoleCandidate, "110101199003074477", "Chosen-pass 42", "李四", frontend.Chosen)
 	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
 	db.Create(p)
 	ex := &store.Exam{ProgrammeID: p.ID, Code: "e", Kind: "formal", TitleZh: "理论", TitleEn: "Theory", DurationMinutes: 120, PassMark: 80, Blueprint: "{}"}
@@ -140,6 +142,7 @@ func TestLoginRoutesEachRoleHome(t *testing.T) {
 			{"2026000001", strings.ToLower(strings.ReplaceAll(e.candPW, "-", "")), "/candidate", "第 01 考场"},
 			{"admin", e.adminPW, "/admin", "管理后台"},
 			{"inv01", e.adminPW, "/console", "监考台"},
+			{"110101199003074477", "Chosen-pass 42", "/candidate", "李四"},
 		} {
 			c := e.browser()
 			resp, body := e.loginForm(c, tc.user, tc.pw)
@@ -164,8 +167,8 @@ func TestLoginRoutesEachRoleHome(t *testing.T) {
 				t.Errorf("/ → %q, want %q", resp.Header.Get("Location"), tc.home)
 			}
 		}
-		if n := e.count("auth_sessions"); n != 4 {
-			t.Errorf("%d sessions, want 4", n)
+		if n := e.count("auth_sessions"); n != 5 {
+			t.Errorf("%d sessions, want 5", n)
 		}
 	})
 }
@@ -181,6 +184,8 @@ func TestBadLoginsChangeNothing(t *testing.T) {
 			{"wrong password", "2026000001", "AAAAA-BBBBB", 401, wrong},
 			{"unknown ticket", "2099999999", e.candPW, 401, wrong},
 			{"unknown username", "nobody", "x", 401, wrong},
+			// Only generated passwords forgive case, spaces and dashes.
+			{"chosen password in other case", "110101199003074477", "CHOSENPASS42", 401, wrong},
 			{"empty", "", "", 400, "请填写准考证号"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 const (
 	signupWindow = 15 * time.Minute
 	maxSignups   = 30
-	// minPasswordLen is the shortest chosen password, counted after a
-	// candidate password's normalisation (case, spaces and dashes).
+	// minPasswordLen is the shortest chosen password, in characters; it is
+	// kept exactly as typed (case, spaces and dashes count).
 	minPasswordLen = 10
 )
 
@@ -87,7 +87,7 @@ func (s *Server) mountSignup(svc *certify.Service, page *template.Template) {
 
 // checkChosenPassword applies the rules of a password a person chooses.
 func checkChosenPassword(pw, again string) error {
-	if utf8.RuneCountInString(NormalizeCandidatePassword(pw)) < minPasswordLen || len(pw) > 200 {
+	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > 200 {
 		return ErrPasswordShort
 	}
 	if pw != again {
