@@ -171,11 +171,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	if err != nil {
 		return err
 	}
+	procDone := make(chan struct{})
 	go func() {
+		defer close(procDone)
 		if err := proc.Run(engineCtx); err != nil {
 			log.Error("proctor stopped", "err", err)
 		}
 	}()
+	// The proctor finishes the signal in hand before the database closes.
+	defer func() { stopEngine(); <-procDone }()
 	if err := web.MountProctor(engineCtx, proc, engine); err != nil {
 		return err
 	}
