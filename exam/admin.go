@@ -351,6 +351,7 @@ type SessionView struct {
 	StartsAt        time.Time      `json:"starts_at"`
 	AdmissionEndsAt time.Time      `json:"admission_ends_at"`
 	EndsAt          time.Time      `json:"ends_at"`
+	AdmissionMode   string         `json:"admission_mode"`
 	Seats           int            `json:"seats"`
 	Attempts        map[string]int `json:"attempts"`
 }
@@ -363,7 +364,7 @@ func Sessions(ctx context.Context, db *store.DB) ([]SessionView, error) {
 	}
 	out := make([]SessionView, 0, len(rows))
 	for _, r := range rows {
-		v := SessionView{ID: r.ID, ExamID: r.ExamID, Code: r.Code, Title: r.Title, StartsAt: r.StartsAt, AdmissionEndsAt: r.AdmissionEndsAt, EndsAt: r.EndsAt, Attempts: map[string]int{}}
+		v := SessionView{ID: r.ID, ExamID: r.ExamID, Code: r.Code, Title: r.Title, StartsAt: r.StartsAt, AdmissionEndsAt: r.AdmissionEndsAt, EndsAt: r.EndsAt, AdmissionMode: r.AdmissionMode, Attempts: map[string]int{}}
 		var seats int64
 		db.WithContext(ctx).Model(&store.Seat{}).Where("session_id = ?", r.ID).Count(&seats)
 		v.Seats = int(seats)
@@ -395,6 +396,33 @@ type SessionSpec struct {
 // ErrBadSession: a session's times or names do not make sense.
 var ErrBadSession = &Error{"bad_session", 400, "a session needs an exam, a code, a title, and starts ≤ admission end ≤ end"}
 
+func checkMode(mode string) error {
+	switch mode {
+	case AdmitOpen, AdmitAuto, AdmitManual:
+		return nil
+	}
+	return fmt.Errorf("%w: admission mode is open, auto or manual", ErrBadSession)
+}
+
+// SetAdmissionMode changes how a session's candidates are admitted (open,
+// auto or manual), audited. Candidates already admitted stay admitted.
+func SetAdmissionMode(ctx context.Context, db *store.DB, sessionID int64, mode string, actorID int64) error {
+	if err := checkMode(mode); err != nil {
+		return err
+	}
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var s store.ExamSession
+		if err := tx.Take(&s, sessionID).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&s).Update("admission_mode", mode).Error; err != nil {
+			return err
+		}
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &actorID, Action: "admission_mode_changed", ObjectType: "session",
+			ObjectID: itoa(sessionID), Detail: string(mustJSON(map[string]string{"from": s.AdmissionMode, "to": mode}))}).Error
+	})
+}
+
 // CreateSession creates a session; seats are added by the programme's
 // registration, then ScheduleSession draws their papers.
 func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int64) (int64, error) {
@@ -402,12 +430,11 @@ func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int
 		return 0, ErrBadSession
 	}
 	mode := s.AdmissionMode
-	switch mode {
-	case "":
+	if mode == "" {
 		mode = AdmitManual
-	case AdmitOpen, AdmitAuto, AdmitManual:
-	default:
-		return 0, fmt.Errorf("%w: admission mode is open, auto or manual", ErrBadSession)
+	}
+	if err := checkMode(mode); err != nil {
+		return 0, err
 	}
 	row := &store.ExamSession{ExamID: s.ExamID, Code: s.Code, Title: s.Title, StartsAt: s.StartsAt.UTC(), AdmissionEndsAt: s.AdmissionEndsAt.UTC(),
 		EndsAt: s.EndsAt.UTC(), AdmissionMode: mode, CreatedAt: time.Now().UTC()}

@@ -226,3 +226,33 @@ func TestAdminExamAndSessionValidation(t *testing.T) {
 		t.Fatalf("sessions: %d %s", code, out)
 	}
 }
+
+// An admin changes how a session admits its candidates; the change is
+// checked, audited and takes effect at the next start.
+func TestAdmissionModeChange(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	path := fmt.Sprintf("/api/admin/sessions/%d/admission", e.session)
+	admin := e.login(e.admin)
+	if code, _ := call(t, e, e.login(e.invA), "PUT", path, map[string]string{"mode": "manual"}); code != 403 {
+		t.Fatalf("an invigilator changed the mode: %d", code)
+	}
+	if code, out := call(t, e, admin, "PUT", path, map[string]string{"mode": "lax"}); code != 400 || !strings.Contains(string(out), "bad_session") {
+		t.Fatalf("unknown mode: %d %s", code, out)
+	}
+	if code, out := call(t, e, admin, "PUT", path, map[string]string{"mode": "manual"}); code != 200 {
+		t.Fatalf("manual: %d %s", code, out)
+	}
+	if code, out := call(t, e, admin, "GET", "/api/admin/sessions", nil); code != 200 || !strings.Contains(string(out), `"admission_mode":"manual"`) {
+		t.Fatalf("sessions list: %d %s", code, out)
+	}
+	c := e.connect(e.cands[0])
+	c.send(map[string]any{"type": "start", "id": "s"})
+	if m := c.await("refused start", is("error", "id", "s")); m["code"] != "not_admitted" {
+		t.Fatalf("start under manual admission: %v", m)
+	}
+	var n int64
+	e.db.Model(&store.AuditEvent{}).Where("action = ? AND detail LIKE ?", "admission_mode_changed", `%"to":"manual"%`).Count(&n)
+	if n != 1 {
+		t.Fatalf("%d audit rows", n)
+	}
+}

@@ -149,6 +149,11 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 		}
 		return WriteJSON(w, http.StatusCreated, map[string]int64{"id": id})
 	})
+	handle("PUT /api/admin/sessions/{id}/admission", withID(func(r *http.Request, a *Auth, id int64, req struct {
+		Mode string `json:"mode"`
+	}) (any, error) {
+		return nil, exam.SetAdmissionMode(r.Context(), s.db, id, req.Mode, a.User.ID)
+	}))
 	handle("POST /api/admin/sessions/{id}/schedule", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {

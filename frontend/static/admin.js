@@ -39,7 +39,10 @@ async function sessions(exams) {
     const detail = h('div');
     return [h('tr', {},
       h('td', {}, h('strong', {}, s.title), h('div', { class: 'hint' }, s.code)),
-      h('td', {}, fmtTime(s.starts_at), h('div', { class: 'hint' }, fmtTime(s.admission_ends_at)), h('div', { class: 'hint' }, fmtTime(s.ends_at))),
+      h('td', {}, fmtTime(s.starts_at), h('div', { class: 'hint' }, fmtTime(s.admission_ends_at)), h('div', { class: 'hint' }, fmtTime(s.ends_at)),
+        modeSelect(s.admission_mode, async (mode) => {
+          try { await api('PUT', `/api/admin/sessions/${s.id}/admission`, { mode }); note(msg, 'admin.session.mode.saved'); } catch (e) { note(msg, '', {}, e); }
+        }, { 'data-mode': s.id })),
       h('td', {}, String(s.seats)),
       h('td', {}, ...counts),
       h('td', { class: 'actions' },
@@ -65,6 +68,7 @@ async function sessions(exams) {
     starts: h('input', { id: 'new-starts', type: 'datetime-local', required: true }),
     admission: h('input', { id: 'new-admission', type: 'datetime-local', required: true }),
     ends: h('input', { id: 'new-ends', type: 'datetime-local', required: true }),
+    mode: modeSelect('manual', null, { id: 'new-mode' }),
   };
   const msg = h('div');
   const iso = (v) => (v ? new Date(v).toISOString() : '');
@@ -72,16 +76,25 @@ async function sessions(exams) {
     ev.preventDefault();
     try {
       await api('POST', '/api/admin/sessions', { exam_id: Number(f.exam.value), code: f.code.value, title: f.title.value,
-        starts_at: iso(f.starts.value), admission_ends_at: iso(f.admission.value), ends_at: iso(f.ends.value) });
+        starts_at: iso(f.starts.value), admission_ends_at: iso(f.admission.value), ends_at: iso(f.ends.value), admission_mode: f.mode.value });
       note(msg, 'admin.session.created');
       render();
     } catch (e) { note(msg, '', {}, e); }
   } },
   label('admin.session.exam', f.exam), label('admin.session.code', f.code), label('admin.session.title', f.title),
   label('admin.session.starts', f.starts), label('admin.session.admission', f.admission), label('admin.session.ends', f.ends),
+  label('admin.session.mode', f.mode),
   biEl('button', 'admin.create', {}, { type: 'submit', class: 'primary' }));
   out.append(h('details', {}, h('summary', {}, biEl('span', 'admin.session.create')), form, msg));
   return section('admin.sessions', out);
+}
+
+// modeSelect chooses how a session's candidates are admitted.
+function modeSelect(value, onchange, attrs = {}) {
+  const sel = h('select', { ...attrs, onchange: onchange && (() => onchange(sel.value)) },
+    ...['manual', 'auto', 'open'].map((m) => h('option', { value: m }, `${t(`admin.session.mode.${m}`).zh} ${t(`admin.session.mode.${m}`).en}`)));
+  sel.value = value;
+  return sel;
 }
 
 function label(key, input) {
