@@ -172,8 +172,11 @@ func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf fu
 			return ErrBadRequest
 		}
 		// WebRTC set-up takes a while; the socket keeps serving answers
-		// meanwhile.
+		// meanwhile. Candidates that arrive before it is done wait for it.
+		done := make(chan struct{})
+		c.Set(offerKey{}, done)
 		async(c, m, func() error {
+			defer close(done)
 			answer, err := svc.Publish(ctx, attemptOf(c), device, req.SDP, func(cand map[string]any) {
 				c.Send(map[string]any{"type": "media_ice", "candidate": cand})
 			})
@@ -191,9 +194,23 @@ func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf fu
 		if err := json.Unmarshal(m.Raw, &req); err != nil || req.Candidate == nil {
 			return ErrBadRequest
 		}
-		return svc.AddICECandidate(attemptOf(c), device, req.Candidate)
+		add := func() error { return svc.AddICECandidate(attemptOf(c), device, req.Candidate) }
+		if done, ok := c.Value(offerKey{}).(chan struct{}); ok {
+			select {
+			case <-done:
+			default:
+				// The offer is still being answered: add the candidate to
+				// its connection (not an older one, not nowhere) after.
+				async(c, m, func() error { <-done; return add() })
+				return nil
+			}
+		}
+		return add()
 	})
 }
+
+// offerKey holds a channel closed when the socket's latest offer is answered.
+type offerKey struct{}
 
 // async runs a slow handler (WebRTC set-up) beside the socket's reader, so
 // answers and other messages are not held up; its error is sent as the
