@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +44,12 @@ func TestFaceAnalysisInFirefox(t *testing.T) {
 	cd := e.cands[0]
 	rule := proctor.DefaultRules[proctor.FaceAbsent]
 
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	// Ten seconds of analysis at least; more for BENCHMARKS.md.
+	seconds := 10
+	if n, err := strconv.Atoi(os.Getenv("EXAMHALL_FACE_SECONDS")); err == nil && n > seconds {
+		seconds = n
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute+time.Duration(seconds)*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", "face.mjs", e.srv.URL, cd.ticket, cd.password)
 	cmd.Dir = dir
@@ -154,8 +160,8 @@ func TestFaceAnalysisInFirefox(t *testing.T) {
 		t.Errorf("the face_absent flag after %v: %s, not %s", time.Since(absent.At).Round(time.Second), flag.Severity, rule.SustainedTo)
 	}
 
-	// Ten seconds of analysis at least, then the page's own account.
-	time.Sleep(time.Until(began.Add(10 * time.Second)))
+	// The page's own account of its analysis.
+	time.Sleep(time.Until(began.Add(time.Duration(seconds) * time.Second)))
 	io.WriteString(in, "done\n")
 	var report struct {
 		Seconds  float64          `json:"seconds"`
@@ -166,6 +172,7 @@ func TestFaceAnalysisInFirefox(t *testing.T) {
 		Measures int              `json:"measures"`
 		Median   float64          `json:"median"`
 		Max      float64          `json:"max"`
+		Worker   [2]float64       `json:"worker"`
 		Long     []map[string]any `json:"long"`
 		Blamed   []map[string]any `json:"blamed"`
 		Control  bool             `json:"control"`
@@ -175,8 +182,8 @@ func TestFaceAnalysisInFirefox(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("face.mjs: %v\n%s", err, stderr.String())
 	}
-	t.Logf("Firefox: analysed %d frames in %.0f s (%.1f a second, %d ms for the last); the page's share per step: median %.1f ms, max %.1f ms; heartbeats %d; long tasks: %v, of them the analysis's: %v",
-		report.Frames, report.Seconds, float64(report.Frames)/report.Seconds, report.Last.Ms, report.Median, report.Max, report.Beats, report.Long, report.Blamed)
+	t.Logf("Firefox: analysed %d frames in %.0f s (%.1f a second; worker time a frame median %.0f ms, max %.0f ms); the page's share per step: median %.1f ms, max %.1f ms; heartbeats %d; long tasks: %v, of them the analysis's: %v",
+		report.Frames, report.Seconds, float64(report.Frames)/report.Seconds, report.Worker[0], report.Worker[1], report.Median, report.Max, report.Beats, report.Long, report.Blamed)
 	if report.Error != "" || report.Last.Faces != 0 || float64(report.Frames) < report.Seconds {
 		t.Errorf("the analysis in Firefox: %d frames in %.0f s, error %q, last %+v", report.Frames, report.Seconds, report.Error, report.Last)
 	}

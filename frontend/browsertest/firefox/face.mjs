@@ -58,6 +58,7 @@ await run(async (browser) => {
     const long = window.__long.filter((e) => e.start >= from.at).map((e) => ({ ...e,
       face: face.filter((m) => m.startTime >= e.start - 1 && m.startTime + m.duration <= e.start + e.ms + 1).reduce((s, m) => s + m.duration, 0) }));
     const ms = face.map((m) => m.duration).sort((a, b) => a - b);
+    const worker = window.examhallFace.log.filter((r) => r.at >= from.at).map((r) => r.ms).sort((a, b) => a - b);
     return {
       seconds: (performance.now() - from.at) / 1000,
       frames: window.examhallFace.frames,
@@ -67,6 +68,7 @@ await run(async (browser) => {
       measures: ms.length,
       median: ms[ms.length >> 1] || 0,
       max: ms[ms.length - 1] || 0,
+      worker: [worker[worker.length >> 1] || 0, worker[worker.length - 1] || 0],
       long,
       blamed: long.filter((e) => e.face >= e.ms / 2),
     };
