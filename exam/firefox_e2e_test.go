@@ -24,15 +24,7 @@ func TestJourneyInFirefox(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	dir, _ := filepath.Abs("../frontend/browsertest/firefox")
-	for _, need := range []struct{ path, how string }{
-		{"/usr/bin/firefox-esr", "apt-get install firefox-esr"},
-		{filepath.Join(dir, "node_modules/puppeteer-core"), "make test (it runs npm ci in frontend/browsertest/firefox)"},
-	} {
-		if _, err := os.Stat(need.path); err != nil {
-			t.Skipf("%s is missing: %s; .ci/run does it", need.path, need.how)
-		}
-	}
+	dir := firefoxHarness(t)
 	e := newExamEnv(t, "sqlite", 1)
 	e.db.Model(&store.ExamSession{}).Where("id = ?", e.session).Update("admission_mode", "manual")
 	cd := e.cands[0]
@@ -78,4 +70,21 @@ func TestJourneyInFirefox(t *testing.T) {
 	if a := e.attempt(cd.attempt); a.Status != "in_progress" {
 		t.Fatalf("attempt %s after the first question showed", a.Status)
 	}
+}
+
+// firefoxHarness is the directory of the Firefox scripts
+// (frontend/browsertest/firefox); it skips the test when Firefox ESR or the
+// scripts' packages are not installed.
+func firefoxHarness(t *testing.T) string {
+	t.Helper()
+	dir, _ := filepath.Abs("../frontend/browsertest/firefox")
+	for _, need := range []struct{ path, how string }{
+		{"/usr/bin/firefox-esr", "apt-get install firefox-esr"},
+		{filepath.Join(dir, "node_modules/puppeteer-core"), "make test (it runs npm ci in frontend/browsertest/firefox)"},
+	} {
+		if _, err := os.Stat(need.path); err != nil {
+			t.Skipf("%s is missing: %s; .ci/run does it", need.path, need.how)
+		}
+	}
+	return dir
 }

@@ -5,39 +5,12 @@
 // start the exam and see the first question.
 // Usage: node journey.mjs BASE_URL TICKET PASSWORD (prints "ready", then
 // "started" once the first question shows; exits non-zero on failure).
-import puppeteer from 'puppeteer-core';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { login, run, step, until } from './firefox.mjs';
 
 const [base, ticket, password] = process.argv.slice(2);
-const browser = await puppeteer.launch({
-  browser: 'firefox',
-  executablePath: process.env.FIREFOX || '/usr/bin/firefox-esr',
-  headless: true,
-  userDataDir: mkdtempSync(join(tmpdir(), 'examhall-ff-')),
-  extraPrefsFirefox: {
-    'media.navigator.streams.fake': true,
-    'media.navigator.permission.disabled': true,
-    'media.peerconnection.ice.loopback': true,
-    'media.peerconnection.ice.obfuscate_host_addresses': false,
-    'permissions.default.camera': 1,
-    'permissions.default.microphone': 1,
-  },
-});
-const step = (what) => process.stderr.write(`firefox: ${what}\n`);
-const until = (page, expr, what, timeout = 30000) =>
-  page.waitForFunction(expr, { timeout, polling: 200 }).catch((e) => { throw new Error(`${what}: ${e.message}`); });
-
-try {
+await run(async (browser) => {
   const page = await browser.newPage();
-  step('log in');
-  await page.goto(`${base}/login`);
-  await page.type('input[name=username]', ticket);
-  await page.type('input[name=password]', password);
-  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
-  await page.waitForSelector('a[data-attempt]');
-  await page.click('a[data-attempt]');
+  await login(page, base, ticket, password);
   step('device check');
   await page.waitForSelector('#go-check');
   await page.click('#go-check');
@@ -76,13 +49,4 @@ try {
   await page.click('#start');
   await page.waitForSelector('.option', { timeout: 30000 });
   console.log('started');
-} catch (e) {
-  // Say what the candidate saw, for the test's log.
-  for (const p of await browser.pages()) {
-    const seen = await p.evaluate(() => document.querySelector('main')?.innerText.slice(0, 1500)).catch(() => '');
-    step(`page ${p.url()}:\n${seen}`);
-  }
-  throw e;
-} finally {
-  await browser.close();
-}
+});
