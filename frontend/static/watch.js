@@ -55,9 +55,15 @@ export function startWatching(sender, attemptId) {
   if (window.screen.addEventListener) window.screen.addEventListener('change', screens);
 
   // Developer tools, best effort: docked tools shrink the page's viewport.
+  // Measured against the page's own start (and again after a zoom, which
+  // changes the ratio), so browser zoom, toolbars or a headless window
+  // are not taken for developer tools.
   let devtools = false;
+  let base = null;
   setInterval(() => {
-    const open = window.outerWidth - window.innerWidth > 200 || window.outerHeight - window.innerHeight > 250;
+    const gap = { w: window.outerWidth - window.innerWidth, h: window.outerHeight - window.innerHeight, dpr: window.devicePixelRatio };
+    if (!base || base.dpr !== gap.dpr) base = gap;
+    const open = gap.w - base.w > 200 || gap.h - base.h > 250;
     if (open && !devtools) signal('devtools_open', 'instant');
     devtools = open;
   }, 2000);
