@@ -8,6 +8,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
+	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
 	"regexp"
 	"strings"
@@ -71,6 +72,11 @@ func TestDictionaryIsComplete(t *testing.T) {
 		exam.ErrUnavailable, exam.ErrChainBroken, exam.ErrMockOnly, exam.ErrBadSession, exam.ErrNotReady, exam.ErrRefused} {
 		if !i18n.Has("error." + err.Code()) {
 			t.Errorf("no message for exam error %s", err.Code())
+		}
+	}
+	for _, err := range []*media.Error{media.ErrBadSDP, media.ErrTooManyTrack, media.ErrNoPeer, media.ErrBadCandidate, media.ErrClosed, media.ErrProbeBusy} {
+		if !i18n.Has("error." + err.Code()) {
+			t.Errorf("no message for media error %s", err.Code())
 		}
 	}
 	for _, err := range []*proctor.ProctorError{proctor.ErrNoAttempt, proctor.ErrNotYours, proctor.ErrBadSignal, proctor.ErrBadAction,

@@ -23,5 +23,6 @@ var (
 	ErrTooManyTrack = &Error{"too_many_tracks", http.StatusBadRequest, "a PC sends at most one camera and one microphone; a phone one camera and no microphone"}
 	ErrNoPeer       = &Error{"no_peer", http.StatusConflict, "no media connection for this device; send an offer first"}
 	ErrBadCandidate = &Error{"bad_candidate", http.StatusBadRequest, "the ICE candidate is not valid"}
+	ErrProbeBusy    = &Error{"probe_busy", http.StatusTooManyRequests, "a test connection of this user is still running; wait 15 s"}
 	ErrClosed       = &Error{"media_closed", http.StatusServiceUnavailable, "the media service is shutting down"}
 )

@@ -615,3 +615,48 @@ func TestFaceCheck(t *testing.T) {
 		t.Fatalf("signals %v, want %s", got, want)
 	}
 }
+
+// The device check's test publish counts what reaches the server, shows it
+// to its owner only, and a user may not run many at once.
+func TestProbe(t *testing.T) {
+	svc, _ := newService(t, nil, store.NewMemBus())
+	p := newPublisher(t, false)
+	offer, _ := p.pc.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	p.pc.SetLocalDescription(offer)
+	<-gathered
+	id, answer, err := svc.Probe(context.Background(), 7, p.pc.LocalDescription().SDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		t.Fatal(err)
+	}
+	go p.send(3 * time.Second)
+	var res media.ProbeResult
+	for i := 0; i < 100; i++ {
+		if res, err = svc.ProbeResult(7, id); err != nil || res.Packets > 10 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil || res.Packets <= 10 || res.State != "connected" {
+		t.Fatalf("probe result %+v, %v", res, err)
+	}
+	if _, err := svc.ProbeResult(8, id); !errors.Is(err, media.ErrNoPeer) {
+		t.Fatalf("another user's probe: %v", err)
+	}
+	if _, _, err := svc.Probe(context.Background(), 7, "garbage"); !errors.Is(err, media.ErrBadSDP) {
+		t.Fatalf("garbage offer: %v", err)
+	}
+	second := newPublisher(t, false)
+	o2, _ := second.pc.CreateOffer(nil)
+	if _, _, err := svc.Probe(context.Background(), 7, o2.SDP); err != nil {
+		t.Fatalf("a second probe: %v", err)
+	}
+	third := newPublisher(t, false)
+	o3, _ := third.pc.CreateOffer(nil)
+	if _, _, err := svc.Probe(context.Background(), 7, o3.SDP); !errors.Is(err, media.ErrProbeBusy) {
+		t.Fatalf("a third probe at once: %v", err)
+	}
+}

@@ -25,8 +25,12 @@ func (s *Service) Live(attemptID int64, device string) bool {
 	return !p.videoAt.IsZero() && time.Since(p.videoAt) < s.cfg.LostAfter
 }
 
-// probeLife is how long a device check's test connection may live.
-const probeLife = 15 * time.Second
+// probeLife is how long a device check's test connection may live, and
+// maxProbes how many one user may have at once.
+const (
+	probeLife = 15 * time.Second
+	maxProbes = 2
+)
 
 // A probe is the device check's short test publish: a connection that
 // counts the packets it receives, records nothing and closes itself.
@@ -55,6 +59,17 @@ type probes struct {
 func (s *Service) Probe(ctx context.Context, owner int64, offer string) (id, answer string, err error) {
 	if _, _, err := checkOffer(offer, Phone); err != nil {
 		return "", "", err
+	}
+	s.probes.mu.Lock()
+	live := 0
+	for _, p := range s.probes.byID {
+		if p.owner == owner {
+			live++
+		}
+	}
+	s.probes.mu.Unlock()
+	if live >= maxProbes {
+		return "", "", ErrProbeBusy
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
