@@ -58,7 +58,7 @@ func (web *Server) mountExamAPI(engine *exam.Engine) {
 		if err != nil {
 			return err
 		}
-		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
+		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
 			return err
 		}
 		var req struct {

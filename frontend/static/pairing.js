@@ -27,6 +27,7 @@ let onPhone = () => {};
 // phonePreview returns a video element that shows the phone's picture, and
 // calls changed(live) whenever the phone's picture comes or goes.
 export function phonePreview(changed) {
+  for (const old of previews) if (!old.isConnected) previews.delete(old); // from steps closed since
   const v = h('video', { autoplay: true, muted: true, playsinline: true, class: 'phoneview' });
   previews.add(v);
   if (changed) onPhone = changed;
