@@ -48,6 +48,7 @@ type APIError struct {
 // where errors become status codes.
 func publicError(err error) APIError {
 	var rl *RateLimitedError
+	var tl *TooLargeError
 	var coded interface {
 		Code() string
 		Status() int
@@ -62,6 +63,8 @@ func publicError(err error) APIError {
 			pe.Detail = detail
 		}
 		return pe
+	case errors.As(err, &tl):
+		return APIError{http.StatusRequestEntityTooLarge, "too_large", T("error.too_large"), tl.Error()}
 	case errors.As(err, &rl):
 		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
 		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1))), ""}

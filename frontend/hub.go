@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,10 +20,16 @@ import (
 
 // Socket limits and timings.
 const (
-	// maxMessage is the largest message a handler sees; a bigger one is
+	// maxMessage is the largest message a handler sees, unless its type
+	// was registered with a larger limit (HandleLarge); a bigger one is
 	// read to its end, discarded and answered with a too_large error, and
 	// the connection stays up.
 	maxMessage = 16 << 10
+	// MaxSDPMessage is the limit of messages that carry a session
+	// description: a console's answer has three media sections per
+	// candidate (about 1 KiB each), so a chief watching a room of a hundred
+	// candidates still fits.
+	MaxSDPMessage = 512 << 10
 	// hardLimit bounds what is read of one message at all.
 	hardLimit    = 1 << 20
 	writeTimeout = 10 * time.Second
@@ -62,6 +69,8 @@ type Socket struct {
 	ready    []func(c *Conn)
 	closed   []func(c *Conn)
 	handlers map[string]MsgHandler
+	limits   map[string]int // per type, when over maxMessage
+	largest  int            // the largest limit of any type
 	upgrader websocket.Upgrader
 	wg       sync.WaitGroup
 	mu       sync.Mutex
@@ -70,7 +79,7 @@ type Socket struct {
 
 // Socket registers a websocket endpoint at path for the given roles.
 func (s *Server) Socket(path string, roles []store.Role) *Socket {
-	sk := &Socket{s: s, path: path, roles: roles, handlers: map[string]MsgHandler{}, conns: map[*Conn]struct{}{}}
+	sk := &Socket{s: s, path: path, roles: roles, handlers: map[string]MsgHandler{}, limits: map[string]int{}, largest: maxMessage, conns: map[*Conn]struct{}{}}
 	sk.upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, CheckOrigin: s.sameOrigin}
 	s.mux.Handle("GET "+path, http.HandlerFunc(sk.serve))
 	s.sockets = append(s.sockets, sk)
@@ -94,8 +103,37 @@ func (sk *Socket) OnReady(f func(c *Conn)) { sk.ready = append(sk.ready, f) }
 // OnClose adds a hook run when the connection has gone.
 func (sk *Socket) OnClose(f func(c *Conn)) { sk.closed = append(sk.closed, f) }
 
-// Handle routes messages of one type to h.
+// Handle routes messages of one type to h; they may be up to 16 KiB.
 func (sk *Socket) Handle(typ string, h MsgHandler) { sk.handlers[typ] = h }
+
+// HandleLarge routes messages of one type to h and lets them be up to
+// limit bytes (at most 1 MiB): those that carry a session description.
+func (sk *Socket) HandleLarge(typ string, limit int, h MsgHandler) {
+	sk.handlers[typ] = h
+	sk.limits[typ] = min(limit, hardLimit)
+	sk.largest = max(sk.largest, sk.limits[typ])
+}
+
+// limit is the largest message of type typ the socket takes.
+func (sk *Socket) limit(typ string) int {
+	if n, ok := sk.limits[typ]; ok {
+		return n
+	}
+	return maxMessage
+}
+
+// TooLargeError is a socket message over its type's limit.
+type TooLargeError struct {
+	Type  string // empty when the message was too large to be read at all
+	Size  int64  // bytes received, or at least this many
+	Limit int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("message of type %q is %d bytes, over its limit of %d bytes", e.Type, e.Size, e.Limit)
+}
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // sameOrigin is the strict origin check: a browser may only open a socket
 // from a page of this server. Programs that send no Origin (the load
@@ -196,6 +234,12 @@ func (c *Conn) ReplyError(m *Inbound, err error) {
 	if pe.Detail != "" {
 		reply["detail"] = pe.Detail
 	}
+	if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
+		reply["limit"] = tl.Limit
+		if tl.Type != "" {
+			reply["for"] = tl.Type
+		}
+	}
 	if m.ID != nil {
 		reply["id"] = m.ID
 	}
@@ -268,22 +312,30 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 		}
 		ws.SetReadDeadline(time.Now().Add(peerSilence))
 		buf.Reset()
-		n, err := io.Copy(buf, io.LimitReader(rd, maxMessage+1))
+		n, err := io.Copy(buf, io.LimitReader(rd, int64(sk.largest)+1))
 		if err != nil {
 			return
 		}
 		m := &Inbound{}
-		if n > maxMessage {
-			if _, err := io.Copy(io.Discard, rd); err != nil {
+		if n > int64(sk.largest) {
+			rest, err := io.Copy(io.Discard, rd)
+			if err != nil {
 				return
 			}
-			sk.s.metrics.socketMessages.WithLabelValues("too_large").Inc()
-			c.ReplyError(m, ErrTooLarge)
+			sk.tooLarge(c, m, &TooLargeError{Size: n + rest, Limit: maxMessage})
 			continue
 		}
 		if err := json.Unmarshal(buf.Bytes(), m); err != nil || m.Type == "" {
+			if n > maxMessage {
+				sk.tooLarge(c, m, &TooLargeError{Size: n, Limit: maxMessage})
+				continue
+			}
 			sk.s.metrics.socketMessages.WithLabelValues("malformed").Inc()
 			c.ReplyError(m, ErrBadRequest)
+			continue
+		}
+		if limit := sk.limit(m.Type); n > int64(limit) {
+			sk.tooLarge(c, m, &TooLargeError{Type: m.Type, Size: n, Limit: limit})
 			continue
 		}
 		m.Raw = bytes.Clone(buf.Bytes())
@@ -338,6 +390,15 @@ func (sk *Socket) writeLoop(c *Conn, ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// tooLarge refuses a message over its limit: the device is told (an
+// error with code too_large, the type, size and limit in its detail, and
+// the message's id when it could be read) and the log says so too.
+func (sk *Socket) tooLarge(c *Conn, m *Inbound, err *TooLargeError) {
+	sk.s.metrics.socketMessages.WithLabelValues("too_large").Inc()
+	sk.s.log.Warn("socket message refused: too large", "socket", sk.path, "conn", c.ID, "type", err.Type, "bytes", err.Size, "limit", err.Limit)
+	c.ReplyError(m, err)
 }
 
 // closeAll disconnects every device (at shutdown) and waits for the writers.

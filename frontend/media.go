@@ -109,7 +109,7 @@ func (s *Server) baseURL(r *http.Request) string {
 
 // viewerHandlers handle a viewer's answer and candidates on a socket.
 func (s *Server) viewerHandlers(sk *Socket) {
-	sk.Handle("view_answer", func(ctx context.Context, c *Conn, m *Inbound) error {
+	sk.HandleLarge("view_answer", MaxSDPMessage, func(ctx context.Context, c *Conn, m *Inbound) error {
 		var req struct {
 			SDP string `json:"sdp"`
 		}
@@ -148,6 +148,9 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 			}
 			c.Set(viewerKey{}, v)
 			c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+			if focus, ok := c.Value(focusKey{}).(int64); ok {
+				v.Focus(focus)
+			}
 			if ids, ok := c.Value(attemptsKey{}).([]int64); ok {
 				v.Allow(ids)
 			}
@@ -155,8 +158,28 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 		})
 		return nil
 	})
+	// The console shows one candidate at full quality, the rest small.
+	sk.Handle("view_focus", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var req struct {
+			AttemptID *int64 `json:"attempt_id"`
+		}
+		if err := json.Unmarshal(m.Raw, &req); err != nil || req.AttemptID == nil || *req.AttemptID < 0 {
+			return ErrBadRequest
+		}
+		c.Set(focusKey{}, *req.AttemptID)
+		if v, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+			v.Focus(*req.AttemptID)
+		}
+		if m.ID != nil {
+			return c.Send(map[string]any{"type": "ack", "id": m.ID})
+		}
+		return nil
+	})
 	s.viewerHandlers(sk)
 }
+
+// focusKey holds the attempt a console has opened large.
+type focusKey struct{}
 
 // publishHandlers let a device publish its camera over its socket:
 // media_config, media_offer and trickled media_ice.
@@ -164,7 +187,7 @@ func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf fu
 	sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
 		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
 	})
-	sk.Handle("media_offer", func(ctx context.Context, c *Conn, m *Inbound) error {
+	sk.HandleLarge("media_offer", MaxSDPMessage, func(ctx context.Context, c *Conn, m *Inbound) error {
 		var req struct {
 			SDP string `json:"sdp"`
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -16,18 +17,174 @@ import (
 // candidates are added and removed as they come and go, with the server
 // offering each change. Stream ids are "a<attempt>-<device>", so a page
 // knows whose camera a track is.
+//
+// Cameras may send two layers (simulcast, RTP stream ids "h" and "l"):
+// each viewer gets one layer of each camera, the small one for a grid
+// tile and the full one for the candidate it has opened (Focus), and
+// switches between them at a key frame, renumbering packets so its
+// decoder sees one unbroken stream. The recording keeps the full layer.
 
-// source is a received track as viewers get it.
+// Layers a camera may send.
+const (
+	LayerHigh = "h"
+	LayerLow  = "l"
+	// layerOnly is a camera that sends one layer (no simulcast).
+	layerOnly = ""
+)
+
+// source is a received camera or microphone as viewers get it, with the
+// layers it arrives in.
 type source struct {
 	peer    *Peer
 	kind    string // "video" or "audio"
-	local   *webrtc.TrackLocalStaticRTP
-	ssrc    uint32
-	viewers atomic.Int64 // viewers it is forwarded to, for the metrics
+	viewers atomic.Int64
+	mu      sync.Mutex
+	layers  map[string]uint32 // layer → its SSRC
+	downs   map[*down]struct{}
 }
 
 func (src *source) key() string {
 	return fmt.Sprintf("%d/%s/%s", src.peer.attempt, src.peer.device, src.kind)
+}
+
+// pick is the layer a viewer wanting want gets: that one when it is sent,
+// else the full one, else whatever is.
+func (src *source) pick(want string) string {
+	for _, l := range []string{want, layerOnly, LayerHigh, LayerLow} {
+		if _, ok := src.layers[l]; ok {
+			return l
+		}
+	}
+	return want
+}
+
+// setLayer adds (ssrc != 0) or removes a layer and moves viewers to what
+// they can now get.
+func (src *source) setLayer(layer string, ssrc uint32) {
+	src.mu.Lock()
+	if ssrc != 0 {
+		src.layers[layer] = ssrc
+	} else {
+		delete(src.layers, layer)
+	}
+	var asks []uint32
+	for d := range src.downs {
+		if t := src.pick(d.want); t != d.target {
+			d.target = t
+			asks = append(asks, src.layers[t])
+		}
+	}
+	src.mu.Unlock()
+	for _, s := range asks {
+		src.peer.keyFrameNow(s)
+	}
+}
+
+// forward copies one packet of a layer to every viewer on that layer.
+func (src *source) forward(layer string, pkt *rtp.Packet) {
+	type to struct {
+		d      *down
+		target string
+	}
+	src.mu.Lock()
+	downs := make([]to, 0, len(src.downs))
+	for d := range src.downs {
+		downs = append(downs, to{d, d.target})
+	}
+	src.mu.Unlock()
+	key := src.kind == "audio" || isKeyFrameStart(pkt.Payload)
+	n := 0
+	for _, x := range downs {
+		if x.d.write(layer, x.target, key, pkt) {
+			n++
+		}
+	}
+	if n > 0 {
+		src.peer.s.metrics.forwarded.Add(float64(n))
+		src.peer.s.metrics.forwardedBytes.Add(float64(n) * float64(len(pkt.Payload)))
+	}
+}
+
+// isKeyFrameStart says whether a VP8 RTP payload starts a key frame.
+func isKeyFrameStart(p []byte) bool {
+	if len(p) < 1 || p[0]&0x10 == 0 || p[0]&0x07 != 0 { // S bit, partition 0
+		return false
+	}
+	i := 1
+	if p[0]&0x80 != 0 { // X: extension bits follow
+		if len(p) < 2 {
+			return false
+		}
+		x := p[1]
+		i++
+		if x&0x80 != 0 { // I: picture id, 1 or 2 bytes
+			if len(p) <= i {
+				return false
+			}
+			if p[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		if x&0x40 != 0 { // L: TL0PICIDX
+			i++
+		}
+		if x&0x30 != 0 { // T or K: one byte
+			i++
+		}
+	}
+	return len(p) > i && p[i]&0x01 == 0 // P bit 0: a key frame
+}
+
+// down is one source as one viewer receives it: its own track, so each
+// viewer can be on its own layer.
+type down struct {
+	local  *webrtc.TrackLocalStaticRTP
+	sender *webrtc.RTPSender
+	src    *source
+	want   string // the layer the viewer asked for (under src.mu)
+	target string // the layer it gets (under src.mu)
+
+	mu      sync.Mutex
+	cur     string // the layer being sent; valid when started
+	started bool
+	seqOff  uint16
+	tsOff   uint32
+	lastSeq uint16
+	lastTS  uint32
+}
+
+// write sends pkt when it is of the layer this viewer is on, switching
+// to the target layer at its first key frame. It says whether it sent.
+func (d *down) write(layer, target string, key bool, pkt *rtp.Packet) bool {
+	d.mu.Lock()
+	if !d.started || d.cur != layer {
+		if layer != target || !key {
+			d.mu.Unlock()
+			return false
+		}
+		if d.started {
+			// Continue the numbering where the old layer stopped, a frame
+			// later, so the receiver sees no gap and no jump back.
+			d.seqOff = d.lastSeq + 1 - pkt.SequenceNumber
+			d.tsOff = d.lastTS + 3000 - pkt.Timestamp
+		} else {
+			d.seqOff, d.tsOff = 0, 0
+		}
+		d.cur, d.started = layer, true
+		d.lastSeq, d.lastTS = pkt.SequenceNumber+d.seqOff-1, pkt.Timestamp+d.tsOff
+	}
+	seq, ts := pkt.SequenceNumber+d.seqOff, pkt.Timestamp+d.tsOff
+	if diff := seq - d.lastSeq; diff != 0 && diff < 0x8000 {
+		d.lastSeq, d.lastTS = seq, ts
+	}
+	d.mu.Unlock()
+	out := &rtp.Packet{Header: pkt.Header, Payload: pkt.Payload}
+	out.SequenceNumber, out.Timestamp = seq, ts
+	// The publisher's header extensions (its ids for mid and rid) mean
+	// nothing on the viewer's connection.
+	out.Extension, out.Extensions = false, nil
+	return d.local.WriteRTP(out) == nil
 }
 
 // StreamID names the stream of an attempt's device for pages.
@@ -41,21 +198,33 @@ type Viewer struct {
 	mu      sync.Mutex
 	only    string // when set, only this device's tracks
 	allowed map[int64]bool
-	senders map[string]*webrtc.RTPSender
-	sources map[string]*source
-	// negotiating is set while an offer waits for its answer; pending
-	// says another change came meanwhile.
+	focus   int64  // the attempt shown at full quality
+	layer   string // the layer of every other attempt
+	downs   map[string]*down
+	// negotiating is set while an offer waits for its answer (offer counts
+	// offers); pending says another change came meanwhile.
 	negotiating, pending bool
+	offer                int
 	closed               bool
 }
 
-// View opens a viewer. send carries its signaling to the page:
-// {"type":"view_offer","sdp"} and {"type":"view_ice","candidate"}.
-func (s *Service) View(send func(v any)) (*Viewer, error) { return s.ViewDevice("", send) }
+// answerWait is how long an offer waits for its answer before the viewer
+// offers again.
+const answerWait = 10 * time.Second
 
-// ViewDevice opens a viewer of one device's tracks only (the PC page shows
-// the phone's camera).
+// View opens a console's viewer: every camera at the small layer (when
+// the camera sends one) until Focus picks a candidate. send carries its
+// signaling to the page: {"type":"view_offer","sdp"} and
+// {"type":"view_ice","candidate"}.
+func (s *Service) View(send func(v any)) (*Viewer, error) { return s.newViewer("", LayerLow, send) }
+
+// ViewDevice opens a viewer of one device's tracks only, at full quality
+// (the PC page shows the phone's camera).
 func (s *Service) ViewDevice(device string, send func(v any)) (*Viewer, error) {
+	return s.newViewer(device, LayerHigh, send)
+}
+
+func (s *Service) newViewer(device, layer string, send func(v any)) (*Viewer, error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
@@ -66,7 +235,7 @@ func (s *Service) ViewDevice(device string, send func(v any)) (*Viewer, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Viewer{s: s, pc: pc, send: send, only: device, allowed: map[int64]bool{}, senders: map[string]*webrtc.RTPSender{}, sources: map[string]*source{}}
+	v := &Viewer{s: s, pc: pc, send: send, only: device, layer: layer, allowed: map[int64]bool{}, downs: map[string]*down{}}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c == nil {
 			return
@@ -97,6 +266,48 @@ func (v *Viewer) Allow(attempts []int64) {
 	v.sync()
 }
 
+// Focus shows one attempt's cameras at full quality and every other at
+// the small layer; 0 focuses none.
+func (v *Viewer) Focus(attempt int64) {
+	v.mu.Lock()
+	v.focus = attempt
+	downs := make([]*down, 0, len(v.downs))
+	for _, d := range v.downs {
+		downs = append(downs, d)
+	}
+	v.mu.Unlock()
+	for _, d := range downs {
+		v.setWant(d)
+	}
+}
+
+// wantFor is the layer the viewer wants of an attempt's cameras.
+func (v *Viewer) wantFor(attempt int64) string {
+	if attempt == v.focus {
+		return LayerHigh
+	}
+	return v.layer
+}
+
+// setWant points a viewer's track at the layer it now wants, asking the
+// camera for a key frame to switch at.
+func (v *Viewer) setWant(d *down) {
+	v.mu.Lock()
+	want := v.wantFor(d.src.peer.attempt)
+	v.mu.Unlock()
+	src := d.src
+	src.mu.Lock()
+	d.want = want
+	t := src.pick(want)
+	changed := t != d.target
+	d.target = t
+	ssrc := src.layers[t]
+	src.mu.Unlock()
+	if changed && src.kind == "video" {
+		src.peer.keyFrameNow(ssrc)
+	}
+}
+
 // sync makes the viewer's tracks match the allowed sources, and offers the
 // change.
 func (v *Viewer) sync() {
@@ -118,49 +329,82 @@ func (v *Viewer) sync() {
 		}
 	}
 	changed := false
-	for k, sender := range v.senders {
-		if want[k] == nil {
-			v.pc.RemoveTrack(sender)
-			delete(v.senders, k)
-			v.sources[k].viewers.Add(-1)
-			delete(v.sources, k)
+	for k, d := range v.downs {
+		if want[k] != d.src {
+			v.pc.RemoveTrack(d.sender)
+			d.src.detach(d)
+			delete(v.downs, k)
 			changed = true
 		}
 	}
-	var added []*source
+	var added []*down
 	for k, src := range want {
-		if v.senders[k] != nil {
+		if v.downs[k] != nil {
 			continue
 		}
-		sender, err := v.pc.AddTrack(src.local)
+		local, err := webrtc.NewTrackLocalStaticRTP(src.codec(), src.kind, StreamID(src.peer.attempt, src.peer.device))
 		if err != nil {
 			v.s.log.Warn("forward track", "err", err)
 			continue
 		}
-		v.senders[k] = sender
-		v.sources[k] = src
-		src.viewers.Add(1)
-		added = append(added, src)
+		sender, err := v.pc.AddTrack(local)
+		if err != nil {
+			v.s.log.Warn("forward track", "err", err)
+			continue
+		}
+		d := &down{local: local, sender: sender, src: src, want: v.wantFor(src.peer.attempt)}
+		v.downs[k] = d
+		added = append(added, d)
 		changed = true
-		go v.readRTCP(sender, src)
 	}
 	v.mu.Unlock()
-	for _, src := range added {
-		if src.kind == "video" {
-			src.peer.keyFrameNow(src.ssrc) // so the new viewer sees a picture at once
-		}
+	for _, d := range added {
+		d.src.attach(d)
+		go v.readRTCP(d)
 	}
 	if changed {
 		v.negotiate()
 	}
 }
 
-// readRTCP passes a viewer's picture loss reports to the source, rate
-// limited, and keeps the sender's reports flowing.
-func (v *Viewer) readRTCP(sender *webrtc.RTPSender, src *source) {
+// attach starts sending the source to a viewer's track, asking the
+// camera for a key frame so the new viewer sees a picture at once.
+func (src *source) attach(d *down) {
+	src.mu.Lock()
+	d.target = src.pick(d.want)
+	ssrc := src.layers[d.target]
+	src.downs[d] = struct{}{}
+	src.mu.Unlock()
+	src.viewers.Add(1)
+	if src.kind == "video" {
+		src.peer.keyFrameNow(ssrc)
+	}
+}
+
+func (src *source) detach(d *down) {
+	src.mu.Lock()
+	_, ok := src.downs[d]
+	delete(src.downs, d)
+	src.mu.Unlock()
+	if ok {
+		src.viewers.Add(-1)
+	}
+}
+
+// codec is what the source's tracks carry.
+func (src *source) codec() webrtc.RTPCodecCapability {
+	if src.kind == "audio" {
+		return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	}
+	return webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+}
+
+// readRTCP passes a viewer's picture loss reports to the layer it is on,
+// rate limited, and keeps the sender's reports flowing.
+func (v *Viewer) readRTCP(d *down) {
 	var last time.Time
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		pkts, _, err := d.sender.ReadRTCP()
 		if err != nil {
 			return
 		}
@@ -169,13 +413,20 @@ func (v *Viewer) readRTCP(sender *webrtc.RTPSender, src *source) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				if time.Since(last) > time.Second {
 					last = time.Now()
-					src.peer.keyFrameNow(src.ssrc)
+					d.src.mu.Lock()
+					ssrc := d.src.layers[d.target]
+					d.src.mu.Unlock()
+					d.src.peer.keyFrameNow(ssrc)
 				}
 			}
 		}
 	}
 }
 
+// negotiate offers the viewer's tracks to the page. Offers never cross:
+// while one waits for its answer, changes are collected and offered after
+// it; an answer that never comes (a page that lost it) is given up after
+// answerWait and the offer made again.
 func (v *Viewer) negotiate() {
 	v.mu.Lock()
 	if v.negotiating || v.closed {
@@ -184,6 +435,8 @@ func (v *Viewer) negotiate() {
 		return
 	}
 	v.negotiating, v.pending = true, false
+	v.offer++
+	n := v.offer
 	v.mu.Unlock()
 	offer, err := v.pc.CreateOffer(nil)
 	if err == nil {
@@ -197,11 +450,39 @@ func (v *Viewer) negotiate() {
 		return
 	}
 	v.send(map[string]any{"type": "view_offer", "sdp": offer.SDP})
+	time.AfterFunc(answerWait, func() {
+		v.mu.Lock()
+		late := v.negotiating && v.offer == n && !v.closed
+		v.mu.Unlock()
+		if late {
+			v.s.log.Warn("viewer answer missing; offering again", "wait", answerWait)
+			v.rollback()
+		}
+	})
 }
 
-// Answer takes the page's answer to the last offer.
+// rollback withdraws an unanswered offer and offers again.
+func (v *Viewer) rollback() {
+	if err := v.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
+		v.s.log.Warn("viewer rollback", "err", err)
+	}
+	v.mu.Lock()
+	v.negotiating = false
+	v.mu.Unlock()
+	v.negotiate()
+}
+
+// Answer takes the page's answer to the last offer. A bad answer changes
+// nothing: the offer is withdrawn and made again.
 func (v *Viewer) Answer(sdp string) error {
+	v.mu.Lock()
+	waiting := v.negotiating
+	v.mu.Unlock()
+	if !waiting {
+		return fmt.Errorf("%w: no offer is waiting for an answer", ErrBadSDP)
+	}
 	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		go v.rollback()
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	v.mu.Lock()
@@ -234,26 +515,37 @@ func (v *Viewer) Close() {
 		return
 	}
 	v.closed = true
-	for k, src := range v.sources {
-		src.viewers.Add(-1)
-		delete(v.sources, k)
-	}
+	downs := v.downs
+	v.downs = map[string]*down{}
 	v.mu.Unlock()
+	for _, d := range downs {
+		d.src.detach(d)
+	}
 	v.s.mu.Lock()
 	delete(v.s.viewers, v)
 	v.s.mu.Unlock()
 	v.pc.Close()
 }
 
-// addSource makes a received track available to viewers.
-func (s *Service) addSource(src *source) {
+// sourceFor returns the peer's source of a kind, making it available to
+// viewers when it is new.
+func (s *Service) sourceFor(p *Peer, kind string) *source {
+	key := fmt.Sprintf("%d/%s/%s", p.attempt, p.device, kind)
 	s.mu.Lock()
-	s.sources[src.key()] = src
+	src := s.sources[key]
+	fresh := src == nil || src.peer != p
+	if fresh {
+		src = &source{peer: p, kind: kind, layers: map[string]uint32{}, downs: map[*down]struct{}{}}
+		s.sources[key] = src
+	}
 	viewers := s.viewerList()
 	s.mu.Unlock()
-	for _, v := range viewers {
-		v.sync()
+	if fresh {
+		for _, v := range viewers {
+			v.sync()
+		}
 	}
+	return src
 }
 
 func (s *Service) removeSources(p *Peer) {

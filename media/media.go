@@ -125,6 +125,12 @@ func New(cfg Config) (*Service, error) {
 	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
 		return nil, err
 	}
+	// Simulcast: a camera's layers are told apart by their RTP stream id.
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, err
+		}
+	}
 	reg := &interceptor.Registry{}
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, err
@@ -248,6 +254,9 @@ func checkOffer(offer, device string) (video, audio int, err error) {
 		switch m.MediaName.Media {
 		case "video":
 			video++
+			if err := checkLayers(m); err != nil {
+				return 0, 0, err
+			}
 		case "audio":
 			audio++
 		}
@@ -259,6 +268,26 @@ func checkOffer(offer, device string) (video, audio int, err error) {
 		return video, audio, ErrTooManyTrack
 	}
 	return video, audio, nil
+}
+
+// checkLayers refuses simulcast layers other than "h" (full, recorded)
+// and "l" (small, for grid tiles), and a small layer without a full one.
+func checkLayers(m *sdp.MediaDescription) error {
+	rids := map[string]bool{}
+	for _, a := range m.Attributes {
+		if a.Key != "rid" {
+			continue
+		}
+		id, _, _ := strings.Cut(a.Value, " ")
+		if id != LayerHigh && id != LayerLow {
+			return fmt.Errorf("%w: simulcast layers must be named %q and %q, not %q", ErrBadSDP, LayerHigh, LayerLow, id)
+		}
+		rids[id] = true
+	}
+	if len(rids) > 0 && !rids[LayerHigh] {
+		return fmt.Errorf("%w: a simulcast camera must send the full layer %q", ErrBadSDP, LayerHigh)
+	}
+	return nil
 }
 
 // Publish answers a device's offer. Candidates the server finds are handed
@@ -447,13 +476,26 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 	if !video && p.device == Phone {
 		return // the rules forbid the phone's microphone; nothing is recorded
 	}
-	local, err := webrtc.NewTrackLocalStaticRTP(t.Codec().RTPCodecCapability, kind, StreamID(p.attempt, p.device))
-	if err != nil {
-		p.s.log.Error("forward track", "err", err)
-		return
+	// A simulcast camera sends its small layer on a track of its own: it
+	// is only forwarded; the full layer is recorded, watched and analysed.
+	layer := t.RID()
+	src := p.s.sourceFor(p, kind)
+	src.setLayer(layer, uint32(t.SSRC()))
+	defer src.setLayer(layer, 0)
+	if video && layer == LayerLow {
+		p.askKeyFrame(t)
+		for {
+			pkt, _, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			p.s.metrics.packets.WithLabelValues(kind).Inc()
+			p.s.metrics.bytes.WithLabelValues(kind).Add(float64(len(pkt.Payload)))
+			if src.viewers.Load() > 0 {
+				src.forward(layer, pkt)
+			}
+		}
 	}
-	src := &source{peer: p, kind: kind, local: local, ssrc: uint32(t.SSRC())}
-	p.s.addSource(src)
 	var sb *samplebuilder.SampleBuilder
 	clock := uint32(48000)
 	track := audioTrack
@@ -479,10 +521,8 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 			p.s.metrics.lost.Add(float64(pkt.SequenceNumber - lastSeq - 1))
 		}
 		lastSeq = pkt.SequenceNumber
-		if n := src.viewers.Load(); n > 0 {
-			local.WriteRTP(pkt) // copied to every viewer's connection
-			p.s.metrics.forwarded.Add(float64(n))
-			p.s.metrics.forwardedBytes.Add(float64(n) * float64(len(pkt.Payload)))
+		if src.viewers.Load() > 0 {
+			src.forward(layer, pkt)
 		}
 		if !seen {
 			seen, firstTS, firstAt = true, pkt.Timestamp, now
@@ -592,6 +632,9 @@ func (p *Peer) finish(at time.Time) {
 func (p *Peer) askKeyFrame(t *webrtc.TrackRemote) { p.keyFrameNow(uint32(t.SSRC())) }
 
 func (p *Peer) keyFrameNow(ssrc uint32) {
+	if ssrc == 0 {
+		return // a layer not (or no longer) sent
+	}
 	if err := p.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}); err == nil {
 		p.s.metrics.plis.Inc()
 	}

@@ -4,180 +4,32 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
-	pmedia "github.com/pion/webrtc/v4/pkg/media"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/examhall/examhall/media"
+	"github.com/examhall/examhall/media/mediatest"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
 )
 
-// publisher is a candidate's device made with pion: it sends the VP8
-// fixture (and the Opus one for a PC) over real WebRTC on loopback.
-type publisher struct {
-	t      *testing.T
-	pc     *webrtc.PeerConnection
-	video  *webrtc.TrackLocalStaticSample
-	audio  *webrtc.TrackLocalStaticSample
-	paused atomic.Bool
-	frames atomic.Int64
-	// ivf is the video played (default testdata/camera.ivf).
-	ivf string
+func newPublisher(t *testing.T, audio bool) *mediatest.Publisher {
+	return mediatest.New(t, audio, false)
 }
 
-func newPublisher(t *testing.T, withAudio bool) *publisher {
-	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	p := &publisher{t: t, pc: pc}
-	p.video, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "cam")
-	if _, err := pc.AddTrack(p.video); err != nil {
-		t.Fatal(err)
-	}
-	if withAudio {
-		p.audio, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus}, "audio", "cam")
-		if _, err := pc.AddTrack(p.audio); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return p
-}
-
-// connect offers to the service and completes ICE.
-func (p *publisher) connect(svc *media.Service, attempt int64, device string) {
-	p.t.Helper()
-	offer, err := p.pc.CreateOffer(nil)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	p.pc.SetLocalDescription(offer)
-	<-gathered
-	var mu sync.Mutex
-	var early []webrtc.ICECandidateInit
-	answered := false
-	answer, err := svc.Publish(context.Background(), attempt, device, p.pc.LocalDescription().SDP, func(c map[string]any) {
-		b, _ := json.Marshal(c)
-		var init webrtc.ICECandidateInit
-		json.Unmarshal(b, &init)
-		mu.Lock()
-		defer mu.Unlock()
-		if !answered {
-			early = append(early, init)
-			return
-		}
-		p.pc.AddICECandidate(init)
-	})
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
-		p.t.Fatal(err)
-	}
-	mu.Lock()
-	answered = true
-	for _, c := range early {
-		p.pc.AddICECandidate(c)
-	}
-	mu.Unlock()
-	deadline := time.Now().Add(10 * time.Second)
-	for p.pc.ConnectionState() != webrtc.PeerConnectionStateConnected {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("not connected: %s", p.pc.ConnectionState())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// send plays the fixtures in real time for d (looping the video), skipping
-// frames while paused.
-func (p *publisher) send(d time.Duration) {
-	end := time.Now().Add(d)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		for time.Now().Before(end) {
-			name := p.ivf
-			if name == "" {
-				name = "testdata/camera.ivf"
-			}
-			f, _ := os.Open(name)
-			r, hdr, err := ivfreader.NewWith(f)
-			if err != nil {
-				p.t.Error(err)
-				return
-			}
-			every := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
-			tick := time.NewTicker(every)
-			for time.Now().Before(end) {
-				frame, _, err := r.ParseNextFrame()
-				if err != nil {
-					break
-				}
-				<-tick.C
-				if !p.paused.Load() {
-					p.video.WriteSample(pmedia.Sample{Data: frame, Duration: every})
-					p.frames.Add(1)
-				}
-			}
-			tick.Stop()
-			f.Close()
-		}
-	})
-	if p.audio != nil {
-		wg.Go(func() {
-			for time.Now().Before(end) {
-				f, _ := os.Open("testdata/mic.ogg")
-				r, _, err := oggreader.NewWith(f)
-				if err != nil {
-					p.t.Error(err)
-					return
-				}
-				tick := time.NewTicker(20 * time.Millisecond)
-				var last uint64
-				for time.Now().Before(end) {
-					page, h, err := r.ParseNextPage()
-					if err != nil {
-						break
-					}
-					n := h.GranulePosition - last
-					last = h.GranulePosition
-					<-tick.C
-					p.audio.WriteSample(pmedia.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
-				}
-				tick.Stop()
-				f.Close()
-			}
-		})
-	}
-	wg.Wait()
+// newSimulcastPublisher sends the camera in two layers, as the pages do:
+// "h" the fixture, "l" its 160x120 copy.
+func newSimulcastPublisher(t *testing.T, audio bool) *mediatest.Publisher {
+	return mediatest.New(t, audio, true)
 }
 
 // attemptRow makes the rows a recording's index needs.
@@ -231,9 +83,9 @@ func TestRecordingIsPlayableAndIndexed(t *testing.T) {
 	attempt := attemptRow(t, db)
 	svc, dir := newService(t, db, store.NewMemBus())
 	pub := newPublisher(t, true)
-	pub.connect(svc, attempt, media.PC)
+	pub.Connect(svc, attempt, media.PC)
 	sent := 4 * time.Second
-	pub.send(sent)
+	pub.Send(sent)
 	time.Sleep(300 * time.Millisecond)
 	svc.Close()
 
@@ -251,7 +103,7 @@ func TestRecordingIsPlayableAndIndexed(t *testing.T) {
 		t.Errorf("duration %.2f s for %.1f s sent", dur, want)
 	}
 	frames, _ := strconv.Atoi(ffprobe(t, "-count_frames", "-select_streams", "v:0", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path))
-	if sentFrames := int(pub.frames.Load()); frames < sentFrames*9/10 {
+	if sentFrames := int(pub.Frames.Load()); frames < sentFrames*9/10 {
 		t.Errorf("%d frames recorded of %d sent", frames, sentFrames)
 	}
 	if streams := ffprobe(t, "-show_entries", "stream=codec_name", "-of", "csv=p=0", path); streams != "vp8\nopus" {
@@ -269,8 +121,8 @@ func TestCutRecordingIsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	pub := newPublisher(t, true)
-	pub.connect(svc, 1, media.PC)
-	pub.send(3 * time.Second)
+	pub.Connect(svc, 1, media.PC)
+	pub.Send(3 * time.Second)
 	// Copy the file as it is while still being written: what a crash leaves.
 	var path string
 	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
@@ -311,11 +163,11 @@ func TestDroppedVideoIsSignalledWithinThreeSeconds(t *testing.T) {
 	defer sub.Close()
 	svc, _ := newService(t, nil, bus)
 	pub := newPublisher(t, false)
-	pub.connect(svc, 7, media.Phone)
+	pub.Connect(svc, 7, media.Phone)
 	done := make(chan struct{})
-	go func() { pub.send(9 * time.Second); close(done) }()
+	go func() { pub.Send(9 * time.Second); close(done) }()
 	time.Sleep(2 * time.Second)
-	pub.paused.Store(true)
+	pub.Paused.Store(true)
 	stopped := time.Now()
 	next := func(kind, phase string) time.Duration {
 		for {
@@ -335,7 +187,7 @@ func TestDroppedVideoIsSignalledWithinThreeSeconds(t *testing.T) {
 		t.Fatalf("video_lost after %v, want within 3 s", d)
 	}
 	time.Sleep(500 * time.Millisecond)
-	pub.paused.Store(false)
+	pub.Paused.Store(false)
 	next("video_lost", "end")
 	<-done
 }
@@ -356,14 +208,14 @@ func TestBadOffersAreRefused(t *testing.T) {
 	}
 	// A phone may not send its microphone; nobody sends two cameras.
 	phone := newPublisher(t, true)
-	offer, _ := phone.pc.CreateOffer(nil)
+	offer, _ := phone.PC.CreateOffer(nil)
 	if _, err := svc.Publish(context.Background(), 1, media.Phone, offer.SDP, nil); !errors.Is(err, media.ErrTooManyTrack) {
 		t.Errorf("phone with a microphone: %v", err)
 	}
 	two := newPublisher(t, false)
 	extra, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video2", "cam2")
-	two.pc.AddTrack(extra)
-	offer, _ = two.pc.CreateOffer(nil)
+	two.PC.AddTrack(extra)
+	offer, _ = two.PC.CreateOffer(nil)
 	if _, err := svc.Publish(context.Background(), 1, media.PC, offer.SDP, nil); !errors.Is(err, media.ErrTooManyTrack) {
 		t.Errorf("two cameras: %v", err)
 	}
@@ -384,11 +236,11 @@ func TestForwardingToAViewer(t *testing.T) {
 	}
 	defer svc.Close()
 	pub := newPublisher(t, true)
-	pub.connect(svc, 42, media.PC)
-	go pub.send(6 * time.Second)
+	pub.Connect(svc, 42, media.PC)
+	go pub.Send(6 * time.Second)
 
 	// The page's side of the viewer, made with pion.
-	page := newPublisher(t, false).pc // a fresh connection with the default codecs
+	page := newPublisher(t, false).PC // a fresh connection with the default codecs
 	for _, tr := range page.GetTransceivers() {
 		page.RemoveTrack(tr.Sender())
 	}
@@ -475,8 +327,8 @@ func TestHealthFigures(t *testing.T) {
 	defer sub.Close()
 	svc, _ := newService(t, nil, bus)
 	pub := newPublisher(t, false)
-	pub.connect(svc, 9, media.Phone)
-	go pub.send(7 * time.Second)
+	pub.Connect(svc, 9, media.Phone)
+	go pub.Send(7 * time.Second)
 	for {
 		select {
 		case m := <-sub.C:
@@ -537,8 +389,8 @@ func TestRepairAllAtStart(t *testing.T) {
 	attempt := attemptRow(t, db)
 	svc, dir := newService(t, db, store.NewMemBus())
 	pub := newPublisher(t, false)
-	pub.connect(svc, attempt, media.PC)
-	pub.send(3 * time.Second)
+	pub.Connect(svc, attempt, media.PC)
+	pub.Send(3 * time.Second)
 	var rec store.Recording
 	db.Where("attempt_id = ?", attempt).Take(&rec)
 	b, _ := os.ReadFile(rec.Path)
@@ -578,9 +430,9 @@ func TestFaceCheck(t *testing.T) {
 	}
 	t.Cleanup(svc.Close)
 	pub := newPublisher(t, false)
-	pub.ivf = "vision/testdata/face.ivf"
-	pub.connect(svc, 7, media.PC)
-	go pub.send(9 * time.Second)
+	pub.IVF = "vision/testdata/face.ivf"
+	pub.Connect(svc, 7, media.PC)
+	go pub.Send(9 * time.Second)
 	var got []string
 	deadline := time.After(15 * time.Second)
 	for len(got) < 4 {
@@ -621,18 +473,18 @@ func TestFaceCheck(t *testing.T) {
 func TestProbe(t *testing.T) {
 	svc, _ := newService(t, nil, store.NewMemBus())
 	p := newPublisher(t, false)
-	offer, _ := p.pc.CreateOffer(nil)
-	gathered := webrtc.GatheringCompletePromise(p.pc)
-	p.pc.SetLocalDescription(offer)
+	offer, _ := p.PC.CreateOffer(nil)
+	gathered := webrtc.GatheringCompletePromise(p.PC)
+	p.PC.SetLocalDescription(offer)
 	<-gathered
-	id, answer, err := svc.Probe(context.Background(), 7, p.pc.LocalDescription().SDP)
+	id, answer, err := svc.Probe(context.Background(), 7, p.PC.LocalDescription().SDP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+	if err := p.PC.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		t.Fatal(err)
 	}
-	go p.send(3 * time.Second)
+	go p.Send(3 * time.Second)
 	var res media.ProbeResult
 	for i := 0; i < 100; i++ {
 		if res, err = svc.ProbeResult(7, id); err != nil || res.Packets > 10 {
@@ -650,12 +502,12 @@ func TestProbe(t *testing.T) {
 		t.Fatalf("garbage offer: %v", err)
 	}
 	second := newPublisher(t, false)
-	o2, _ := second.pc.CreateOffer(nil)
+	o2, _ := second.PC.CreateOffer(nil)
 	if _, _, err := svc.Probe(context.Background(), 7, o2.SDP); err != nil {
 		t.Fatalf("a second probe: %v", err)
 	}
 	third := newPublisher(t, false)
-	o3, _ := third.pc.CreateOffer(nil)
+	o3, _ := third.PC.CreateOffer(nil)
 	if _, _, err := svc.Probe(context.Background(), 7, o3.SDP); !errors.Is(err, media.ErrProbeBusy) {
 		t.Fatalf("a third probe at once: %v", err)
 	}

@@ -28,9 +28,11 @@ const feed = h('ol', { class: 'feed', id: 'feed' });
 const detail = h('section', { class: 'detail', id: 'detail', hidden: true });
 const pre = h('section', { class: 'prebox', id: 'pre', hidden: true });
 const status = h('span', { class: 'conn', id: 'conn' });
+const refused = h('div', { id: 'sock-error', role: 'alert', hidden: true });
 
 root.append(
   h('div', { class: 'console-top' }, label('console.room', roomSelect), label('console.sort', sortSelect), status),
+  refused,
   h('div', { class: 'console-body' }, h('div', {}, pre, grid, detail), h('aside', { class: 'feedbox' }, biEl('h3', 'console.feed'), feed)));
 
 function label(key, el) { return h('label', { class: 'inline' }, biEl('span', key), ' ', el); }
@@ -46,6 +48,12 @@ async function start() {
     roomSelect.value = String(want);
     openRoom(want);
   } catch (e) { root.append(errorBox(e)); }
+}
+
+// focusVideo asks for the open candidate's cameras at full quality (the
+// rest stay thumbnails).
+function focusVideo() {
+  if (state.ws?.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify({ type: 'view_focus', attempt_id: state.open || 0 }));
 }
 
 function openRoom(room) {
@@ -66,6 +74,7 @@ function connect() {
     bi(status, 'console.live');
     status.className = 'conn ok';
     ws.send(JSON.stringify({ type: 'view', id: 'view' }));
+    focusVideo();
   };
   ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
   ws.onclose = () => {
@@ -81,6 +90,8 @@ const streams = new Map(); // "a<attempt>-<device>" → MediaStream
 const videos = new Map(); // stream id → the grid's <video>, moved between renders
 let viewPC = null;
 let viewQueue = null;
+let viewChain = Promise.resolve();
+let lastRestart = 0;
 
 function onView(m) {
   if (m.type === 'view_ready') {
@@ -101,10 +112,24 @@ function onView(m) {
     return true;
   }
   if (m.type === 'view_offer') {
-    viewPC.setRemoteDescription({ type: 'offer', sdp: m.sdp })
-      .then(() => viewQueue.described())
-      .then(() => viewPC.createAnswer())
-      .then((a) => viewPC.setLocalDescription(a).then(() => state.ws?.send(JSON.stringify({ type: 'view_answer', sdp: a.sdp }))));
+    // Offers are answered one at a time, in order: the server sends the
+    // next only after this answer, and a slow answer never crosses it.
+    const pc = viewPC;
+    viewChain = viewChain.then(async () => {
+      await pc.setRemoteDescription({ type: 'offer', sdp: m.sdp });
+      await viewQueue.described();
+      const a = await pc.createAnswer();
+      await pc.setLocalDescription(a);
+      if (pc === viewPC) state.ws?.send(JSON.stringify({ type: 'view_answer', sdp: a.sdp }));
+    }).catch((e) => {
+      console.warn('view offer', e);
+      showRefused({ zh: t('console.videofail').zh, en: t('console.videofail').en });
+      // Start the video connection afresh, at most every 5 s.
+      if (pc === viewPC && Date.now() - lastRestart > 5000) {
+        lastRestart = Date.now();
+        state.ws?.send(JSON.stringify({ type: 'view', id: 'view' }));
+      }
+    });
     return true;
   }
   if (m.type === 'view_ice') {
@@ -133,8 +158,22 @@ function camBox(attempt, device, big) {
   return v;
 }
 
+// showRefused makes a refused message visible: the invigilator is told
+// what failed and what to do, and the log keeps the server's words.
+function showRefused(text, detail) {
+  refused.hidden = false;
+  refused.className = 'alert error';
+  refused.replaceChildren(document.createTextNode(`${text.zh} `), span('en', text.en), detail ? h('div', { class: 'hint' }, detail) : '');
+}
+
 function onMessage(m) {
   if (onView(m)) return;
+  if (m.type === 'error') {
+    console.warn('console socket error', m);
+    const tx = t('console.refused', { type: m.for || m.id || m.code });
+    showRefused(tx, `${m.message?.zh || ''} ${m.message?.en || ''} ${m.detail || ''}`.trim());
+    return;
+  }
   if (m.type === 'room') {
     state.view = m.room;
     state.readiness = m.readiness || {};
@@ -286,6 +325,7 @@ function renderPre() {
 
 function openCandidate(id) {
   state.open = id;
+  focusVideo();
   state.alerts.delete(id);
   renderGrid();
   detail.hidden = false;
@@ -344,7 +384,7 @@ function renderDetailHead() {
     admitMsg);
   detail.replaceChildren(
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
-      biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; detail.hidden = true; renderGrid(); } })),
+      biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; focusVideo(); detail.hidden = true; renderGrid(); } })),
     h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
     c.status === 'not_started' ? h('div', { class: 'idcheck' },
       h('figure', {}, photo(c.attempt_id, state.readiness[c.attempt_id]), biEl('figcaption', 'console.pre.photo')),

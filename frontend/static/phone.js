@@ -2,7 +2,7 @@
 // films the candidate from behind at 45 degrees, with the microphone off
 // (the rules forbid it), keeps the screen awake, and reconnects by itself.
 import { loadDictionary, t, bi, h, biEl } from './i18n.js';
-import { candidateQueue } from './rtc.js';
+import { addCamera, candidateQueue } from './rtc.js';
 
 await loadDictionary();
 const $ = (id) => document.getElementById(id);
@@ -107,7 +107,7 @@ async function publish(iceServers) {
   pc?.close();
   pc = new RTCPeerConnection({ iceServers });
   queue = candidateQueue(pc);
-  for (const tr of stream.getVideoTracks()) pc.addTrack(tr, stream);
+  for (const tr of stream.getVideoTracks()) addCamera(pc, tr, stream);
   pc.onicecandidate = (e) => { if (e.candidate) ws.send(JSON.stringify({ type: 'media_ice', candidate: e.candidate.toJSON() })); };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === 'connected') say('phone.live', 'ok');

@@ -12,3 +12,20 @@ export function candidateQueue(pc) {
     },
   };
 }
+
+// addCamera sends a camera track: in two layers (simulcast) when the camera
+// is big enough to make a thumbnail of, so invigilators' grids get the
+// small layer ("l", a quarter of the width) and the recording and the
+// opened candidate the full one ("h"); otherwise in one.
+export function addCamera(pc, track, stream) {
+  const { width = 0, height = 0 } = track.getSettings();
+  if (Math.min(width, height) < 360) return pc.addTrack(track, stream);
+  return pc.addTransceiver(track, {
+    direction: 'sendonly',
+    streams: [stream],
+    sendEncodings: [
+      { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 40000, maxFramerate: 10 },
+      { rid: 'h', maxBitrate: 800000 },
+    ],
+  }).sender;
+}
