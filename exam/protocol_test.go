@@ -100,6 +100,42 @@ func TestResumeStartAnswerAck(t *testing.T) {
 	})
 }
 
+// Messages that carry a session description may be as large as a console's
+// answer for a whole room; any other message is held to 16 KiB. A refused
+// message is answered with too_large naming its type and limit, and the
+// connection goes on.
+func TestSocketLimitsBySize(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	c := e.connect(e.cands[0])
+	c.start()
+	// A session description of 400 KiB (about 130 candidates' worth of
+	// media sections) reaches its handler, which finds it is no offer.
+	big := `v=0\r\n` + strings.Repeat("a=x:"+strings.Repeat("y", 1000)+`\r\n`, 400)
+	cases := []struct {
+		name, raw, code string
+		limit           float64
+	}{
+		{"the largest offer", `{"type":"media_offer","id":"o1","sdp":"` + big + `"}`, "bad_sdp", 0},
+		{"an offer over its limit", `{"type":"media_offer","id":"o2","sdp":"` + big + strings.Repeat("z", 200<<10) + `"}`, "too_large", 512 << 10},
+		{"an answer over 16 KiB", `{"type":"answer","id":"a1","seq":3,"question":1,"value":[0],"pad":"` + strings.Repeat("x", 20<<10) + `"}`, "too_large", 16 << 10},
+		{"a console answer on the exam socket", `{"type":"view_answer","id":"v1","sdp":"` + big + `"}`, "bad_request", 0},
+	}
+	for _, tc := range cases {
+		if err := c.ws.WriteMessage(1, []byte(tc.raw)); err != nil {
+			t.Fatal(err)
+		}
+		m := c.await("error", is("error"))
+		if m["code"] != tc.code || (tc.limit != 0 && m["limit"] != tc.limit) {
+			t.Errorf("%s: got %v, want %s", tc.name, m, tc.code)
+		}
+		if tc.code == "too_large" && (m["for"] == nil || m["detail"] == nil) {
+			t.Errorf("%s: the refusal does not say which message: %v", tc.name, m)
+		}
+	}
+	c.send(map[string]any{"type": "time", "id": "t"})
+	c.await("time", is("time", "id", "t"))
+}
+
 func TestMalformedMessagesLeaveConnectionAndDataUnharmed(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
 	c := e.connect(e.cands[0])

@@ -322,7 +322,8 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 			if err != nil {
 				return
 			}
-			sk.tooLarge(c, m, &TooLargeError{Size: n + rest, Limit: maxMessage})
+			m.Type = peekType(buf.Bytes())
+			sk.tooLarge(c, m, &TooLargeError{Type: m.Type, Size: n + rest, Limit: sk.limit(m.Type)})
 			continue
 		}
 		if err := json.Unmarshal(buf.Bytes(), m); err != nil || m.Type == "" {
@@ -390,6 +391,31 @@ func (sk *Socket) writeLoop(c *Conn, ws *websocket.Conn) {
 			return
 		}
 	}
+}
+
+// peekType finds the type of a message cut short, when the type comes
+// before the part that made it too large, so the device can be told which
+// of its messages was refused.
+func peekType(b []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ""
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return ""
+		}
+		var typ string
+		if key == "type" && json.Unmarshal(v, &typ) == nil && len(typ) <= 64 {
+			return typ
+		}
+	}
+	return ""
 }
 
 // tooLarge refuses a message over its limit: the device is told (an

@@ -425,8 +425,7 @@ func (v *Viewer) readRTCP(d *down) {
 
 // negotiate offers the viewer's tracks to the page. Offers never cross:
 // while one waits for its answer, changes are collected and offered after
-// it; an answer that never comes (a page that lost it) is given up after
-// answerWait and the offer made again.
+// it; an offer whose answer never comes is made again.
 func (v *Viewer) negotiate() {
 	v.mu.Lock()
 	if v.negotiating || v.closed {
@@ -450,30 +449,32 @@ func (v *Viewer) negotiate() {
 		return
 	}
 	v.send(map[string]any{"type": "view_offer", "sdp": offer.SDP})
+	v.awaitAnswer(n)
+}
+
+// awaitAnswer offers the same again if offer n is still unanswered after
+// answerWait (the page lost it, or its answer was refused), until an
+// answer comes or the viewer closes.
+func (v *Viewer) awaitAnswer(n int) {
 	time.AfterFunc(answerWait, func() {
 		v.mu.Lock()
 		late := v.negotiating && v.offer == n && !v.closed
 		v.mu.Unlock()
-		if late {
-			v.s.log.Warn("viewer answer missing; offering again", "wait", answerWait)
-			v.rollback()
+		if !late {
+			return
 		}
+		offer := v.pc.PendingLocalDescription()
+		if offer == nil {
+			return
+		}
+		v.s.log.Warn("viewer answer missing; offering again", "wait", answerWait)
+		v.send(map[string]any{"type": "view_offer", "sdp": offer.SDP})
+		v.awaitAnswer(n)
 	})
 }
 
-// rollback withdraws an unanswered offer and offers again.
-func (v *Viewer) rollback() {
-	if err := v.pc.SetLocalDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeRollback}); err != nil {
-		v.s.log.Warn("viewer rollback", "err", err)
-	}
-	v.mu.Lock()
-	v.negotiating = false
-	v.mu.Unlock()
-	v.negotiate()
-}
-
 // Answer takes the page's answer to the last offer. A bad answer changes
-// nothing: the offer is withdrawn and made again.
+// nothing: the offer stays open and is made again after answerWait.
 func (v *Viewer) Answer(sdp string) error {
 	v.mu.Lock()
 	waiting := v.negotiating
@@ -482,7 +483,6 @@ func (v *Viewer) Answer(sdp string) error {
 		return fmt.Errorf("%w: no offer is waiting for an answer", ErrBadSDP)
 	}
 	if err := v.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
-		go v.rollback()
 		return fmt.Errorf("%w: %v", ErrBadSDP, err)
 	}
 	v.mu.Lock()

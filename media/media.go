@@ -341,6 +341,21 @@ func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer st
 			if st == webrtc.PeerConnectionStateFailed {
 				p.Close()
 			}
+		case webrtc.PeerConnectionStateClosed:
+			// The device hung up (DTLS close): its tracks leave the
+			// consoles at once instead of lingering as frozen tiles. A
+			// close of the server's own (a replaced connection, shutdown)
+			// is no disconnection.
+			p.mu.Lock()
+			ours := p.closed
+			p.mu.Unlock()
+			if ours {
+				return
+			}
+			if device == Phone {
+				p.onSignal("phone_disconnected", "start")
+			}
+			go p.Close()
 		}
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {

@@ -102,10 +102,21 @@ function onView(m) {
     viewPC.ontrack = (e) => {
       const id = e.streams[0]?.id;
       if (!id) return;
-      if (!streams.has(id)) streams.set(id, new MediaStream());
-      const ms = streams.get(id);
-      ms.addTrack(e.track);
-      e.track.onended = () => ms.removeTrack(e.track);
+      // Each change makes a new stream, so a video element that played a
+      // camera before it left plays it again when it returns.
+      streams.set(id, new MediaStream([...(streams.get(id)?.getTracks() || []).filter((t) => t.kind !== e.track.kind), e.track]));
+      const gone = () => {
+        const now = streams.get(id);
+        if (!now?.getTracks().includes(e.track)) return;
+        streams.set(id, new MediaStream(now.getTracks().filter((t) => t !== e.track)));
+        renderGrid();
+        renderBigCams();
+      };
+      e.track.onended = gone;
+      // A camera that left is taken out of its stream by the server's next
+      // offer: its tile says so instead of freezing on the last picture.
+      const remote = e.streams[0];
+      remote.addEventListener('removetrack', (ev) => { if (ev.track === e.track) gone(); });
       renderGrid();
       renderBigCams();
     };
@@ -155,6 +166,8 @@ function camBox(attempt, device, big) {
     videos.set(id, v);
   }
   if (v.srcObject !== ms) v.srcObject = ms;
+  // A video taken out of the page (its camera had left) was paused.
+  if (v.paused) v.play().catch(() => {});
   return v;
 }
 
@@ -341,7 +354,8 @@ function renderBigCams() {
   const [pc, phone] = box.querySelectorAll('video, .cam');
   const want = (dev) => streams.get(`a${state.open}-${dev}`)?.getVideoTracks().length > 0;
   const has = (el) => el && el.tagName === 'VIDEO';
-  if (want('pc') !== has(pc) || want('phone') !== has(phone)) {
+  const stale = (el, dev) => has(el) && el.srcObject !== streams.get(`a${state.open}-${dev}`);
+  if (want('pc') !== has(pc) || want('phone') !== has(phone) || stale(pc, 'pc') || stale(phone, 'phone')) {
     box.replaceChildren(camBox(state.open, 'pc', true), camBox(state.open, 'phone', true));
   }
 }
@@ -384,7 +398,7 @@ function renderDetailHead() {
     admitMsg);
   detail.replaceChildren(
     h('div', { class: 'detail-head' }, h('h2', {}, c.name, h('span', { class: 'mono' }, ` ${c.ticket}`)),
-      biEl('button', 'console.close', {}, { type: 'button', onclick: () => { state.open = null; focusVideo(); detail.hidden = true; renderGrid(); } })),
+      biEl('button', 'console.close', {}, { type: 'button', id: 'detail-close', onclick: () => { state.open = null; focusVideo(); detail.hidden = true; renderGrid(); } })),
     h('div', { class: 'cams big', id: 'bigcams' }, camBox(c.attempt_id, 'pc', true), camBox(c.attempt_id, 'phone', true)),
     c.status === 'not_started' ? h('div', { class: 'idcheck' },
       h('figure', {}, photo(c.attempt_id, state.readiness[c.attempt_id]), biEl('figcaption', 'console.pre.photo')),

@@ -46,8 +46,27 @@ type Publisher struct {
 	Paused atomic.Bool
 	// Frames counts full-layer frames sent.
 	Frames atomic.Int64
-	// IVF is the video played (default the media package's camera.ivf).
-	IVF string
+	// IVF is the video played (default the media package's camera.ivf,
+	// or camera-h.ivf and camera-l.ivf when simulcast).
+	IVF  string
+	stop chan struct{}
+	once sync.Once
+}
+
+// Close hangs up, as a candidate's device that goes away, and stops Send.
+func (p *Publisher) Close() {
+	p.once.Do(func() { close(p.stop) })
+	p.PC.Close()
+}
+
+// stopped says whether Close was called.
+func (p *Publisher) stopped() bool {
+	select {
+	case <-p.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // New makes a device: a camera (in layers "h" and "l" when simulcast) and,
@@ -58,7 +77,7 @@ func New(t testing.TB, audio, simulcast bool) *Publisher {
 	if err := m.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	p := &Publisher{t: t}
+	p := &Publisher{t: t, stop: make(chan struct{})}
 	reg := &interceptor.Registry{}
 	if simulcast {
 		for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
@@ -78,8 +97,8 @@ func New(t testing.TB, audio, simulcast bool) *Publisher {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { pc.Close() })
 	p.PC = pc
+	t.Cleanup(p.Close)
 	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}
 	if simulcast {
 		p.video, _ = webrtc.NewTrackLocalStaticSample(vp8, "video", "cam", webrtc.WithRTPStreamID(media.LayerHigh))
@@ -156,12 +175,18 @@ func (p *Publisher) Send(d time.Duration) {
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	name := p.IVF
-	if name == "" {
+	switch {
+	case name != "":
+	case p.small != nil:
+		// Its layers, with a key frame every half second as a browser
+		// gives one at once when asked (a file cannot).
+		name = Testdata("camera-h.ivf")
+	default:
 		name = Testdata("camera.ivf")
 	}
 	wg.Go(func() { p.play(p.video, name, end) })
 	if p.small != nil {
-		wg.Go(func() { p.play(p.small, Testdata("camera-small.ivf"), end) })
+		wg.Go(func() { p.play(p.small, Testdata("camera-l.ivf"), end) })
 	}
 	if p.audio != nil {
 		wg.Go(func() { p.playAudio(end) })
@@ -172,7 +197,7 @@ func (p *Publisher) Send(d time.Duration) {
 // play sends an IVF file's frames on a track in real time until end,
 // looping, skipping frames while paused.
 func (p *Publisher) play(track *webrtc.TrackLocalStaticSample, name string, end time.Time) {
-	for time.Now().Before(end) {
+	for time.Now().Before(end) && !p.stopped() {
 		f, err := os.Open(name)
 		if err != nil {
 			p.t.Error(err)
@@ -185,7 +210,7 @@ func (p *Publisher) play(track *webrtc.TrackLocalStaticSample, name string, end 
 		}
 		every := time.Second * time.Duration(hdr.TimebaseNumerator) / time.Duration(hdr.TimebaseDenominator)
 		tick := time.NewTicker(every)
-		for time.Now().Before(end) {
+		for time.Now().Before(end) && !p.stopped() {
 			frame, _, err := r.ParseNextFrame()
 			if err != nil {
 				break
@@ -204,7 +229,7 @@ func (p *Publisher) play(track *webrtc.TrackLocalStaticSample, name string, end 
 }
 
 func (p *Publisher) playAudio(end time.Time) {
-	for time.Now().Before(end) {
+	for time.Now().Before(end) && !p.stopped() {
 		f, err := os.Open(Testdata("mic.ogg"))
 		if err != nil {
 			p.t.Error(err)
@@ -217,7 +242,7 @@ func (p *Publisher) playAudio(end time.Time) {
 		}
 		tick := time.NewTicker(20 * time.Millisecond)
 		var last uint64
-		for time.Now().Before(end) {
+		for time.Now().Before(end) && !p.stopped() {
 			page, h, err := r.ParseNextPage()
 			if err != nil {
 				break
