@@ -167,9 +167,13 @@ const Native = window.RTCPeerConnection;
 window.RTCPeerConnection = function (...args) { const pc = new Native(...args); window.__pcs.push(pc); return pc; };
 window.RTCPeerConnection.prototype = Native.prototype;`
 
-// received sums the bytes every connection of the page has received.
-const received = `(async () => { let n = 0; for (const pc of window.__pcs) { if (pc.connectionState === 'closed') continue;
-  (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp') n += r.bytesReceived; }); } return n; })()`
+// receivedBytes sums the bytes every connection of the page has received.
+func receivedBytes(t *testing.T, ctx context.Context) float64 {
+	browsertest.Eval[bool](t, ctx, `(window.__rx = undefined, (async () => { let n = 0; for (const pc of window.__pcs) { if (pc.connectionState === 'closed') continue;
+  (await pc.getStats()).forEach((r) => { if (r.type === 'inbound-rtp') n += r.bytesReceived; }); } window.__rx = n; })(), true)`)
+	browsertest.WaitTrue(t, ctx, "statistics", `window.__rx !== undefined`, 10*time.Second)
+	return browsertest.Eval[float64](t, ctx, `window.__rx`)
+}
 
 // TestConsoleCost measures what an invigilator's browser pays for a room of
 // 15 candidates' two cameras (30 tiles): CPU, memory and download, with the
@@ -215,12 +219,12 @@ func TestConsoleCost(t *testing.T) {
 			}
 			time.Sleep(5 * time.Second)
 			cpu0, _ := browserUsage(t, dir)
-			bytes0 := browsertest.Eval[float64](t, inv, received)
+			bytes0 := receivedBytes(t, inv)
 			frames0 := stats(t, inv)
 			began := time.Now()
 			time.Sleep(window)
 			cpu1, pss := browserUsage(t, dir)
-			bytes1 := browsertest.Eval[float64](t, inv, received)
+			bytes1 := receivedBytes(t, inv)
 			el := time.Since(began).Seconds()
 			frames := 0
 			for id, s := range stats(t, inv) {
@@ -229,6 +233,41 @@ func TestConsoleCost(t *testing.T) {
 			t.Logf("%s: browser CPU %.2f cores, memory (PSS) %.0f MiB, download %.0f kbit/s, %.1f frames/s decoded over %d tiles",
 				tc.name, (cpu1-cpu0)/el, pss/(1<<20), (bytes1-bytes0)*8/el/1000, float64(frames)/el, 2*n)
 		})
+	}
+}
+
+// TestCameraLayers measures what Chromium's exam page sends of its (fake)
+// camera in each simulcast layer: the bitrate, size and frame rate the
+// pion fixtures (camera-h.ivf, camera-l.ivf) stand in for. It only
+// reports. Run with
+// EXAMHALL_BENCH_CONSOLE=1 go test -count=1 -run TestCameraLayers -v ./exam/
+func TestCameraLayers(t *testing.T) {
+	if os.Getenv("EXAMHALL_BENCH_CONSOLE") == "" {
+		t.Skip("a measurement: set EXAMHALL_BENCH_CONSOLE=1")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	ctx := browsertest.New(t)
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx, "candidate starts", e.loginPage(e.cands[0]),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	layers := func() map[string]map[string]float64 {
+		browsertest.Eval[bool](t, ctx, `(window.__tx = undefined, (async () => { const out = {}; for (const pc of window.__pcs) {
+  (await pc.getStats()).forEach((r) => { if (r.type === 'outbound-rtp' && r.kind === 'video') out[r.rid || '-'] = {bytes: r.bytesSent, frames: r.framesEncoded, w: r.frameWidth || 0, h: r.frameHeight || 0}; }); }
+  window.__tx = out; })(), true)`)
+		browsertest.WaitTrue(t, ctx, "statistics", `window.__tx !== undefined`, 10*time.Second)
+		return browsertest.Eval[map[string]map[string]float64](t, ctx, `window.__tx`)
+	}
+	time.Sleep(10 * time.Second) // past the bandwidth estimate's ramp-up
+	a := layers()
+	began := time.Now()
+	time.Sleep(30 * time.Second)
+	b := layers()
+	el := time.Since(began).Seconds()
+	for rid, l := range b {
+		t.Logf("layer %s: %.0fx%.0f, %.1f frames/s, %.0f kbit/s", rid, l["w"], l["h"], (l["frames"]-a[rid]["frames"])/el, (l["bytes"]-a[rid]["bytes"])*8/el/1000)
 	}
 }
 

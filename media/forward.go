@@ -89,6 +89,11 @@ func (src *source) forward(layer string, pkt *rtp.Packet) {
 	src.mu.Lock()
 	downs := make([]to, 0, len(src.downs))
 	for d := range src.downs {
+		// A microphone is heard only from the candidate opened large:
+		// fifteen silent ones would cost a console as much as its tiles.
+		if src.kind == "audio" && d.want != LayerHigh {
+			continue
+		}
 		downs = append(downs, to{d, d.target})
 	}
 	src.mu.Unlock()
