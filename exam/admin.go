@@ -18,8 +18,12 @@ type ErrImport struct{ Lines []LineError }
 func (e *ErrImport) Error() string {
 	return fmt.Sprintf("exam: %d invalid lines; nothing imported", len(e.Lines))
 }
-func (e *ErrImport) Code() string { return "invalid_import" }
-func (e *ErrImport) Status() int  { return 400 }
+
+// Unwrap makes it an ErrInvalidImport to clients.
+func (e *ErrImport) Unwrap() error { return ErrInvalidImport }
+
+// ErrInvalidImport is what an ErrImport is to clients.
+var ErrInvalidImport = store.NewError("exam", store.Invalid, "invalid_import", "the file has invalid lines; nothing was imported")
 
 // LineErrors lists the invalid lines, for the client.
 func (e *ErrImport) LineErrors() any { return e.Lines }
@@ -394,7 +398,7 @@ type SessionSpec struct {
 }
 
 // ErrBadSession: a session's times or names do not make sense.
-var ErrBadSession = &Error{"bad_session", 400, "a session needs an exam, a code, a title, and starts ≤ admission end ≤ end"}
+var ErrBadSession = store.NewError("exam", store.Invalid, "bad_session", "a session needs an exam, a code, a title, and starts ≤ admission end ≤ end")
 
 func checkMode(mode string) error {
 	switch mode {

@@ -27,10 +27,10 @@ var SetupItems = []string{"placement", "alone", "desk", "charging", "awake", "ca
 
 // Errors of the steps before the exam.
 var (
-	ErrRulesChanged = &Error{"rules_changed", 409, "the rules changed while the candidate read them"}
-	ErrPhoneFirst   = &Error{"phone_first", 409, "the phone camera must be paired and sending first"}
-	ErrSetupItems   = &Error{"setup_items", 400, "every item of the set-up checklist must be confirmed"}
-	ErrNoIdentity   = &Error{"no_identity", 404, "no identity still has been taken"}
+	ErrRulesChanged = store.NewError("exam", store.Conflict, "rules_changed", "the rules changed while the candidate read them")
+	ErrPhoneFirst   = store.NewError("exam", store.Conflict, "phone_first", "the phone camera must be paired and sending first")
+	ErrSetupItems   = store.NewError("exam", store.Invalid, "setup_items", "every item of the set-up checklist must be confirmed")
+	ErrNoIdentity   = store.NewError("exam", store.NotFound, "no_identity", "no identity still has been taken")
 )
 
 // Owns checks that an attempt is the candidate's, without loading it.

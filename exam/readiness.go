@@ -167,7 +167,7 @@ func (r Readiness) CanAdmit(force bool) error {
 }
 
 // ErrNotReady: the candidate has steps left.
-var ErrNotReady = &Error{"not_ready", 409, "the candidate has not finished the steps before the exam"}
+var ErrNotReady = store.NewError("exam", store.Conflict, "not_ready", "the candidate has not finished the steps before the exam")
 
 // DeviceCheck is what the page measured, with the server's verdict on the
 // browser. Passed is false when any check failed; warnings do not fail it.
@@ -226,7 +226,7 @@ const (
 )
 
 // ErrRefused: an invigilator refused the candidate; the reason is told.
-var ErrRefused = &Error{"refused", 403, "the invigilator refused admission"}
+var ErrRefused = store.NewError("exam", store.Forbidden, "refused", "the invigilator refused admission")
 
 // ReadinessOf is where an attempt's candidate stands.
 func (e *Engine) ReadinessOf(ctx context.Context, attemptID int64) (Readiness, error) {

@@ -3,7 +3,6 @@ package frontend
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"net/http"
 	"strconv"
@@ -44,22 +43,34 @@ type APIError struct {
 	Detail string `json:"detail,omitempty"`
 }
 
+// kindStatus is the HTTP status of each kind of domain error.
+var kindStatus = map[store.Kind]int{
+	store.Invalid:       http.StatusBadRequest,
+	store.Forbidden:     http.StatusForbidden,
+	store.NotFound:      http.StatusNotFound,
+	store.Conflict:      http.StatusConflict,
+	store.Gone:          http.StatusGone,
+	store.Unprocessable: http.StatusUnprocessableEntity,
+	store.TooLarge:      http.StatusRequestEntityTooLarge,
+	store.Unsupported:   http.StatusUnsupportedMediaType,
+	store.TooMany:       http.StatusTooManyRequests,
+	store.Unavailable:   http.StatusServiceUnavailable,
+	store.Internal:      http.StatusInternalServerError,
+}
+
 // publicError maps an error to what the client may see. This is the one place
 // where errors become status codes.
 func publicError(err error) APIError {
 	var rl *RateLimitedError
 	var tl *TooLargeError
-	var coded interface {
-		Code() string
-		Status() int
-	}
+	var de *store.Error
 	code, status := "internal", http.StatusInternalServerError
 	switch {
-	case errors.As(err, &coded):
-		// Domain errors (exam, proctor, media) carry their own code and
-		// status, and their text is meant for clients.
-		pe := APIError{coded.Status(), coded.Code(), T("error." + coded.Code()), ""}
-		if detail := err.Error(); detail != fmt.Sprint(coded) {
+	case errors.As(err, &de):
+		// Domain errors carry their kind and code, and their text is
+		// meant for clients.
+		pe := APIError{kindStatus[de.Kind], de.Code(), T("error." + de.Code()), ""}
+		if detail := err.Error(); detail != de.Error() {
 			pe.Detail = detail
 		}
 		return pe

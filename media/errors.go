@@ -1,28 +1,13 @@
 package media
 
-import "net/http"
-
-// Error is a media error a client may see: a stable code and an HTTP status.
-type Error struct {
-	code   string
-	status int
-	text   string
-}
-
-func (e *Error) Error() string { return "media: " + e.text }
-
-// Code is the stable code sent to clients.
-func (e *Error) Code() string { return e.code }
-
-// Status is the HTTP status that fits the error.
-func (e *Error) Status() int { return e.status }
+import "github.com/examhall/examhall/store"
 
 // Errors of the media service.
 var (
-	ErrBadSDP       = &Error{"bad_sdp", http.StatusBadRequest, "the offer is not a valid SDP offer"}
-	ErrTooManyTrack = &Error{"too_many_tracks", http.StatusBadRequest, "a PC sends at most one camera and one microphone; a phone one camera and no microphone"}
-	ErrNoPeer       = &Error{"no_peer", http.StatusConflict, "no media connection for this device; send an offer first"}
-	ErrBadCandidate = &Error{"bad_candidate", http.StatusBadRequest, "the ICE candidate is not valid"}
-	ErrProbeBusy    = &Error{"probe_busy", http.StatusTooManyRequests, "a test connection of this user is still running; wait 15 s"}
-	ErrClosed       = &Error{"media_closed", http.StatusServiceUnavailable, "the media service is shutting down"}
+	ErrBadSDP       = store.NewError("media", store.Invalid, "bad_sdp", "the offer is not a valid SDP offer")
+	ErrTooManyTrack = store.NewError("media", store.Invalid, "too_many_tracks", "a PC sends at most one camera and one microphone; a phone one camera and no microphone")
+	ErrNoPeer       = store.NewError("media", store.Conflict, "no_peer", "no media connection for this device; send an offer first")
+	ErrBadCandidate = store.NewError("media", store.Invalid, "bad_candidate", "the ICE candidate is not valid")
+	ErrProbeBusy    = store.NewError("media", store.TooMany, "probe_busy", "a test connection of this user is still running; wait 15 s")
+	ErrClosed       = store.NewError("media", store.Unavailable, "media_closed", "the media service is shutting down")
 )

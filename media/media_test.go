@@ -227,7 +227,7 @@ func TestBadOffersAreRefused(t *testing.T) {
 func storetestDB(t *testing.T) *store.DB { return storetest.NewDB(t, "sqlite") }
 
 // A viewer (the console) gets the candidate's camera forwarded, packet for
-// packet, and loses it when the candidate is no longer allowed.
+// packet, and their microphone once it opens the candidate.
 func TestForwardingToAViewer(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	svc, err := media.New(media.Config{Bus: store.NewMemBus(), DataDir: t.TempDir(), LoopbackOnly: true, Metrics: reg})
@@ -290,17 +290,28 @@ func TestForwardingToAViewer(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 	v.Allow([]int64{42})
-	seen := map[string]bool{}
-	for len(seen) < 2 {
-		select {
-		case s := <-got:
-			seen[s] = true
-		case <-time.After(8 * time.Second):
-			t.Fatalf("tracks received: %v", seen)
+	select {
+	case s := <-got:
+		if s != "a42-pc/video" {
+			t.Fatalf("first track %s", s)
 		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("no video")
 	}
-	if !seen["a42-pc/video"] || !seen["a42-pc/audio"] {
-		t.Fatalf("tracks %v", seen)
+	// The microphone is heard only once the candidate is opened.
+	select {
+	case s := <-got:
+		t.Fatalf("got %s before the candidate was opened", s)
+	case <-time.After(time.Second):
+	}
+	v.Focus(42)
+	select {
+	case s := <-got:
+		if s != "a42-pc/audio" {
+			t.Fatalf("track %s", s)
+		}
+	case <-time.After(8 * time.Second):
+		t.Fatal("no audio from the opened candidate")
 	}
 	time.Sleep(time.Second)
 	if packets.Load() < 20 {

@@ -20,10 +20,10 @@ const PairingTTL = 10 * time.Minute
 
 // Pairing errors.
 var (
-	ErrPairingUnknown = &Error{"pairing_unknown", 404, "this pairing link is not valid"}
-	ErrPairingUsed    = &Error{"pairing_used", 409, "this pairing link was used already"}
-	ErrPairingExpired = &Error{"pairing_expired", 410, "this pairing link has expired"}
-	ErrDeviceRevoked  = &Error{"device_revoked", 403, "another phone was paired since; this one no longer sends"}
+	ErrPairingUnknown = store.NewError("media", store.NotFound, "pairing_unknown", "this pairing link is not valid")
+	ErrPairingUsed    = store.NewError("media", store.Conflict, "pairing_used", "this pairing link was used already")
+	ErrPairingExpired = store.NewError("media", store.Gone, "pairing_expired", "this pairing link has expired")
+	ErrDeviceRevoked  = store.NewError("media", store.Forbidden, "device_revoked", "another phone was paired since; this one no longer sends")
 )
 
 func hashKey(k string) string {

@@ -211,11 +211,8 @@ func (e *ImportError) Error() string {
 	return fmt.Sprintf("certify: %d invalid lines; nothing imported", len(e.Lines))
 }
 
-// Code is the stable code sent to clients.
-func (e *ImportError) Code() string { return ErrImport.code }
-
-// Status is 400.
-func (e *ImportError) Status() int { return ErrImport.status }
+// Unwrap makes it an ErrImport to clients.
+func (e *ImportError) Unwrap() error { return ErrImport }
 
 // LineErrors lists the invalid lines, for the client.
 func (e *ImportError) LineErrors() any { return e.Lines }
@@ -253,7 +250,7 @@ func (s *Service) Import(ctx context.Context, actorID, programmeID int64, rows [
 		line := i + 2 // after the header
 		id, ok := byCode[strings.TrimSpace(r.Level)]
 		if !ok {
-			bad = append(bad, LineError{line, ErrUnknownLevel.code, ErrUnknownLevel.text})
+			bad = append(bad, LineError{line, ErrUnknownLevel.Code(), ErrUnknownLevel.Text()})
 			continue
 		}
 		lv, err := s.level(ctx, s.db.DB, id)
@@ -267,7 +264,7 @@ func (s *Service) Import(ctx context.Context, actorID, programmeID int64, rows [
 		}
 		key := r.Level + "/" + a.IDNumber
 		if first, dup := seen[key]; dup {
-			bad = append(bad, LineError{line, ErrRegistered.code, fmt.Sprintf("the same person and level as line %d", first)})
+			bad = append(bad, LineError{line, ErrRegistered.Code(), fmt.Sprintf("the same person and level as line %d", first)})
 		}
 		seen[key] = line
 	}
@@ -292,9 +289,9 @@ func (s *Service) Import(ctx context.Context, actorID, programmeID int64, rows [
 }
 
 func lineError(line int, err error) LineError {
-	var ce *Error
+	var ce *store.Error
 	if errors.As(err, &ce) {
-		return LineError{line, ce.code, err.Error()}
+		return LineError{line, ce.Code(), err.Error()}
 	}
 	return LineError{line, "invalid", err.Error()}
 }

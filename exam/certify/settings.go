@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -49,11 +48,8 @@ func (e *RulesError) Error() string {
 	return "certify: invalid rules: " + strings.Join(parts, "; ")
 }
 
-// Code is the stable code sent to clients.
-func (e *RulesError) Code() string { return ErrRuleValue.code }
-
-// Status is 400.
-func (e *RulesError) Status() int { return http.StatusBadRequest }
+// Unwrap makes it an ErrRuleValue to clients.
+func (e *RulesError) Unwrap() error { return ErrRuleValue }
 
 // RuleErrors lists the refused rules, for the client.
 func (e *RulesError) RuleErrors() any { return e.Problems }

@@ -60,7 +60,7 @@ func TestValidatePolicy(t *testing.T) {
 			t.Errorf("%s: refused: %v", c.what, err)
 		case c.rule != "" && !errors.As(err, &re):
 			t.Errorf("%s: %v, want a RulesError naming %s", c.what, err, c.rule)
-		case c.rule != "" && (len(re.Problems) != 1 || re.Problems[0].Rule != c.rule || re.Code() != ErrRuleValue.Code()):
+		case c.rule != "" && (len(re.Problems) != 1 || re.Problems[0].Rule != c.rule || !errors.Is(err, ErrRuleValue)):
 			t.Errorf("%s: %+v, want one problem with %s", c.what, re.Problems, c.rule)
 		}
 	}

@@ -15,25 +15,10 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// Error is a review error a client may see.
-type Error struct {
-	code   string
-	status int
-	text   string
-}
-
-func (e *Error) Error() string { return "review: " + e.text }
-
-// Code is the stable code sent to clients.
-func (e *Error) Code() string { return e.code }
-
-// Status is the HTTP status that fits the error.
-func (e *Error) Status() int { return e.status }
-
 // Errors of the review.
 var (
-	ErrBadDecision = &Error{"bad_decision", 400, "a decision is valid, or invalid with a reason"}
-	ErrNotEnded    = &Error{"not_ended", 409, "an attempt can be decided once it has ended"}
+	ErrBadDecision = store.NewError("review", store.Invalid, "bad_decision", "a decision is valid, or invalid with a reason")
+	ErrNotEnded    = store.NewError("review", store.Conflict, "not_ended", "an attempt can be decided once it has ended")
 )
 
 // Row is one attempt in a session's review list.
