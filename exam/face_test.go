@@ -55,9 +55,8 @@ func TestFaceSignalsWithStills(t *testing.T) {
 	os.WriteFile(filepath.Join(e.dataDir, "stills", itoa(c.attempt), still), jpg, 0o640)
 	cand.send(map[string]any{"type": "signal", "id": 1, "kind": proctor.FaceAnalysis, "phase": "start"})
 	cand.await("ack", is("ack", "id", 1))
-	sig, _ := json.Marshal(proctor.BusSignal{AttemptID: c.attempt, Source: "face", Kind: proctor.FaceAbsent, Phase: proctor.Start,
+	store.PublishSignal(ctx, e.bus, store.SignalMessage{AttemptID: c.attempt, Source: "face", Kind: proctor.FaceAbsent, Phase: string(proctor.Start),
 		Detail: map[string]any{"device": "pc", "faces": 0, "still": still}})
-	e.bus.Publish(ctx, proctor.SignalTopic, sig)
 
 	f := e.waitFlag(c.attempt, proctor.FaceAbsent)
 	if !strings.Contains(f.Evidence, `"still":"`+still+`"`) || !strings.Contains(f.Evidence, `"stream":"face/pc"`) {

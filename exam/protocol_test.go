@@ -198,7 +198,7 @@ func TestLateAnswersAreRefused(t *testing.T) {
 
 func TestTakeoverTellsTheFirstConnectionWhy(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
-	sub, _ := e.bus.Subscribe(context.Background(), exam.SignalTopic)
+	sub, _ := e.bus.Subscribe(context.Background(), store.SignalTopic)
 	defer sub.Close()
 	first := e.connect(e.cands[0])
 	first.start()
@@ -210,7 +210,7 @@ func TestTakeoverTellsTheFirstConnectionWhy(t *testing.T) {
 	for seen := false; !seen; {
 		select {
 		case msg := <-sub.C:
-			var s exam.Signal
+			var s store.SignalMessage
 			json.Unmarshal(msg.Data, &s)
 			seen = s.Kind == "second_login" && s.AttemptID == e.cands[0].attempt && s.Phase == "instant"
 		case <-time.After(3 * time.Second):

@@ -11,25 +11,11 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// SignalTopic is the bus topic of the engine's signals for the proctor
-// (a second login taking over, a lost connection).
-const SignalTopic = "proctor.signals"
-
-// Signal is a fact about an attempt that the proctor may turn into a flag.
-type Signal struct {
-	AttemptID int64  `json:"attempt_id"`
-	Source    string `json:"source"`
-	Kind      string `json:"kind"`
-	// Phase is "start", "end" or "instant".
-	Phase string `json:"phase"`
-}
-
 func (e *Engine) signal(attemptID int64, kind, phase string) {
 	if e.cfg.Bus == nil {
 		return
 	}
-	b := mustJSON(Signal{AttemptID: attemptID, Source: "server", Kind: kind, Phase: phase})
-	if err := e.cfg.Bus.Publish(context.Background(), SignalTopic, b); err != nil {
+	if err := store.PublishSignal(context.Background(), e.cfg.Bus, store.SignalMessage{AttemptID: attemptID, Source: "server", Kind: kind, Phase: phase}); err != nil {
 		e.log.Warn("publish signal", "attempt", attemptID, "kind", kind, "err", err)
 	}
 }

@@ -35,9 +35,6 @@ const (
 	Phone = "phone"
 )
 
-// signalTopic is the proctor's signal topic (see package proctor).
-const signalTopic = "proctor.signals"
-
 // Config configures the media service.
 type Config struct {
 	DB      *store.DB
@@ -465,8 +462,8 @@ func (s *Service) faceSignal(v vision.Signal) {
 	if v.Still != "" {
 		detail["still"] = v.Still
 	}
-	b, _ := json.Marshal(map[string]any{"attempt_id": v.AttemptID, "source": "face", "kind": v.Kind, "phase": v.Phase, "detail": detail})
-	if err := s.cfg.Bus.Publish(context.Background(), signalTopic, b); err != nil {
+	sig := store.SignalMessage{AttemptID: v.AttemptID, Source: "face", Kind: v.Kind, Phase: v.Phase, Detail: detail}
+	if err := store.PublishSignal(context.Background(), s.cfg.Bus, sig); err != nil {
 		s.log.Warn("face signal", "err", err)
 	}
 }
@@ -475,8 +472,8 @@ func (s *Service) signal(attemptID int64, device, kind, phase string) {
 	if s.cfg.Bus == nil {
 		return
 	}
-	b, _ := json.Marshal(map[string]any{"attempt_id": attemptID, "source": "media", "kind": kind, "phase": phase, "detail": map[string]string{"device": device}})
-	if err := s.cfg.Bus.Publish(context.Background(), signalTopic, b); err != nil {
+	sig := store.SignalMessage{AttemptID: attemptID, Source: "media", Kind: kind, Phase: phase, Detail: map[string]any{"device": device}}
+	if err := store.PublishSignal(context.Background(), s.cfg.Bus, sig); err != nil {
 		s.log.Warn("media signal", "err", err)
 	}
 }

@@ -159,7 +159,7 @@ func TestCutRecordingIsRepaired(t *testing.T) {
 
 func TestDroppedVideoIsSignalledWithinThreeSeconds(t *testing.T) {
 	bus := store.NewMemBus()
-	sub, _ := bus.Subscribe(context.Background(), "proctor.signals")
+	sub, _ := bus.Subscribe(context.Background(), store.SignalTopic)
 	defer sub.Close()
 	svc, _ := newService(t, nil, bus)
 	pub := newPublisher(t, false)
@@ -432,7 +432,7 @@ func TestRepairAllAtStart(t *testing.T) {
 // reports no face and two faces, each with its still, and their ends.
 func TestFaceCheck(t *testing.T) {
 	bus := store.NewMemBus()
-	sub, _ := bus.Subscribe(context.Background(), "proctor.signals")
+	sub, _ := bus.Subscribe(context.Background(), store.SignalTopic)
 	defer sub.Close()
 	dir := t.TempDir()
 	svc, err := media.New(media.Config{Bus: bus, DataDir: dir, LoopbackOnly: true, KeyFrameEvery: time.Second, FaceCheck: true, FaceEvery: 400 * time.Millisecond})

@@ -27,9 +27,6 @@ const (
 	CandidateTopic = "proctor.candidate"
 	// ActivityTopic carries acknowledgements and presence to the consoles.
 	ActivityTopic = "proctor.activity"
-	// SignalTopic is where other parts (the exam engine, media, face
-	// analysis) publish signals for the proctor.
-	SignalTopic = "proctor.signals"
 )
 
 // Terminator ends an attempt for cheating (the exam engine does).
@@ -133,7 +130,7 @@ func (s *Service) ObserveLatency(d time.Duration) { s.latency.Observe(d.Seconds(
 
 // Run takes signals from the bus and checks lasting conditions until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
-	sub, err := s.bus.Subscribe(ctx, SignalTopic)
+	sub, err := s.bus.Subscribe(ctx, store.SignalTopic)
 	if err != nil {
 		return err
 	}
@@ -148,27 +145,18 @@ func (s *Service) Run(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			var sig BusSignal
+			var sig store.SignalMessage
 			if err := json.Unmarshal(m.Data, &sig); err != nil {
 				s.log.Warn("bad signal on the bus", "err", err)
 				continue
 			}
-			if err := s.Observe(ctx, sig.AttemptID, sig.Source, sig.Kind, sig.Phase, sig.Detail); err != nil && !errors.Is(err, ErrNoAttempt) {
+			if err := s.Observe(ctx, sig.AttemptID, sig.Source, sig.Kind, Phase(sig.Phase), sig.Detail); err != nil && !errors.Is(err, ErrNoAttempt) {
 				s.log.Warn("signal", "attempt", sig.AttemptID, "kind", sig.Kind, "err", err)
 			}
 		case <-tick.C:
 			s.tick(ctx)
 		}
 	}
-}
-
-// BusSignal is a signal published on SignalTopic by another part.
-type BusSignal struct {
-	AttemptID int64          `json:"attempt_id"`
-	Source    string         `json:"source"`
-	Kind      string         `json:"kind"`
-	Phase     Phase          `json:"phase"`
-	Detail    map[string]any `json:"detail,omitempty"`
 }
 
 // state loads an attempt's info and rules once.

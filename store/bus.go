@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,4 +127,31 @@ func matchTopic(pattern, topic string) bool {
 		return strings.HasPrefix(topic, p)
 	}
 	return pattern == topic
+}
+
+// SignalTopic carries what the other parts (the exam engine, the media
+// service and its face check, the pages through the exam socket) observe
+// of a candidate to the proctor, which turns signals into flags. Its one
+// message is SignalMessage.
+const SignalTopic = "proctor.signals"
+
+// SignalMessage is a signal on SignalTopic: a kind (proctor's rule keys,
+// e.g. "video_lost", "face_absent") from a source ("server", "media",
+// "face", "page"), with a phase: "start" and "end" for a lasting condition,
+// "instant" for an event.
+type SignalMessage struct {
+	AttemptID int64          `json:"attempt_id"`
+	Source    string         `json:"source"`
+	Kind      string         `json:"kind"`
+	Phase     string         `json:"phase"`
+	Detail    map[string]any `json:"detail,omitempty"`
+}
+
+// PublishSignal puts a signal on the bus for the proctor.
+func PublishSignal(ctx context.Context, bus Bus, s SignalMessage) error {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return err
+	}
+	return bus.Publish(ctx, SignalTopic, b)
 }
