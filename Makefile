@@ -1,6 +1,8 @@
 # examhall — the two commands a new user needs are `make run` and `make test`.
 GO   ?= go
 ARGS ?=
+# staticcheck's version (from the Go module proxy); make test runs it after vet.
+STATICCHECK ?= v0.8.2
 
 .PHONY: run build test test-short vet clean models
 
@@ -29,6 +31,7 @@ test: models
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	@if command -v npm >/dev/null; then npm ci --prefix frontend/browsertest/firefox --no-audit --no-fund --loglevel=error; \
 		else echo "note: the Firefox test needs Node.js and npm ('apt-get install nodejs npm firefox-esr'; .ci/run does it)"; fi
 	.ci/with-services sh -c '$(GO) test -race -short -count=1 ./... && $(GO) test -count=1 -run "Chromium|Firefox|Binary|Kill" ./...'

@@ -183,9 +183,6 @@ type Handle struct {
 	candidateID int64
 }
 
-// AttemptID is the attempt's id.
-func (h *Handle) AttemptID() int64 { return h.l.id }
-
 // Open finds the candidate's attempt and keeps it live on this node. Another
 // candidate's attempt is ErrNoAttempt, as is one that does not exist.
 func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handle, error) {

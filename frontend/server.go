@@ -147,9 +147,6 @@ func New(cfg Config) (*Server, error) {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Handle adds a route; later issues' packages mount their handlers with it.
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
-
 func (s *Server) now() time.Time { return s.cfg.Now().UTC() }
 
 func (s *Server) routes() {
@@ -233,9 +230,6 @@ func (s *Server) api(roles []store.Role, h APIHandler) http.Handler {
 		}
 	})
 }
-
-// API is api for packages that mount their handlers on the server.
-func (s *Server) API(roles []store.Role, h APIHandler) http.Handler { return s.api(roles, h) }
 
 func (s *Server) guard(r *http.Request, roles []store.Role) (*Auth, error) {
 	u, sess, err := s.authenticate(r)

@@ -142,7 +142,11 @@ func New(cfg Config) (*Service, error) {
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
 	if cfg.PublicIP != "" {
-		se.SetNAT1To1IPs([]string{cfg.PublicIP}, webrtc.ICECandidateTypeHost)
+		// Behind 1:1 NAT: host candidates carry the public address.
+		rule := webrtc.ICEAddressRewriteRule{External: []string{cfg.PublicIP}, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}
+		if err := se.SetICEAddressRewriteRules(rule); err != nil {
+			return nil, fmt.Errorf("media: public IP %q: %w", cfg.PublicIP, err)
+		}
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}, sources: map[string]*source{}, viewers: map[*Viewer]struct{}{}}
 	if cfg.UDPPort > 0 {
@@ -220,7 +224,6 @@ type Peer struct {
 	mu       sync.Mutex
 	rec      *file
 	recID    int64
-	got      int
 	videoAt  time.Time // last video packet
 	frameAt  time.Time // last whole video frame
 	stats    struct{ packets, bytes, frames, width, height int }

@@ -186,3 +186,27 @@ func TestSimulcastLayersChecked(t *testing.T) {
 		t.Fatalf("the two layers: %v", err)
 	}
 }
+
+// Behind 1:1 NAT (--ice-public-ip) the server announces the public address
+// in its candidates instead of the local one.
+func TestPublicIPAnnounced(t *testing.T) {
+	svc, err := media.New(media.Config{Bus: store.NewMemBus(), DataDir: t.TempDir(), LoopbackOnly: true, PublicIP: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	pub := newPublisher(t, false)
+	offer, _ := pub.PC.CreateOffer(nil)
+	cands := make(chan string, 8)
+	if _, err := svc.Publish(t.Context(), 1, media.PC, offer.SDP, func(c map[string]any) { cands <- c["candidate"].(string) }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case c := <-cands:
+		if !strings.Contains(c, "203.0.113.7") || strings.Contains(c, "127.0.0.1") {
+			t.Fatalf("candidate %q does not announce the public address", c)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no candidate")
+	}
+}
