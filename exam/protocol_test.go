@@ -30,6 +30,25 @@ func TestResumeStartAnswerAck(t *testing.T) {
 		if r["status"] != "not_started" || len(r["questions"].([]any)) != 0 {
 			t.Fatalf("before start the paper is hidden: %v", r)
 		}
+		// Guessing question ids before the start tells nothing of the
+		// paper: every id, on it or not, gets the same answer.
+		var onPaper store.Attempt
+		e.db.Take(&onPaper, e.cands[0].attempt)
+		var drawn struct {
+			Items []struct {
+				QuestionID int64 `json:"q"`
+			} `json:"items"`
+		}
+		json.Unmarshal([]byte(onPaper.Paper), &drawn)
+		if len(drawn.Items) == 0 {
+			t.Fatalf("cannot read the drawn paper: %.200s", onPaper.Paper)
+		}
+		for i, q := range []int64{drawn.Items[0].QuestionID, 999999} {
+			c.send(map[string]any{"type": "answer", "seq": 100 + i, "question": q, "value": []int{0}})
+			if m := c.await("refused", is("error", "seq", 100+i)); m["code"] != "not_started" {
+				t.Fatalf("question %d before the start: %v", q, m)
+			}
+		}
 		paper := c.start()
 		qs := questions(paper)
 		if paper["status"] != "in_progress" || len(qs) != 20 || paper["deadline"] == nil {
@@ -258,6 +277,10 @@ func TestSubmitGradesAndEnds(t *testing.T) {
 		if ended["reason"] == "" {
 			t.Fatal("ended without a reason")
 		}
+		// A formal result is released after review, not to the page.
+		if _, ok := ended["score"]; ok || ended["passed"] != nil {
+			t.Fatalf("a formal attempt's end tells its result: %v", ended)
+		}
 		// After the end nothing changes.
 		c.send(map[string]any{"type": "answer", "seq": seq + 1, "question": int64(qs[0]["id"].(float64)), "value": []int{0}})
 		if m := c.await("refused", is("error", "seq", seq+1)); m["code"] != "attempt_ended" {
@@ -416,6 +439,10 @@ func TestMockExamIsUnlimitedAndUncounted(t *testing.T) {
 	p := c.start()
 	if p["kind"] != "mock" || len(questions(p)) != 20 {
 		t.Fatalf("mock paper %v", p["kind"])
+	}
+	c.send(map[string]any{"type": "submit", "id": "s"})
+	if end := c.await("ended", is("ended")); end["score"] == nil || end["passed"] == nil {
+		t.Fatalf("a mock's end has no score: %v", end)
 	}
 	resp, _ := hc.Get(e.srv.URL + "/api/attempts")
 	var list struct{ Attempts []exam.AttemptSummary }
