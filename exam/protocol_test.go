@@ -137,6 +137,7 @@ func TestSocketLimitsBySize(t *testing.T) {
 		{"the largest offer", `{"type":"media_offer","id":"o1","sdp":"` + big + `"}`, "bad_sdp", 0},
 		{"an offer over its limit", `{"type":"media_offer","id":"o2","sdp":"` + big + strings.Repeat("z", 200<<10) + `"}`, "too_large", 512 << 10},
 		{"an answer over 16 KiB", `{"type":"answer","id":"a1","seq":3,"question":1,"value":[0],"pad":"` + strings.Repeat("x", 20<<10) + `"}`, "too_large", 16 << 10},
+		{"an answer of 2 MiB", `{"type":"answer","id":"a2","seq":4,"question":1,"value":[0],"pad":"` + strings.Repeat("x", 2<<20) + `"}`, "too_large", 16 << 10},
 		{"a console answer on the exam socket", `{"type":"view_answer","id":"v1","sdp":"` + big + `"}`, "bad_request", 0},
 	}
 	for _, tc := range cases {

@@ -180,7 +180,7 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 		}
 		attachment(w, fmt.Sprintf("results-%d.csv", id), "text/csv; charset=utf-8")
 		w.Write([]byte("\uFEFF"))
-		cw := csv.NewWriter(w)
+		cw := sheetWriter{csv.NewWriter(w)}
 		cw.Write([]string{"准考证号 ticket", "姓名 name", "考场 room", "状态 status", "开始 started", "结束 ended", "成绩 score", "通过 passed", "补时秒 credited_seconds"})
 		for _, row := range rows {
 			cw.Write([]string{row.Ticket, row.Name, row.Room, row.Status, fmtTime(row.StartedAt), fmtTime(row.EndedAt), fmtFloat(row.Score), fmtBool(row.Passed), strconv.Itoa(row.Credited)})
@@ -202,7 +202,7 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 		}
 		attachment(w, fmt.Sprintf("stats-%d.csv", id), "text/csv; charset=utf-8")
 		w.Write([]byte("\uFEFF"))
-		cw := csv.NewWriter(w)
+		cw := sheetWriter{csv.NewWriter(w)}
 		cw.Write([]string{"题号 question_id", "题型 kind", "题干 stem", "出现 on_papers", "作答 answered", "全对 correct", "平均得分 avg_points", "难度系数 facility"})
 		for _, q := range stats {
 			cw.Write([]string{strconv.FormatInt(q.QuestionID, 10), q.Kind, q.Stem, strconv.Itoa(q.OnPapers), strconv.Itoa(q.Answered), strconv.Itoa(q.Correct),

@@ -30,8 +30,12 @@ const (
 	// candidate (about 1 KiB each), so a chief watching a room of a hundred
 	// candidates still fits.
 	MaxSDPMessage = 512 << 10
-	// hardLimit bounds what is read of one message at all.
-	hardLimit    = 1 << 20
+	// hardLimit bounds the limit a message type may have.
+	hardLimit = 1 << 20
+	// closeLimit is the size past which a message closes the connection
+	// (1009): up to it, what is over the type's limit is read and thrown
+	// away as it arrives, never held.
+	closeLimit   = 64 << 20
 	writeTimeout = 10 * time.Second
 	pingEvery    = 20 * time.Second
 	// peerSilence is how long a peer may say nothing (not even a pong)
@@ -301,7 +305,7 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 		sk.mu.Unlock()
 		sk.s.metrics.sockets.Dec()
 	}()
-	ws.SetReadLimit(hardLimit)
+	ws.SetReadLimit(closeLimit)
 	ws.SetReadDeadline(time.Now().Add(peerSilence))
 	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(peerSilence)) })
 	buf := new(bytes.Buffer)

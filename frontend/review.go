@@ -163,7 +163,7 @@ func (s *Server) mountReview(svc *proctor.Service) {
 		}
 		attachment(w, fmt.Sprintf("incidents-%d.csv", id), "text/csv; charset=utf-8")
 		w.Write([]byte("\uFEFF"))
-		cw := csv.NewWriter(w)
+		cw := sheetWriter{csv.NewWriter(w)}
 		cw.Write([]string{"准考证号 ticket", "姓名 name", "考场 room", "状态 status", "成绩 score", "严重 critical", "警告 warning", "提示 info", "确认违规 confirmed", "结论 decision", "理由 reason"})
 		for _, row := range rows {
 			rep, err := s.report(r.Context(), svc, row.AttemptID)

@@ -122,6 +122,15 @@ func IsKeyFrame(frame []byte) bool {
 	return len(frame) >= 10 && frame[0]&1 == 0 && frame[3] == 0x9d && frame[4] == 0x01 && frame[5] == 0x2a
 }
 
+// The largest picture analysed: a 1080p camera, either way up.
+const (
+	MaxWidth  = 1920
+	MaxHeight = 1920
+)
+
+// ErrFrameSize is a key frame larger than any camera sends.
+var ErrFrameSize = errors.New("vision: frame larger than a camera sends")
+
 // DecodeKeyFrame decodes one whole VP8 key frame (as reassembled from RTP).
 func DecodeKeyFrame(frame []byte) (*image.YCbCr, error) {
 	if !IsKeyFrame(frame) {
@@ -129,8 +138,14 @@ func DecodeKeyFrame(frame []byte) (*image.YCbCr, error) {
 	}
 	d := vp8.NewDecoder()
 	d.Init(bytes.NewReader(frame), len(frame))
-	if _, err := d.DecodeFrameHeader(); err != nil {
+	fh, err := d.DecodeFrameHeader()
+	if err != nil {
 		return nil, fmt.Errorf("vision: %w", err)
+	}
+	// The decoder allocates the whole picture: a frame that declares
+	// 16383x16383 would take 388 MiB. No camera sends more than this.
+	if fh.Width > MaxWidth || fh.Height > MaxHeight || fh.Width == 0 || fh.Height == 0 {
+		return nil, fmt.Errorf("%w: %dx%d, at most %dx%d", ErrFrameSize, fh.Width, fh.Height, MaxWidth, MaxHeight)
 	}
 	img, err := d.DecodeFrame()
 	if err != nil {

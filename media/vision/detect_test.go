@@ -1,6 +1,9 @@
 package vision
 
 import (
+	"bytes"
+	"errors"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -52,4 +55,44 @@ func TestFacesOnKeyFrames(t *testing.T) {
 	if keys < 40 {
 		t.Fatalf("only %d key frames", keys)
 	}
+}
+
+// A key frame that declares a picture larger than any camera is refused
+// before the decoder allocates it (16383x16383 would take 388 MiB).
+func TestHugeKeyFrameRefused(t *testing.T) {
+	var key []byte
+	for _, f := range readIVF(t, "testdata/face.ivf") {
+		if IsKeyFrame(f.data) {
+			key = bytes.Clone(f.data)
+			break
+		}
+	}
+	key[6], key[7], key[8], key[9] = 0xff, 0x3f, 0xff, 0x3f
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := DecodeKeyFrame(key)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrFrameSize) {
+		t.Fatalf("a 16383x16383 frame: %v", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Fatalf("refusing it allocated %d bytes", grew)
+	}
+}
+
+// FuzzDecodeKeyFrame feeds the decoder what a camera's RTP could carry: it
+// returns an error or a picture, never panics, never decodes a huge one.
+func FuzzDecodeKeyFrame(f *testing.F) {
+	for i, fr := range readIVF(f, "testdata/face.ivf") {
+		if IsKeyFrame(fr.data) && i < 40 {
+			f.Add(fr.data)
+		}
+	}
+	f.Add([]byte{0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0xff, 0x3f, 0xff, 0x3f})
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		img, err := DecodeKeyFrame(frame)
+		if err == nil && (img.Bounds().Dx() > MaxWidth || img.Bounds().Dy() > MaxHeight) {
+			t.Fatalf("decoded a %v picture", img.Bounds())
+		}
+	})
 }
