@@ -301,6 +301,9 @@ func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer st
 	if err != nil {
 		return "", err
 	}
+	if err := checkOpen(ctx, s.cfg.DB, attemptID); err != nil {
+		return "", err
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()

@@ -24,7 +24,28 @@ var (
 	ErrPairingUsed    = store.NewError("media", store.Conflict, "pairing_used", "this pairing link was used already")
 	ErrPairingExpired = store.NewError("media", store.Gone, "pairing_expired", "this pairing link has expired")
 	ErrDeviceRevoked  = store.NewError("media", store.Forbidden, "device_revoked", "another phone was paired since; this one no longer sends")
+	ErrAttemptOver    = store.NewError("media", store.Conflict, "attempt_ended", "the attempt has ended; its cameras are no longer taken")
 )
+
+// checkOpen refuses an attempt that has ended (or does not exist): no
+// camera is published, no phone paired or reconnected for it, so a phone's
+// device key expires with its attempt.
+func checkOpen(ctx context.Context, db *store.DB, attemptID int64) error {
+	if db == nil {
+		return nil
+	}
+	var a store.Attempt
+	if err := db.WithContext(ctx).Select("status").Where("id = ?", attemptID).Take(&a).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrAttemptOver
+		}
+		return err
+	}
+	if a.Status != "not_started" && a.Status != "in_progress" {
+		return ErrAttemptOver
+	}
+	return nil
+}
 
 func hashKey(k string) string {
 	h := sha256.Sum256([]byte(k))
@@ -34,6 +55,9 @@ func hashKey(k string) string {
 // Pair makes a single-use pairing link for an attempt's phone and its QR
 // code (a PNG data URL). base is the URL the phone reaches the server at.
 func Pair(ctx context.Context, db *store.DB, attemptID int64, base string, now time.Time) (link, qr string, err error) {
+	if err := checkOpen(ctx, db, attemptID); err != nil {
+		return "", "", err
+	}
 	token := rand.Text()
 	row := &store.PhonePairing{AttemptID: attemptID, TokenHash: hashKey(token), CreatedAt: now.UTC(), ExpiresAt: now.Add(PairingTTL).UTC()}
 	if err := db.WithContext(ctx).Create(row).Error; err != nil {
@@ -76,6 +100,9 @@ func Redeem(ctx context.Context, db *store.DB, token string, now time.Time) (int
 			return ErrPairingUsed
 		}
 		attempt = p.AttemptID
+		if err := checkOpen(ctx, &store.DB{DB: tx}, attempt); err != nil {
+			return err
+		}
 		return tx.Model(&store.PhonePairing{}).Where("attempt_id = ? AND id <> ? AND device_key_hash IS NOT NULL AND revoked_at IS NULL", p.AttemptID, p.ID).
 			Update("revoked_at", now.UTC()).Error
 	})
@@ -93,6 +120,9 @@ func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
 	}
 	if p.RevokedAt != nil {
 		return 0, ErrDeviceRevoked
+	}
+	if err := checkOpen(ctx, db, p.AttemptID); err != nil {
+		return 0, err
 	}
 	return p.AttemptID, nil
 }

@@ -35,13 +35,18 @@ func TestKillMidExamLosesNothingAcknowledged(t *testing.T) {
 
 	results := make(chan *LoadResult, 1)
 	go func() {
-		r, err := runExamLoad(context.Background(), loadConfig{Demo: &demo, Candidates: 50, Duration: 8 * time.Second, AnswerEvery: 150 * time.Millisecond, LoginConcurrency: 50})
+		r, err := runExamLoad(context.Background(), loadConfig{Demo: &demo, Candidates: 50, Duration: 12 * time.Second, AnswerEvery: 150 * time.Millisecond, LoginConcurrency: 50})
 		if err != nil {
 			t.Error(err)
 		}
 		results <- r
 	}()
-	time.Sleep(3 * time.Second)
+	// Kill once every candidate has started (their logins take a while on
+	// a busy machine) and answers are flowing.
+	for wait := time.Now().Add(30 * time.Second); len(attemptDeadlines(t, data)) < 50 && time.Now().Before(wait); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
 	srv.Process.Signal(syscall.SIGKILL)
 	srv.Wait()
 	deadlines := attemptDeadlines(t, data)

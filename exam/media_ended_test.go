@@ -1,0 +1,66 @@
+package exam_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/examhall/examhall/media"
+	"github.com/examhall/examhall/media/mediatest"
+)
+
+// Once an attempt has ended its cameras are no longer taken: no camera is
+// published, no phone paired, and a paired phone's device key no longer
+// opens its socket.
+func TestNoCamerasAfterTheEnd(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	cd := e.cands[0]
+	ctx := context.Background()
+	c := e.connect(cd)
+	c.start()
+	// Before the end: one phone paired (its device key kept), one link unused.
+	link, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, err := media.Redeem(ctx, e.db, token(t, link), e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	unused, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.send(map[string]any{"type": "submit", "id": "s"})
+	c.await("ended", is("ended"))
+
+	if _, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
+		t.Errorf("pairing after the end: %v", err)
+	}
+	if _, _, err := media.Redeem(ctx, e.db, token(t, unused), e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
+		t.Errorf("a link redeemed after the end: %v", err)
+	}
+	if _, err := media.Device(ctx, e.db, key); !errors.Is(err, media.ErrAttemptOver) {
+		t.Errorf("a device key after the end: %v", err)
+	}
+	ws := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws/phone?key=" + url.QueryEscape(key)
+	if _, resp, err := wsDialer(&http.Client{}).Dial(ws, nil); err == nil || resp.StatusCode != http.StatusConflict {
+		t.Errorf("the phone's socket after the end: %v %v", err, resp)
+	}
+	pub := mediatest.New(t, false, false)
+	offer, _ := pub.PC.CreateOffer(nil)
+	if _, err := e.media.Publish(ctx, cd.attempt, media.Phone, offer.SDP, nil); !errors.Is(err, media.ErrAttemptOver) {
+		t.Errorf("publishing after the end: %v", err)
+	}
+}
+
+func token(t *testing.T, link string) string {
+	u, err := url.Parse(link)
+	if err != nil || u.Query().Get("t") == "" {
+		t.Fatalf("pairing link %q", link)
+	}
+	return u.Query().Get("t")
+}
