@@ -64,3 +64,29 @@ func token(t *testing.T, link string) string {
 	}
 	return u.Query().Get("t")
 }
+
+// A pairing link is used up only by a phone whose socket opens: a plain
+// GET of the socket's address, or a handshake from another site's page,
+// is refused and leaves the link as it was.
+func TestPairingLinkSurvivesRefusedHandshakes(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	link, _, err := media.Pair(context.Background(), e.db, e.cands[0].attempt, e.srv.URL, e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := strings.Replace(link, "/phone?", "/ws/phone?", 1)
+	resp, err := http.Get(sock)
+	if err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("a plain GET: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	ws := "ws" + strings.TrimPrefix(sock, "http")
+	if _, resp, err := wsDialer(&http.Client{}).Dial(ws, http.Header{"Origin": {"https://evil.example"}}); err == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a cross-origin handshake: %v %v", err, resp)
+	}
+	conn, _, err := wsDialer(&http.Client{}).Dial(ws, nil)
+	if err != nil {
+		t.Fatalf("the phone, after the refused attempts: %v", err)
+	}
+	conn.Close()
+}

@@ -101,6 +101,8 @@ func publicError(err error) APIError {
 		code, status = "not_image", http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrBadStill):
 		code, status = "bad_still", http.StatusBadRequest
+	case errors.Is(err, ErrNotWebSocket):
+		code, status = "not_websocket", http.StatusBadRequest
 	case errors.Is(err, ErrUnknownType):
 		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrPasswordShort):

@@ -258,6 +258,16 @@ func (c *Conn) ReplyError(m *Inbound, err error) {
 func (c *Conn) SendError(seq int64, err error) { c.ReplyError(&Inbound{Seq: &seq}, err) }
 
 func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
+	// What the upgrade would refuse is refused before any check runs, so a
+	// plain GET or another site's page never uses up a pairing link.
+	if !websocket.IsWebSocketUpgrade(r) {
+		sk.s.writeError(w, r, ErrNotWebSocket)
+		return
+	}
+	if !sk.s.sameOrigin(r) {
+		sk.s.writeError(w, r, ErrCrossOrigin)
+		return
+	}
 	a := &Auth{}
 	if !sk.public {
 		var err error
@@ -448,6 +458,10 @@ func (s *Server) CloseSockets() {
 		sk.closeAll()
 	}
 }
+
+// ErrNotWebSocket answers a request to a socket's path that is no
+// websocket handshake.
+var ErrNotWebSocket = errors.New("not a websocket handshake")
 
 // ErrUnknownType answers a message of a type no handler knows.
 var ErrUnknownType = errors.New("unknown message type")
