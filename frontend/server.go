@@ -7,6 +7,7 @@ package frontend
 import (
 	"bufio"
 	"context"
+	"crypto/subtle"
 	"embed"
 	"errors"
 	"io/fs"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +58,9 @@ type Config struct {
 	// @tensorflow/tfjs-backend-wasm for the exam page's face analysis;
 	// empty or missing: the page does not analyse faces.
 	FaceModels string
+	// MetricsToken, when set, is the bearer token /metrics asks for; empty:
+	// /metrics answers only requests from loopback that no proxy forwarded.
+	MetricsToken string
 }
 
 // Server serves every page and API of examhall.
@@ -161,7 +166,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /readyz", s.handleReady)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{Registry: s.cfg.Metrics}))
+	s.mux.Handle("GET /metrics", s.metricsGuard(promhttp.HandlerFor(s.cfg.Metrics, promhttp.HandlerOpts{Registry: s.cfg.Metrics})))
 
 	s.mux.HandleFunc("GET /{$}", s.handleRoot)
 	s.mux.HandleFunc("GET /login", s.handleLoginPage)
@@ -198,13 +203,40 @@ func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := map[string]string{"database": "ok", "bus": "ok"}, http.StatusOK
+	// The part's name only: the error (hosts, users) goes to the log.
 	if err := s.db.Ping(ctx); err != nil {
-		status["database"], code = err.Error(), http.StatusServiceUnavailable
+		s.log.Warn("not ready", "part", "database", "err", err)
+		status["database"], code = "unavailable", http.StatusServiceUnavailable
 	}
 	if err := s.bus.Ping(ctx); err != nil {
-		status["bus"], code = err.Error(), http.StatusServiceUnavailable
+		s.log.Warn("not ready", "part", "bus", "err", err)
+		status["bus"], code = "unavailable", http.StatusServiceUnavailable
 	}
 	writeJSON(w, code, status)
+}
+
+// metricsGuard lets Prometheus in with the bearer token when one is set,
+// else only requests from this machine that no proxy forwarded: the
+// figures (logins by role, sockets) are for operators.
+func (s *Server) metricsGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := s.cfg.MetricsToken; tok != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+				s.writeError(w, r, ErrUnauthenticated)
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() || r.Header.Get("X-Forwarded-For") != "" || r.Header.Get("Forwarded") != "" {
+			s.writeError(w, r, ErrForbidden)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Auth is the logged-in account of a request.
@@ -308,6 +340,11 @@ func securityHeaders(next http.Handler) http.Handler {
 func staticHandler(fsys fs.FS) http.Handler {
 	fileServer := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// No listings of folders.
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		// Embedded files have no modification time; revalidate every time
 		// until assets are fingerprinted.
 		w.Header().Set("Cache-Control", "no-cache")

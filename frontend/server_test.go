@@ -381,9 +381,16 @@ func TestHealthReadyMetrics(t *testing.T) {
 		!strings.Contains(body, `examhall_http_requests_total{code="200",route="GET /readyz"}`) {
 		t.Fatalf("metrics %d:\n%s", resp.StatusCode, body)
 	}
-	// A dead bus makes the node unready, and says which part failed.
+	// Metrics are for operators: not for a request a proxy forwarded.
+	req, _ := http.NewRequest("GET", e.url("/metrics"), nil)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 403 {
+		t.Fatalf("metrics through a proxy: %v %v", resp, err)
+	}
+	// A dead bus makes the node unready, and says which part failed, by
+	// name only (the error text stays in the log).
 	bus.Close()
-	if resp, body := e.do(c, "GET", "/readyz", nil); resp.StatusCode != 503 || !strings.Contains(body, `"bus"`) || !strings.Contains(body, "closed") {
+	if resp, body := e.do(c, "GET", "/readyz", nil); resp.StatusCode != 503 || !strings.Contains(body, `"bus":"unavailable"`) || strings.Contains(body, "closed") {
 		t.Fatalf("readyz with closed bus: %d %s", resp.StatusCode, body)
 	}
 	db.Close()
@@ -397,6 +404,9 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 	resp, body := e.do(&http.Client{}, "GET", "/static/i18n.json", nil)
 	if resp.StatusCode != 200 || !strings.Contains(body, "login.title") {
 		t.Fatalf("i18n.json: %d", resp.StatusCode)
+	}
+	if resp, body := e.do(&http.Client{}, "GET", "/static/", nil); resp.StatusCode != 404 || strings.Contains(body, "console.js") {
+		t.Fatalf("a listing of /static/: %d %.100s", resp.StatusCode, body)
 	}
 	resp, _ = e.do(&http.Client{}, "GET", "/login", nil)
 	for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "X-Content-Type-Options"} {
@@ -448,5 +458,30 @@ func TestQuestionImages(t *testing.T) {
 		if resp, _ := e.do(cand, "GET", bad, nil); resp.StatusCode != 404 {
 			t.Errorf("%s: %d, want 404", bad, resp.StatusCode)
 		}
+	}
+}
+
+// With a token set, /metrics asks for it, from anywhere.
+func TestMetricsToken(t *testing.T) {
+	s, err := frontend.New(frontend.Config{DB: storetest.NewDB(t, "sqlite"), Bus: store.NewMemBus(), Counters: store.NewMemCounters(),
+		Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: t.TempDir(), MetricsToken: "s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Bearer s3cret", 200}} {
+		req, _ := http.NewRequest("GET", srv.URL+"/metrics", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != tc.want {
+			t.Fatalf("%q: %v %v, want %d", tc.auth, resp, err, tc.want)
+		}
+		resp.Body.Close()
 	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	Candidates int
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// MetricsToken, when set, is the bearer token /metrics asks for;
+	// empty: /metrics answers only requests from this machine.
+	MetricsToken string
 	// FaceCheck counts faces on the server in every camera's key frames.
 	FaceCheck bool
 	// FaceModels is the node_modules folder with the browser's face models.
@@ -164,6 +167,8 @@ var options = []option{
 			c.DebugAddr = v
 			return nil
 		}},
+	{name: "metrics-token", def: "", secret: true, usage: "bearer token /metrics asks for (Prometheus' authorization); empty: /metrics answers only requests from this machine",
+		set: func(c *Config, v string) error { c.MetricsToken = v; return nil }},
 	{name: "face-check", def: "true", boolean: true, usage: "count faces on the server in the cameras' key frames (no face, several people)",
 		set: func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)

@@ -162,6 +162,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		DataDir:       cfg.DataDir,
 		PublicURL:     cfg.PublicURL,
 		FaceModels:    cfg.FaceModels,
+		MetricsToken:  cfg.MetricsToken,
 	})
 	if err != nil {
 		return err
