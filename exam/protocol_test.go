@@ -521,3 +521,27 @@ func TestSocketGoroutinesEndWithTheirConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Logging out ends the sockets opened with that login, with a reason the
+// page shows; a new login opens them again.
+func TestLogoutClosesTheSockets(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	hc := e.login(e.cands[0])
+	c, _, err := e.dial(hc, e.cands[0].attempt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/logout", nil)
+	req.Header.Set("X-CSRF-Token", csrf(t, hc, e.srv.URL))
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("logout: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if m := c.await("closed", is("closed")); m["code"] != "session_expired" {
+		t.Fatalf("closed %v", m)
+	}
+	if _, resp, err := e.dial(hc, e.cands[0].attempt); err == nil || resp.StatusCode != 401 {
+		t.Fatalf("a socket after logout: %v %v", err, resp)
+	}
+}

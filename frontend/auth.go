@@ -187,8 +187,12 @@ func (s *Server) authenticate(r *http.Request) (*store.User, *store.AuthSession,
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, u *store.User) error {
 	c, err := r.Cookie(sessionCookie)
 	if err == nil {
+		sess, _, _ := s.db.AuthSessionByToken(r.Context(), hashToken(c.Value), s.now())
 		if err := s.db.DeleteAuthSession(r.Context(), hashToken(c.Value)); err != nil {
 			return err
+		}
+		if sess != nil {
+			s.closeSession(sess.ID)
 		}
 	}
 	http.SetCookie(w, s.cookie(sessionCookie, "", -1))

@@ -384,6 +384,10 @@ func (sk *Socket) writeLoop(c *Conn, ws *websocket.Conn) {
 				return
 			}
 		case <-ping.C:
+			if !sk.sessionLive(c) {
+				c.Close("session_expired", "")
+				continue
+			}
 			if err := ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeTimeout)); err != nil {
 				c.Close("gone", "")
 				return
@@ -439,6 +443,37 @@ func (sk *Socket) tooLarge(c *Conn, m *Inbound, err *TooLargeError) {
 	sk.s.metrics.socketMessages.WithLabelValues("too_large").Inc()
 	sk.s.log.Warn("socket message refused: too large", "socket", sk.path, "conn", c.ID, "type", err.Type, "bytes", err.Size, "limit", err.Limit)
 	c.ReplyError(m, err)
+}
+
+// sessionLive says whether the login a socket was opened with still
+// holds: a logout (on any node) or its expiry ends its sockets too. A
+// database that does not answer gives the benefit of the doubt.
+func (sk *Socket) sessionLive(c *Conn) bool {
+	if c.Session == nil {
+		return true // the phone's socket: admitted by its device key
+	}
+	now := sk.s.now()
+	if now.After(c.Session.ExpiresAt) {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+	defer cancel()
+	live, err := sk.s.db.AuthSessionLive(ctx, c.Session.ID, now)
+	return live || err != nil
+}
+
+// closeSession disconnects this node's sockets opened with a login that
+// has just ended (other nodes notice at their next ping).
+func (s *Server) closeSession(id int64) {
+	for _, sk := range s.sockets {
+		sk.mu.Lock()
+		for c := range sk.conns {
+			if c.Session != nil && c.Session.ID == id {
+				c.Close("session_expired", "")
+			}
+		}
+		sk.mu.Unlock()
+	}
 }
 
 // closeAll disconnects every device (at shutdown) and waits for the writers.

@@ -173,6 +173,14 @@ function onMessage(m) {
         stopFaceAnalysis();
         screen(h('div', { class: 'card center' }, biEl('h2', 'exam.stopped'), h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en)));
       }
+      if (m.code === 'session_expired') {
+        // Answers not yet acknowledged stay in this browser and are sent
+        // after the candidate logs in again.
+        state.stopped = true;
+        stopFaceAnalysis();
+        screen(h('div', { class: 'card center', id: 'logged-out' }, h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en),
+          h('a', { class: 'button', href: '/login' }, `${t('login.submit').zh} ${t('login.submit').en}`)));
+      }
       break;
   }
 }
