@@ -26,7 +26,8 @@ build:
 
 ## test: every test, with throwaway PostgreSQL and Redis when they are installed:
 ## first everything under the race detector, then the end-to-end tests
-## (Chromium, Firefox ESR, the real binary, SIGKILL) at full speed
+## (Chromium, Firefox ESR, the real binary, SIGKILL) at full speed, then
+## every fuzz target for 5 s (.ci/fuzz; FUZZTIME sets it)
 test: models
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
@@ -35,6 +36,7 @@ test: models
 	@if command -v npm >/dev/null; then npm ci --prefix frontend/browsertest/firefox --no-audit --no-fund --loglevel=error; \
 		else echo "note: the Firefox test needs Node.js and npm ('apt-get install nodejs npm firefox-esr'; .ci/run does it)"; fi
 	.ci/with-services sh -c '$(GO) test -race -short -count=1 ./... && $(GO) test -count=1 -run "Chromium|Firefox|Binary|Kill" ./...'
+	.ci/fuzz
 
 ## test-short: unit tests only, no databases started, seconds
 test-short:
