@@ -3,11 +3,13 @@ package exam_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
@@ -269,6 +271,36 @@ func TestCertUploadAPI(t *testing.T) {
 	}
 	code, b = upload(e.login(e.bob), []byte("%PDF-1.7 bob"))
 	expect(t, "another candidate's sitting", code, b, 404, "not_found")
+	// Ownership and size are judged before the body is read: a request
+	// declaring 64 MiB is answered while its body is still to come.
+	for _, c := range []struct {
+		who    *http.Client
+		status int
+	}{{e.login(e.bob), 404}, {alice, 413}} {
+		body, never := io.Pipe()
+		req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/cert/sittings/%d/document?name=x.pdf", e.srv.URL, plan), body)
+		req.ContentLength = 64 << 20
+		req.Header.Set("X-CSRF-Token", csrf(t, c.who, e.srv.URL))
+		got := make(chan int, 1)
+		go func() {
+			resp, err := c.who.Do(req)
+			if err != nil {
+				got <- 0
+				return
+			}
+			resp.Body.Close()
+			got <- resp.StatusCode
+		}()
+		select {
+		case code := <-got:
+			if code != c.status {
+				t.Errorf("a 64 MiB upload: %d, want %d", code, c.status)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("a 64 MiB upload waited for its body (want %d at once)", c.status)
+		}
+		never.Close()
+	}
 	req, _ := http.NewRequest("POST", fmt.Sprintf("%s/api/cert/sittings/%d/document", e.srv.URL, plan), strings.NewReader("%PDF-1.7"))
 	if resp, err := alice.Do(req); err != nil || resp.StatusCode != 403 {
 		t.Fatalf("an upload without the CSRF header: %v %v", resp.StatusCode, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"net/http"
@@ -195,9 +196,18 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 		if err != nil {
 			return err
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDocument))
+		// Whose sitting and how large, before a byte of the body is read.
+		limit, err := svc.UploadLimit(r.Context(), a.User.ID, id)
 		if err != nil {
-			return certify.ErrFileTooLarge
+			return err
+		}
+		limit = min(limit, maxDocument)
+		if r.ContentLength > limit {
+			return fmt.Errorf("%w: %d bytes, at most %d", certify.ErrFileTooLarge, r.ContentLength, limit)
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+		if err != nil {
+			return fmt.Errorf("%w: at most %d bytes", certify.ErrFileTooLarge, limit)
 		}
 		st, err := svc.Submit(r.Context(), a.User.ID, id, r.URL.Query().Get("name"), body)
 		if err != nil {

@@ -447,6 +447,28 @@ func newTicket() string {
 // Submit stores a candidate's document for their open practical or review
 // sitting: checked by content, size-limited, within the working-day
 // deadline after the theory exam, stored under its SHA-256.
+// UploadLimit checks that a sitting is the candidate's and returns the
+// largest document its programme takes, so that an upload is refused
+// before its body is read.
+func (s *Service) UploadLimit(ctx context.Context, candidateID, sittingID int64) (int64, error) {
+	var st store.Sitting
+	if err := s.db.WithContext(ctx).Take(&st, sittingID).Error; err != nil {
+		return 0, err
+	}
+	var reg store.Registration
+	if err := s.db.WithContext(ctx).Take(&reg, st.RegistrationID).Error; err != nil {
+		return 0, err
+	}
+	if reg.CandidateID != candidateID {
+		return 0, fmt.Errorf("%w: not the candidate's sitting", store.ErrNotFound)
+	}
+	lv, err := s.level(ctx, s.db.DB, reg.LevelID)
+	if err != nil {
+		return 0, err
+	}
+	return lv.policy.MaxUploadBytes, nil
+}
+
 func (s *Service) Submit(ctx context.Context, candidateID, sittingID int64, name string, body []byte) (*store.Sitting, error) {
 	var st store.Sitting
 	// The theory result may have come in since the path was last read.
