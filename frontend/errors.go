@@ -107,6 +107,8 @@ func publicError(err error) APIError {
 		code, status = "unknown_type", http.StatusBadRequest
 	case errors.Is(err, ErrPasswordShort):
 		code, status = "password_short", http.StatusBadRequest
+	case errors.Is(err, ErrPasswordWeak):
+		code, status = "password_weak", http.StatusBadRequest
 	case errors.Is(err, ErrPasswordMismatch):
 		code, status = "password_mismatch", http.StatusBadRequest
 	case errors.Is(err, ErrTooLarge):

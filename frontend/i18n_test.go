@@ -56,7 +56,7 @@ func TestDictionaryIsComplete(t *testing.T) {
 	})
 	for _, code := range []string{"bad_credentials", "missing_credentials", "account_disabled", "csrf", "cross_origin",
 		"unauthenticated", "session_expired", "forbidden", "bad_request", "too_large", "not_found", "conflict", "internal", "too_many_attempts",
-		"password_short", "password_mismatch"} {
+		"password_short", "password_mismatch", "password_weak"} {
 		if !i18n.Has("error." + code) {
 			t.Errorf("no message for error code %s", code)
 		}
