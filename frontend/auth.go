@@ -73,16 +73,8 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, "", err
 	}
-	if u == nil {
-		// Spend the same time as a real check, so timing does not tell
-		// whether an account exists.
-		d := dummyHashes()[0]
-		if looksLikeTicket(name) {
-			d = dummyHashes()[1]
-		}
-		checkPassword(d, password)
-	}
 	if u == nil || !checkPassword(u, password) {
+		refuseEvenly(u, password)
 		var actor *int64
 		if u != nil {
 			actor = &u.ID

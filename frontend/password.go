@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/alexedwards/argon2id"
 
@@ -79,15 +80,48 @@ func NormalizeCandidatePassword(p string) string {
 // generated candidate password (told apart by its hash's parameters) is
 // compared without case, spaces and dashes.
 func checkPassword(u *store.User, password string) bool {
-	if p, _, _, err := argon2id.DecodeHash(u.PasswordHash); u.Role == store.RoleCandidate && err == nil && p.Memory == generatedParams.Memory {
+	light := lightHash(u.PasswordHash)
+	if u.Role == store.RoleCandidate && light {
 		password = NormalizeCandidatePassword(password)
+	}
+	if light {
+		lightChecks.Add(1)
+	} else {
+		heavyChecks.Add(1)
 	}
 	ok, err := argon2id.ComparePasswordAndHash(password, u.PasswordHash)
 	return err == nil && ok
 }
 
-// dummyHashes are checked when an account does not exist, so an unknown
-// account takes as long to refuse as a wrong password.
+// lightHash says whether a hash has the generated passwords' parameters.
+func lightHash(hash string) bool {
+	p, _, _, err := argon2id.DecodeHash(hash)
+	return err == nil && p.Memory == generatedParams.Memory
+}
+
+// lightChecks and heavyChecks count password checks by their cost, for
+// the test that every refusal costs the same.
+var lightChecks, heavyChecks atomic.Int64
+
+// refuseEvenly makes a refused login cost one light and one heavy check
+// whatever the account (unknown, generated password, chosen password), so
+// the time of a refusal tells nothing about the account. u is the account
+// whose own check was already made, or nil.
+func refuseEvenly(u *store.User, password string) {
+	d := dummyHashes()
+	switch {
+	case u == nil:
+		checkPassword(d[0], password)
+		checkPassword(d[1], password)
+	case lightHash(u.PasswordHash):
+		checkPassword(d[0], password)
+	default:
+		checkPassword(d[1], password)
+	}
+}
+
+// dummyHashes are checked on a refusal (see refuseEvenly): [0] heavy,
+// [1] light.
 var dummyHashes = sync.OnceValue(func() [2]*store.User {
 	s, _ := HashPassword(rand.Text(), store.RoleAdmin, Chosen)
 	c, _ := HashPassword(rand.Text(), store.RoleCandidate, Generated)
