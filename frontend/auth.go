@@ -26,15 +26,91 @@ const (
 	csrfField     = "csrf_token"
 )
 
-// Login throttling: an account is locked for the rest of a 15-minute window
-// after 5 failed logins, an address after 50 (a whole exam room may sit
-// behind one NAT address, so its limit is higher).
+// Login delays: failed logins make the next try wait, longer with each
+// failure in a 15-minute window, but nothing locks an account. The wait is
+// kept for the account from one address (up to a minute) and for the
+// account from anywhere (up to 5 s: all an outsider who knows a printed,
+// sequential ticket number can impose on its candidate); an address with
+// more than 50 failures (a room behind one NAT address makes some) waits a
+// second between tries. An invigilator or admin can clear a candidate's
+// waits (ClearLoginDelay).
 const (
 	loginWindow          = 15 * time.Minute
-	maxAccountFailures   = 5
-	maxAddressFailures   = 50
+	freeFailures         = 3
+	pairMaxWait          = time.Minute
+	accountMaxWait       = 5 * time.Second
+	addressFreeFailures  = 50
+	addressWait          = time.Second
 	failureCounterPrefix = "login-fail:"
+	waitCounterPrefix    = "login-wait:"
 )
+
+// loginWait is how long the next try waits after n failures: nothing for
+// the first three, then 1, 2, 4 ... seconds, at most max.
+func loginWait(n int64, max time.Duration) time.Duration {
+	if n <= freeFailures {
+		return 0
+	}
+	return min(time.Second<<min(n-freeFailures-1, 16), max)
+}
+
+// loginKeys are the counters of an account's failures and waits.
+type loginKeys struct{ pair, account, address string }
+
+func (s *Server) loginKeys(ctx context.Context, name, ip string) (loginKeys, error) {
+	name = strings.ToLower(name)
+	// A cleared delay starts a new generation of the account's keys, so
+	// waits from every address are forgotten at once.
+	gen, _, err := s.counters.Peek(ctx, "login-gen:"+name)
+	return loginKeys{pair: fmt.Sprintf("pair:%d:%s|%s", gen, name, ip), account: fmt.Sprintf("acct:%d:%s", gen, name), address: "ip:" + ip}, err
+}
+
+// ClearLoginDelay forgets a login name's failures and waits, from every
+// address.
+func (s *Server) ClearLoginDelay(ctx context.Context, name string) error {
+	_, _, err := s.counters.Hit(ctx, "login-gen:"+strings.ToLower(name), 24*time.Hour)
+	return err
+}
+
+// checkWait refuses a try while one of its waits runs.
+func (s *Server) checkWait(ctx context.Context, k loginKeys) error {
+	for _, key := range []string{k.pair, k.account, k.address} {
+		n, left, err := s.counters.Peek(ctx, waitCounterPrefix+key)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return &RateLimitedError{RetryAfter: left}
+		}
+	}
+	return nil
+}
+
+// failed counts a failure and starts the waits it earns.
+func (s *Server) failed(ctx context.Context, k loginKeys) error {
+	for _, c := range []struct {
+		key string
+		max time.Duration
+	}{{k.pair, pairMaxWait}, {k.account, accountMaxWait}, {k.address, 0}} {
+		n, _, err := s.counters.Hit(ctx, failureCounterPrefix+c.key, loginWindow)
+		if err != nil {
+			return err
+		}
+		wait := loginWait(n, c.max)
+		if c.key == k.address {
+			wait = 0
+			if n > addressFreeFailures {
+				wait = addressWait
+			}
+		}
+		if wait > 0 {
+			if _, _, err := s.counters.Hit(ctx, waitCounterPrefix+c.key, wait); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
 
 // homes is where each role lands after logging in.
 var homes = map[store.Role]string{
@@ -54,19 +130,12 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 	if name == "" || password == "" {
 		return nil, nil, "", ErrMissingCredentials
 	}
-	acctKey := failureCounterPrefix + "acct:" + strings.ToLower(name)
-	ipKey := failureCounterPrefix + "ip:" + ip
-	for _, k := range []struct {
-		key string
-		max int64
-	}{{acctKey, maxAccountFailures}, {ipKey, maxAddressFailures}} {
-		n, left, err := s.counters.Peek(ctx, k.key)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		if n >= k.max {
-			return nil, nil, "", &RateLimitedError{RetryAfter: left}
-		}
+	keys, err := s.loginKeys(ctx, name, ip)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if err := s.checkWait(ctx, keys); err != nil {
+		return nil, nil, "", err
 	}
 
 	u, err := s.findAccount(ctx, name)
@@ -80,25 +149,19 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 			actor = &u.ID
 		}
 		s.audit(ctx, actor, "login_failed", "account", name, ip, nil)
-		n, _, err := s.counters.Hit(ctx, acctKey, loginWindow)
-		if err != nil {
-			return nil, nil, "", err
-		}
-		if _, _, err := s.counters.Hit(ctx, ipKey, loginWindow); err != nil {
+		if err := s.failed(ctx, keys); err != nil {
 			return nil, nil, "", err
 		}
 		s.metrics.loginFailures.Inc()
-		if n >= maxAccountFailures {
-			_, left, _ := s.counters.Peek(ctx, acctKey)
-			s.log.WarnContext(ctx, "account locked after failed logins", "account", name, "ip", ip)
-			return nil, nil, "", &RateLimitedError{RetryAfter: left}
-		}
 		return nil, nil, "", ErrBadCredentials
 	}
 	if u.Disabled {
 		return nil, nil, "", ErrAccountDisabled
 	}
-	s.counters.Reset(ctx, acctKey)
+	for _, key := range []string{keys.pair, keys.account} {
+		s.counters.Reset(ctx, failureCounterPrefix+key)
+		s.counters.Reset(ctx, waitCounterPrefix+key)
+	}
 	sess, token, err := s.openSession(ctx, u, ip, ua)
 	if err != nil {
 		return nil, nil, "", err
@@ -256,11 +319,55 @@ func hashToken(t string) string {
 // the balancer's; trusting X-Forwarded-For needs a configured proxy list,
 // which the cluster deployment adds.
 func clientIP(r *http.Request) string {
+	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+		return ip
+	}
+	return remoteHost(r)
+}
+
+type clientIPKey struct{}
+
+func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// withClientIP finds each request's client address once: the connection's,
+// or, when the connection comes from a trusted proxy, the last address in
+// X-Forwarded-For that is not itself a trusted proxy. Without trusted
+// proxies the header is never believed (anyone can send it).
+func (s *Server) withClientIP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := remoteHost(r)
+		if s.trusted(ip) {
+			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				hop := strings.TrimSpace(hops[i])
+				if net.ParseIP(hop) == nil {
+					break
+				}
+				ip = hop
+				if !s.trusted(hop) {
+					break
+				}
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+	})
+}
+
+// trusted says whether an address is one of the configured proxies.
+func (s *Server) trusted(ip string) bool {
+	addr := net.ParseIP(ip)
+	for _, n := range s.cfg.TrustedProxies {
+		if addr != nil && n.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 func truncate(s string, n int) string {

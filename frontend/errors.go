@@ -77,6 +77,9 @@ func publicError(err error) APIError {
 	case errors.As(err, &tl):
 		return APIError{http.StatusRequestEntityTooLarge, "too_large", T("error.too_large"), tl.Error()}
 	case errors.As(err, &rl):
+		if secs := int(math.Ceil(rl.RetryAfter.Seconds())); secs < 60 {
+			return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts.seconds", "seconds", strconv.Itoa(max(secs, 1))), ""}
+		}
 		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
 		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1))), ""}
 	case errors.Is(err, ErrBadCredentials):

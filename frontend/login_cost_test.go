@@ -3,8 +3,10 @@ package frontend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -39,6 +41,86 @@ func TestEveryRefusalCostsTheSame(t *testing.T) {
 		}
 		if dl, dh := lightChecks.Load()-l, heavyChecks.Load()-h; dl != 1 || dh != 1 {
 			t.Errorf("refusing %s cost %d light and %d heavy checks, want 1 and 1", name, dl, dh)
+		}
+	}
+}
+
+// An outsider who knows a candidate's (printed, sequential) ticket number
+// can make them wait at most a few seconds, never lock them out; the same
+// address waits longer; an invigilator's clearing ends every wait; a room
+// behind one address waits a second at most.
+func TestLoginDelaysNeverLockOut(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	db := storetest.NewDB(t, "sqlite")
+	s, err := New(Config{DB: db, Bus: store.NewMemBus(), Counters: store.NewMemCountersClock(clock), Now: clock,
+		Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ticket, pw = "2026000001", "K7Q2M-9XWPA"
+	h, _ := HashPassword(pw, store.RoleCandidate, Generated)
+	db.Create(&store.User{Role: store.RoleCandidate, Username: ticket, PasswordHash: h, DisplayName: "考生"})
+	ctx := context.Background()
+	try := func(password, ip string) (time.Duration, error) {
+		_, _, _, err := s.login(ctx, ticket, password, ip, "test")
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			return rl.RetryAfter, err
+		}
+		return 0, err
+	}
+	// The attacker fails 15 times, waiting out each wait.
+	var longest time.Duration
+	for range 15 {
+		for {
+			wait, err := try("guess", "203.0.113.66")
+			if wait == 0 {
+				if !errors.Is(err, ErrBadCredentials) {
+					t.Fatal(err)
+				}
+				break
+			}
+			longest = max(longest, wait)
+			now = now.Add(wait)
+		}
+	}
+	if longest != pairMaxWait {
+		t.Errorf("the attacker's longest wait %s, want it to grow to %s", longest, pairMaxWait)
+	}
+	// The candidate, from the exam room, waits at most accountMaxWait.
+	wait, _ := try(pw, "198.51.100.5")
+	if wait > accountMaxWait {
+		t.Fatalf("the candidate waits %s because of someone else", wait)
+	}
+	now = now.Add(wait)
+	if _, err := try(pw, "198.51.100.5"); err != nil {
+		t.Fatalf("the candidate after %s: %v", wait, err)
+	}
+	// The attacker shares the room's address: the invigilator clears.
+	for range 8 {
+		if wait, _ := try("guess", "198.51.100.5"); wait > 0 {
+			now = now.Add(wait)
+		}
+	}
+	if wait, _ := try(pw, "198.51.100.5"); wait == 0 {
+		t.Fatal("no wait after 8 failures from this address")
+	}
+	if err := s.ClearLoginDelay(ctx, ticket); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := try(pw, "198.51.100.5"); err != nil {
+		t.Fatalf("after the invigilator cleared the wait: %v", err)
+	}
+	// A room of candidates behind one address mistyping: a second at most.
+	for i := range 60 {
+		_, _, _, err := s.login(ctx, fmt.Sprintf("2026%06d", 100+i), "typo", "192.0.2.10", "test")
+		var rl *RateLimitedError
+		if errors.As(err, &rl) {
+			if rl.RetryAfter > addressWait {
+				t.Fatalf("the room waits %s", rl.RetryAfter)
+			}
+			now = now.Add(rl.RetryAfter)
 		}
 	}
 }

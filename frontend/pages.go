@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -150,6 +151,9 @@ func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
 		pe := publicError(err)
 		if pe.Status >= 500 {
 			s.log.ErrorContext(r.Context(), "login failed", "err", err)
+		}
+		if rl := (*RateLimitedError)(nil); errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.RetryAfter.Seconds()))))
 		}
 		d := &pageData{Title: T("login.title"), CSRF: s.loginCSRF(w, r), Error: &pe.Message,
 			Username: r.PostFormValue("username"), Next: safeNext(r.PostFormValue("next"))}

@@ -242,6 +242,27 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 			return WriteJSON(w, http.StatusCreated, map[string]any{"id": m.ID, "sent_at": m.SentAt})
 		})
 	}
+	// A candidate who mistyped (or whose ticket number someone else tried)
+	// is let in again at once by their invigilator.
+	handle("POST /api/proctor/attempts/{id}/clear-login-delay", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		info, err := svc.CanSee(r.Context(), a.User, id)
+		if err != nil {
+			return err
+		}
+		u, err := s.db.UserByID(r.Context(), info.CandidateID)
+		if err != nil {
+			return err
+		}
+		if err := s.ClearLoginDelay(r.Context(), u.Username); err != nil {
+			return err
+		}
+		s.audit(r.Context(), &a.User.ID, "login_delay_cleared", "user", strconv.FormatInt(u.ID, 10), clientIP(r), map[string]any{"attempt_id": id})
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
 	handle("POST /api/proctor/attempts/{id}/terminate", staff, withID(func(r *http.Request, a *Auth, id int64, req reasonReq) (any, error) {
 		return nil, svc.Terminate(r.Context(), a.User, id, req.Reason)
 	}))

@@ -58,6 +58,9 @@ type Config struct {
 	// @tensorflow/tfjs-backend-wasm for the exam page's face analysis;
 	// empty or missing: the page does not analyse faces.
 	FaceModels string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed for the client's address (login delays, audit); empty: none.
+	TrustedProxies []*net.IPNet
 	// MetricsToken, when set, is the bearer token /metrics asks for; empty:
 	// /metrics answers only requests from loopback that no proxy forwarded.
 	MetricsToken string
@@ -145,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ErrCrossOrigin)
 	}))
-	s.handler = securityHeaders(cop.Handler(s.instrument(s.mux)))
+	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux))))
 	return s, nil
 }
 

@@ -33,8 +33,12 @@ type memCount struct {
 }
 
 // NewMemCounters returns empty in-process counters.
-func NewMemCounters() *MemCounters {
-	return &MemCounters{m: map[string]memCount{}, now: time.Now}
+func NewMemCounters() *MemCounters { return NewMemCountersClock(time.Now) }
+
+// NewMemCountersClock returns empty in-process counters on a given clock
+// (tests move it).
+func NewMemCountersClock(now func() time.Time) *MemCounters {
+	return &MemCounters{m: map[string]memCount{}, now: now}
 }
 
 // Hit implements Counters.

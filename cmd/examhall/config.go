@@ -37,6 +37,8 @@ type Config struct {
 	Candidates int
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []*net.IPNet
 	// MetricsToken, when set, is the bearer token /metrics asks for;
 	// empty: /metrics answers only requests from this machine.
 	MetricsToken string
@@ -165,6 +167,28 @@ var options = []option{
 				return fmt.Errorf("want a loopback host:port, e.g. 127.0.0.1:6060")
 			}
 			c.DebugAddr = v
+			return nil
+		}},
+	{name: "trusted-proxies", def: "", usage: "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For gives the client's address; empty: the header is never believed",
+		set: func(c *Config, v string) error {
+			c.TrustedProxies = nil
+			for _, part := range strings.Split(v, ",") {
+				if part = strings.TrimSpace(part); part == "" {
+					continue
+				}
+				if !strings.Contains(part, "/") {
+					if ip := net.ParseIP(part); ip != nil && ip.To4() != nil {
+						part += "/32"
+					} else {
+						part += "/128"
+					}
+				}
+				_, n, err := net.ParseCIDR(part)
+				if err != nil {
+					return fmt.Errorf("want CIDRs such as 10.0.0.0/8,192.0.2.7: %q", part)
+				}
+				c.TrustedProxies = append(c.TrustedProxies, n)
+			}
 			return nil
 		}},
 	{name: "metrics-token", def: "", secret: true, usage: "bearer token /metrics asks for (Prometheus' authorization); empty: /metrics answers only requests from this machine",

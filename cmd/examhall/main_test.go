@@ -49,6 +49,13 @@ func TestParseConfig(t *testing.T) {
 		{"bad candidates", []string{"--candidates", "0"}, nil, nil, "want a number from 1 to 100000"},
 		{"bad ice", []string{"--ice-servers", "http://x"}, nil, nil, "want stun:, turn: or turns:"},
 		{"stray argument", []string{"extra"}, nil, nil, "unexpected argument"},
+		{"trusted proxies", []string{"--trusted-proxies", "10.0.0.0/8, 192.0.2.7,::1"}, nil, func(c *Config) bool {
+			return len(c.TrustedProxies) == 3 && c.TrustedProxies[1].String() == "192.0.2.7/32" && c.TrustedProxies[2].String() == "::1/128"
+		}, ""},
+		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil, nil, "want CIDRs"},
+		{"metrics token from file", nil, map[string]string{"EXAMHALL_METRICS_TOKEN_FILE": secret}, func(c *Config) bool {
+			return c.MetricsToken == "postgres://u:hunter2@db/examhall"
+		}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -157,12 +157,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	web, err := frontend.New(frontend.Config{
 		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
-		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"),
-		PublicHost:    publicHost(cfg.PublicURL),
-		DataDir:       cfg.DataDir,
-		PublicURL:     cfg.PublicURL,
-		FaceModels:    cfg.FaceModels,
-		MetricsToken:  cfg.MetricsToken,
+		SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
+		PublicHost:     publicHost(cfg.PublicURL),
+		DataDir:        cfg.DataDir,
+		PublicURL:      cfg.PublicURL,
+		FaceModels:     cfg.FaceModels,
+		MetricsToken:   cfg.MetricsToken,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err

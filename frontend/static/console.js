@@ -408,6 +408,10 @@ function renderDetailHead() {
       label('console.message', msgBody),
       biEl('button', 'console.send.message', {}, { type: 'button', id: 'send-message', onclick: act('message') }),
       biEl('button', 'console.send.warning', {}, { type: 'button', id: 'send-warning', class: 'warnbtn', onclick: act('warning') }),
+      biEl('button', 'console.clearlogin', {}, { type: 'button', id: 'clear-login', onclick: async () => {
+        try { await api('POST', `/api/proctor/attempts/${c.attempt_id}/clear-login-delay`); result.replaceChildren(biEl('div', 'console.clearlogin.done', {}, { class: 'alert notice' })); }
+        catch (e) { result.replaceChildren(errorBox(e)); }
+      } }),
       result),
     h('div', { class: 'actions end' }, label('console.end.reason', reason),
       biEl('button', 'console.end', {}, { type: 'button', id: 'end-attempt', class: 'primary danger', onclick: async () => {
