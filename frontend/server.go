@@ -148,7 +148,7 @@ func New(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ErrCrossOrigin)
 	}))
-	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux))))
+	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies))
 	return s, nil
 }
 
@@ -328,9 +328,14 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-func securityHeaders(next http.Handler) http.Handler {
+func securityHeaders(next http.Handler, https bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		// Served over https (here or by a proxy in front): browsers keep
+		// to https for a year.
+		if https || r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")

@@ -37,6 +37,11 @@ type Config struct {
 	Candidates int
 	// DebugAddr, when set, serves Go's profiler (net/http/pprof) there.
 	DebugAddr string
+	// TLSCert and TLSKey, when set, serve https with this certificate.
+	TLSCert, TLSKey string
+	// ACMEDomains, when set, serve https with certificates from Let's
+	// Encrypt (ACME TLS-ALPN-01 on --addr, which must be reachable on 443).
+	ACMEDomains []string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed.
 	TrustedProxies []*net.IPNet
 	// MetricsToken, when set, is the bearer token /metrics asks for;
@@ -169,6 +174,20 @@ var options = []option{
 			c.DebugAddr = v
 			return nil
 		}},
+	{name: "tls-cert", def: "", usage: "PEM certificate (chain) file: serve https (phones give the camera only to https pages)",
+		set: func(c *Config, v string) error { c.TLSCert = v; return nil }},
+	{name: "tls-key", def: "", usage: "PEM private key file for --tls-cert",
+		set: func(c *Config, v string) error { c.TLSKey = v; return nil }},
+	{name: "acme-domain", def: "", usage: "comma-separated domain names: serve https with certificates from Let's Encrypt (cached under the data dir); --addr must be reachable on port 443",
+		set: func(c *Config, v string) error {
+			c.ACMEDomains = nil
+			for _, d := range strings.Split(v, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					c.ACMEDomains = append(c.ACMEDomains, d)
+				}
+			}
+			return nil
+		}},
 	{name: "trusted-proxies", def: "", usage: "comma-separated CIDRs (or addresses) of reverse proxies whose X-Forwarded-For gives the client's address; empty: the header is never believed",
 		set: func(c *Config, v string) error {
 			c.TrustedProxies = nil
@@ -281,13 +300,25 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 			return nil, fmt.Errorf("%s from %s = %s: %w", o.name, src, shown, err)
 		}
 	}
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	case c.TLSCert != "" && len(c.ACMEDomains) > 0:
+		return nil, errors.New("choose --tls-cert/--tls-key or --acme-domain, not both")
+	}
 	return c, nil
 }
+
+// https says whether examhall serves https itself.
+func (c *Config) https() bool { return c.TLSCert != "" || len(c.ACMEDomains) > 0 }
 
 // publicURL is where browsers reach the server listening on addr.
 func (c *Config) publicURL(addr net.Addr) string {
 	if c.PublicURL != "" {
 		return c.PublicURL
+	}
+	if c.https() {
+		return "https://" + addr.String()
 	}
 	return "http://" + addr.String()
 }

@@ -3,9 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"os"
@@ -53,6 +62,11 @@ func TestParseConfig(t *testing.T) {
 			return len(c.TrustedProxies) == 3 && c.TrustedProxies[1].String() == "192.0.2.7/32" && c.TrustedProxies[2].String() == "::1/128"
 		}, ""},
 		{"bad proxies", []string{"--trusted-proxies", "10.0.0.0/33"}, nil, nil, "want CIDRs"},
+		{"a certificate without its key", []string{"--tls-cert", "c.pem"}, nil, nil, "go together"},
+		{"both ways of https", []string{"--tls-cert", "c.pem", "--tls-key", "k.pem", "--acme-domain", "exam.example.org"}, nil, nil, "not both"},
+		{"acme", []string{"--acme-domain", "exam.example.org, b.example.org"}, nil, func(c *Config) bool {
+			return len(c.ACMEDomains) == 2 && c.https()
+		}, ""},
 		{"metrics token from file", nil, map[string]string{"EXAMHALL_METRICS_TOKEN_FILE": secret}, func(c *Config) bool {
 			return c.MetricsToken == "postgres://u:hunter2@db/examhall"
 		}, ""},
@@ -354,5 +368,50 @@ func TestRetentionDeletesStills(t *testing.T) {
 	}
 	if _, err := os.Stat(stills(recent)); err != nil {
 		t.Fatal("a kept attempt's stills were deleted")
+	}
+}
+
+// With --tls-cert and --tls-key the binary serves https (phones give the
+// camera only to https pages), with HSTS and Secure cookies.
+func TestBinaryServesHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "exam room"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+
+	_, url := startBinary(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--tls-cert", certFile, "--tls-key", keyFile)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("url %s", url)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(url + "/api/csrf")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("https: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Error("no HSTS over https")
+	}
+	for _, c := range resp.Cookies() {
+		if !c.Secure {
+			t.Errorf("cookie %s is not Secure", c.Name)
+		}
+	}
+	// A wrong key fails at start with a clear error.
+	out, err := exec.Command(binary(t), "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data2"), "--tls-cert", certFile, "--tls-key", certFile).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--tls-cert/--tls-key") {
+		t.Fatalf("a wrong key: %v %s", err, out)
 	}
 }

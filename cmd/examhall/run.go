@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,11 +12,13 @@ import (
 	_ "net/http/pprof" // served only on --debug-addr, a loopback address
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
@@ -157,7 +160,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	web, err := frontend.New(frontend.Config{
 		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
-		SecureCookies:  strings.HasPrefix(cfg.PublicURL, "https://"),
+		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:     publicHost(cfg.PublicURL),
 		DataDir:        cfg.DataDir,
 		PublicURL:      cfg.PublicURL,
@@ -225,9 +228,19 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 			}
 		}()
 	}
+	if srv.TLSConfig, err = cfg.tlsConfig(); err != nil {
+		ln.Close()
+		return err
+	}
 	url := cfg.publicURL(ln.Addr())
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			served <- srv.ServeTLS(ln, "", "")
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	log.Info("examhall is listening", "addr", ln.Addr().String(), "url", url)
 	if announce != nil {
 		if err := announce(url, stdout); err != nil {
@@ -254,6 +267,27 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	<-engineDone
 	log.Info("stopped")
 	return nil
+}
+
+// tlsConfig is the https set-up, or nil for plain http: a certificate from
+// files (checked now, so a wrong path fails at start), or Let's Encrypt's
+// for the ACME domains, cached under the data dir.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	switch {
+	case c.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	case len(c.ACMEDomains) > 0:
+		m := &autocert.Manager{Prompt: autocert.AcceptTOS, HostPolicy: autocert.HostWhitelist(c.ACMEDomains...),
+			Cache: autocert.DirCache(filepath.Join(c.DataDir, "acme"))}
+		tc := m.TLSConfig()
+		tc.MinVersion = tls.VersionTLS12
+		return tc, nil
+	}
+	return nil, nil
 }
 
 func publicHost(publicURL string) string {
