@@ -545,3 +545,52 @@ func TestLogoutClosesTheSockets(t *testing.T) {
 		t.Fatalf("a socket after logout: %v %v", err, resp)
 	}
 }
+
+// A candidate whose network drops silently for 60 s and who reconnects from
+// the same page before the server noticed the old socket die is not taken
+// for a second login: the old socket is replaced quietly and the outage is
+// credited from the last thing the page said.
+func TestSilentDropAndReconnectFromTheSamePage(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	cd := e.cands[0]
+	sub, _ := e.bus.Subscribe(context.Background(), store.SignalTopic)
+	defer sub.Close()
+	hc := e.login(cd)
+	url := fmt.Sprintf("/ws/exam?attempt=%d&page=%s", cd.attempt, "0123456789abcdef0123456789abcdef")
+	first, _, err := e.open(hc, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qs := questions(first.start())
+	before := *e.attempt(cd.attempt).Deadline
+	first.send(map[string]any{"type": "answer", "seq": 1, "question": int64(qs[0]["id"].(float64)), "value": []int{0}})
+	first.await("ack", is("ack", "seq", 1))
+	// The network goes: the page says nothing more, not even a pong.
+	first.ws.SetPingHandler(func(string) error { return nil })
+	e.clock.add(60 * time.Second)
+	second, _, err := e.open(hc, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := first.await("closed", is("closed")); m["code"] != "replaced" {
+		t.Fatalf("the old socket: %v", m)
+	}
+	second.send(map[string]any{"type": "time", "id": "t"})
+	second.await("time", is("time", "id", "t"))
+	got := e.attempt(cd.attempt).Deadline.Sub(before)
+	if got < 57*time.Second || got > 63*time.Second {
+		t.Fatalf("credited %v for a 60 s outage", got)
+	}
+	for {
+		select {
+		case msg := <-sub.C:
+			var s store.SignalMessage
+			json.Unmarshal(msg.Data, &s)
+			if s.Kind == "second_login" {
+				t.Fatalf("a reconnect from the same page was taken for a second login: %+v", s)
+			}
+		case <-time.After(500 * time.Millisecond):
+			return
+		}
+	}
+}

@@ -50,9 +50,18 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 	l.lostAt = time.Time{}
 	l.mu.Unlock()
 	if old != nil {
-		old.Close("takeover", "")
-		e.logEvent(l.id, EvTakeover, connData{"pc", connID})
-		e.signal(l.id, "second_login", "instant")
+		if samePage(old, peer) {
+			// The same page reconnected before the server noticed its
+			// old connection die: a network drop, not a second login.
+			old.Close("replaced", "")
+			lostAt = lastSeen(old, e.now())
+			e.logEvent(l.id, EvDisconnect, connData{"pc", "replaced"})
+			e.signal(l.id, "connection_lost", "start")
+		} else {
+			old.Close("takeover", "")
+			e.logEvent(l.id, EvTakeover, connData{"pc", connID})
+			e.signal(l.id, "second_login", "instant")
+		}
 	}
 	e.logEvent(l.id, EvConnect, connData{"pc", connID})
 	e.signal(l.id, "connected", "instant")
@@ -66,6 +75,30 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 	}
 }
 
+// samePage says whether two connections come from the same page (the page
+// token they were opened with).
+func samePage(a, b Peer) bool {
+	ca, ok1 := a.(Conn)
+	cb, ok2 := b.(Conn)
+	if !ok1 || !ok2 {
+		return false
+	}
+	pa, _ := ca.Value(pageKey{}).(string)
+	pb, _ := cb.Value(pageKey{}).(string)
+	return pa != "" && pa == pb
+}
+
+// lastSeen is when a connection last said anything (the outage began
+// then, not when the server noticed), or now if it cannot tell.
+func lastSeen(p Peer, now time.Time) time.Time {
+	if s, ok := p.(interface{ LastSeen() time.Time }); ok {
+		if t := s.LastSeen(); t.After(now.Add(-24*time.Hour)) && !t.After(now) {
+			return t
+		}
+	}
+	return now
+}
+
 // Detach forgets peer when its connection goes.
 func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
 	l := h.l
@@ -73,7 +106,7 @@ func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
 	mine := l.peer == peer
 	if mine {
 		l.peer = nil
-		l.lostAt = e.now()
+		l.lostAt = lastSeen(peer, e.now())
 	}
 	status := l.status
 	l.mu.Unlock()

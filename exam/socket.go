@@ -29,8 +29,10 @@ const TimeSyncEvery = 30 * time.Second
 var warnAt = []int{30, 15, 5, 1}
 
 // OpenConn admits a candidate's PC socket to their attempt (the attempt
-// query parameter), before the upgrade.
-func (e *Engine) OpenConn(ctx context.Context, c Conn, candidateID int64, attempt string) error {
+// query parameter), before the upgrade. page is the page's own random token
+// (the page query parameter): a connection from the same page replaces its
+// predecessor quietly, one from another page is a second login.
+func (e *Engine) OpenConn(ctx context.Context, c Conn, candidateID int64, attempt, page string) error {
 	id, err := strconv.ParseInt(attempt, 10, 64)
 	if err != nil || id <= 0 {
 		return ErrNoAttempt
@@ -40,8 +42,13 @@ func (e *Engine) OpenConn(ctx context.Context, c Conn, candidateID int64, attemp
 		return err
 	}
 	c.Set(handleKey{}, h)
+	if len(page) >= 16 && len(page) <= 64 {
+		c.Set(pageKey{}, page)
+	}
 	return nil
 }
+
+type pageKey struct{}
 
 // ConnReady attaches the connection and starts its clock: a time sync every
 // 30 s and warnings at 30, 15, 5 and 1 minutes left.

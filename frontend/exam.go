@@ -15,7 +15,7 @@ import (
 func (web *Server) MountExam(engine *exam.Engine) {
 	sk := web.Socket("/ws/exam", []store.Role{store.RoleCandidate})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
-		return engine.OpenConn(ctx, c, c.User.ID, r.URL.Query().Get("attempt"))
+		return engine.OpenConn(ctx, c, c.User.ID, r.URL.Query().Get("attempt"), r.URL.Query().Get("page"))
 	})
 	sk.OnReady(func(c *Conn) { engine.ConnReady(c, c.ID) })
 	sk.OnClose(func(c *Conn) { engine.ConnClosed(c, c.ID) })

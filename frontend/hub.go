@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,10 +38,12 @@ const (
 	// away as it arrives, never held.
 	closeLimit   = 64 << 20
 	writeTimeout = 10 * time.Second
-	pingEvery    = 20 * time.Second
-	// peerSilence is how long a peer may say nothing (not even a pong)
-	// before it is declared dead.
-	peerSilence = 45 * time.Second
+	// The heartbeat: the server pings every 5 s (every websocket client
+	// answers with a pong by itself), and a peer silent for 15 s (no
+	// message, no pong) is declared dead, so an outage is noticed in
+	// seconds and credited from the last thing the peer said.
+	pingEvery   = 5 * time.Second
+	peerSilence = 15 * time.Second
 	sendBuffer  = 256
 )
 
@@ -168,7 +171,14 @@ type Conn struct {
 	mu      sync.Mutex
 	values  map[any]any
 	sk      *Socket
+	seen    atomic.Int64 // the server's time of the last message or pong, unix ns
 }
+
+// LastSeen is when the device last said anything (a message or a pong), by
+// the server's clock.
+func (c *Conn) LastSeen() time.Time { return time.Unix(0, c.seen.Load()) }
+
+func (c *Conn) heard() { c.seen.Store(c.sk.s.now().UnixNano()) }
 
 // Context ends when the connection closes.
 func (c *Conn) Context() context.Context { return c.ctx }
@@ -317,7 +327,11 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 	}()
 	ws.SetReadLimit(closeLimit)
 	ws.SetReadDeadline(time.Now().Add(peerSilence))
-	ws.SetPongHandler(func(string) error { return ws.SetReadDeadline(time.Now().Add(peerSilence)) })
+	c.heard()
+	ws.SetPongHandler(func(string) error {
+		c.heard()
+		return ws.SetReadDeadline(time.Now().Add(peerSilence))
+	})
 	buf := new(bytes.Buffer)
 	for {
 		_, rd, err := ws.NextReader()
@@ -325,6 +339,7 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(peerSilence))
+		c.heard()
 		buf.Reset()
 		n, err := io.Copy(buf, io.LimitReader(rd, int64(sk.largest)+1))
 		if err != nil {

@@ -42,10 +42,15 @@ function persist() {
 
 // ---- connection -----------------------------------------------------------
 
+// pageToken names this page to the server: a reconnect carrying it
+// replaces the page's own old socket quietly, where another browser's
+// connection would be a second login.
+const pageToken = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 function connect() {
   if (state.stopped || state.ws) return;
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws/exam?attempt=${attemptId}`);
+  const ws = new WebSocket(`${proto}//${location.host}/ws/exam?attempt=${attemptId}&page=${pageToken}`);
   state.ws = ws;
   // A socket opened while the network is down can hang half-open: give up
   // on it after 5 s and try again.
