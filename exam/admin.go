@@ -1,6 +1,7 @@
 package exam
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,12 +54,12 @@ func toRow(programmeID int64, q Question, now time.Time) store.Question {
 	}
 	return store.Question{ProgrammeID: programmeID, Kind: string(q.Kind), Stem: q.Stem, Options: string(mustJSON(q.Options)),
 		Answer: string(mustJSON(q.Answer)), Tags: string(mustJSON(q.Tags)), Difficulty: q.Difficulty, PartialCredit: q.PartialCredit,
-		Explanation: q.Explanation, CreatedAt: now, UpdatedAt: now}
+		Explanation: q.Explanation, Pool: cmp.Or(q.Pool, PoolFormal), CreatedAt: now, UpdatedAt: now}
 }
 
 // FromRow turns a stored question back into its import form (with the key).
 func FromRow(r store.Question) Question {
-	q := Question{Kind: Kind(r.Kind), Stem: r.Stem, Difficulty: r.Difficulty, PartialCredit: r.PartialCredit, Explanation: r.Explanation}
+	q := Question{Kind: Kind(r.Kind), Stem: r.Stem, Difficulty: r.Difficulty, PartialCredit: r.PartialCredit, Explanation: r.Explanation, Pool: r.Pool}
 	json.Unmarshal([]byte(r.Options), &q.Options)
 	json.Unmarshal([]byte(r.Answer), &q.Answer)
 	json.Unmarshal([]byte(r.Tags), &q.Tags)
@@ -258,6 +259,54 @@ func SessionStats(ctx context.Context, db *store.DB, sessionID int64) ([]Questio
 	return out, nil
 }
 
+// ErrBadPool is a pool other than formal or practice.
+var ErrBadPool = store.NewError("exam", store.Invalid, "bad_pool", "a question's pool is formal or practice")
+
+// ErrPoolInUse refuses to move a question that papers of its pool already
+// hold: a formal question seen on a formal paper may go to practice only
+// after its exam, and a practice question once seen is no longer secret.
+var ErrPoolInUse = store.NewError("exam", store.Conflict, "pool_in_use", "a question on a drawn paper keeps its pool")
+
+// SetQuestionPool moves a question to the formal or the practice pool,
+// audited. A practice question that any mock paper has shown can never
+// become formal, and a formal question on a paper not yet ended stays.
+func SetQuestionPool(ctx context.Context, db *store.DB, questionID int64, pool string, actorID int64) error {
+	if pool != PoolFormal && pool != PoolPractice {
+		return ErrBadPool
+	}
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var q store.Question
+		if err := tx.Take(&q, questionID).Error; err != nil {
+			return err
+		}
+		if q.Pool == pool {
+			return nil
+		}
+		// A paper holds the question when its JSON names it as "q":<id>.
+		var held int64
+		where := "paper LIKE ? OR paper LIKE ?"
+		pat1, pat2 := fmt.Sprintf(`%%"q":%d,%%`, questionID), fmt.Sprintf(`%%"q":%d}%%`, questionID)
+		switch pool {
+		case PoolFormal: // leaving practice: no mock may have shown it
+			if err := tx.Model(&store.Attempt{}).Where("kind = ? AND ("+where+")", KindMock, pat1, pat2).Count(&held).Error; err != nil {
+				return err
+			}
+		case PoolPractice: // leaving formal: no formal paper may still be coming
+			if err := tx.Model(&store.Attempt{}).Where("kind = ? AND status IN ? AND ("+where+")", KindFormal, []string{StatusNotStarted, StatusInProgress}, pat1, pat2).Count(&held).Error; err != nil {
+				return err
+			}
+		}
+		if held > 0 {
+			return fmt.Errorf("%w: %d papers hold it", ErrPoolInUse, held)
+		}
+		if err := tx.Model(&store.Question{}).Where("id = ?", questionID).Updates(map[string]any{"pool": pool, "updated_at": time.Now().UTC()}).Error; err != nil {
+			return err
+		}
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &actorID, Action: "question_pool_changed", ObjectType: "question",
+			ObjectID: itoa(questionID), Detail: string(mustJSON(map[string]string{"from": q.Pool, "to": pool}))}).Error
+	})
+}
+
 // ProgrammeView is a programme with the size of its bank.
 type ProgrammeView struct {
 	ID        int64  `json:"id"`
@@ -265,13 +314,16 @@ type ProgrammeView struct {
 	NameZh    string `json:"name_zh"`
 	NameEn    string `json:"name_en"`
 	Questions int    `json:"questions"`
+	// Practice is how many of them are in the practice pool.
+	Practice int `json:"practice"`
 }
 
 // Programmes lists the programmes.
 func Programmes(ctx context.Context, db *store.DB) ([]ProgrammeView, error) {
 	var out []ProgrammeView
 	err := db.WithContext(ctx).Table("programmes").
-		Select("programmes.id, programmes.code, programmes.name_zh, programmes.name_en, (SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id) AS questions").
+		Select("programmes.id, programmes.code, programmes.name_zh, programmes.name_en, (SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id) AS questions, " +
+			"(SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id AND questions.pool = 'practice') AS practice").
 		Order("programmes.id").Scan(&out).Error
 	return out, err
 }
@@ -322,11 +374,11 @@ func (e *Engine) UpdateExam(ctx context.Context, examID int64, bp Blueprint, p P
 		return err
 	}
 	var bank []store.Question
-	if err := e.db.WithContext(ctx).Where("programme_id = ?", ex.ProgrammeID).Find(&bank).Error; err != nil {
+	if err := e.db.WithContext(ctx).Where("programme_id = ? AND pool = ?", ex.ProgrammeID, poolOf(ex.Kind)).Find(&bank).Error; err != nil {
 		return err
 	}
 	if _, err := Draw(parsed, bank, 1); err != nil {
-		return err
+		return fmt.Errorf("%w (from the %s pool)", err, poolOf(ex.Kind))
 	}
 	pol := mustJSON(p)
 	if _, err := ParsePolicy(string(pol)); err != nil {

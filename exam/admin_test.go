@@ -78,7 +78,7 @@ func TestBankExportImportRoundTripAndRejectsBadLines(t *testing.T) {
 			body   []byte
 		}{{"csv", csvBody}, {"json", jsonBody}} {
 			code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/programmes/%d/questions?format=%s", p2.ID, f.format), f.body)
-			if code != 201 || !strings.Contains(string(out), `"imported":24`) {
+			if code != 201 || !strings.Contains(string(out), `"imported":44`) {
 				t.Fatalf("import %s: %d %s", f.format, code, out)
 			}
 		}
@@ -86,6 +86,10 @@ func TestBankExportImportRoundTripAndRejectsBadLines(t *testing.T) {
 		b, _ := exam.Bank(t.Context(), e.db, p2.ID)
 		if len(b) != 2*len(a) {
 			t.Fatalf("imported %d, want %d", len(b), 2*len(a))
+		}
+		// The pools survive the round trip.
+		if !strings.Contains(string(csvBody), ",practice\n") || !strings.Contains(strings.ReplaceAll(string(jsonBody), " ", ""), `"pool":"practice"`) {
+			t.Fatal("the export does not say which questions are practice")
 		}
 		for i := range a {
 			x, y, z := exam.FromRow(a[i]), exam.FromRow(b[i]), exam.FromRow(b[i+len(a)])
@@ -254,5 +258,65 @@ func TestAdmissionModeChange(t *testing.T) {
 	e.db.Model(&store.AuditEvent{}).Where("action = ? AND detail LIKE ?", "admission_mode_changed", `%"to":"manual"%`).Count(&n)
 	if n != 1 {
 		t.Fatalf("%d audit rows", n)
+	}
+}
+
+// An admin moves a question between pools, audited; a formal question on a
+// paper still to be taken stays formal, a practice one a mock has shown
+// never becomes formal, and a pool must be formal or practice.
+func TestQuestionPools(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	admin := e.login(e.admin)
+	var a store.Attempt
+	e.db.Take(&a, e.cands[0].attempt)
+	var paper struct {
+		Items []struct {
+			Q int64 `json:"q"`
+		} `json:"items"`
+	}
+	json.Unmarshal([]byte(a.Paper), &paper)
+	onPaper := paper.Items[0].Q
+	var spare store.Question
+	if err := e.db.Where("pool = ? AND id NOT IN ?", exam.PoolFormal, func() []int64 {
+		ids := []int64{}
+		for _, it := range paper.Items {
+			ids = append(ids, it.Q)
+		}
+		return ids
+	}()).Take(&spare).Error; err != nil {
+		t.Fatal(err)
+	}
+	put := func(id int64, pool string) (int, []byte) {
+		return call(t, e, admin, "PUT", fmt.Sprintf("/api/admin/questions/%d/pool", id), map[string]string{"pool": pool})
+	}
+	code, b := put(onPaper, exam.PoolPractice)
+	expect(t, "a question on a formal paper still to come", code, b, 409, "pool_in_use")
+	code, b = put(spare.ID, "secret")
+	expect(t, "an unknown pool", code, b, 400, "bad_pool")
+	code, b = put(spare.ID, exam.PoolPractice)
+	expect(t, "a spare formal question to practice", code, b, 200, "")
+	if e.db.Take(&spare, spare.ID); spare.Pool != exam.PoolPractice {
+		t.Fatalf("pool %q", spare.Pool)
+	}
+	// A mock shows practice questions: those can never become formal.
+	cand := e.login(e.cands[0])
+	code, b = call(t, e, cand, "POST", "/api/mock", nil)
+	if code != 201 {
+		t.Fatalf("mock: %d %s", code, b)
+	}
+	var mock store.Attempt
+	e.db.Where("kind = ?", "mock").Take(&mock)
+	json.Unmarshal([]byte(mock.Paper), &paper)
+	code, b = put(paper.Items[0].Q, exam.PoolFormal)
+	expect(t, "a practice question a mock has shown", code, b, 409, "pool_in_use")
+	var n int64
+	e.db.Model(&store.AuditEvent{}).Where("action = ?", "question_pool_changed").Count(&n)
+	if n != 1 {
+		t.Fatalf("%d audit events", n)
+	}
+	code, b = put(spare.ID, exam.PoolPractice)
+	expect(t, "for a candidate", code, b, 200, "")
+	if code, _ := call(t, e, cand, "PUT", fmt.Sprintf("/api/admin/questions/%d/pool", spare.ID), map[string]string{"pool": "formal"}); code != 403 {
+		t.Fatalf("a candidate moved a question: %d", code)
 	}
 }

@@ -29,6 +29,23 @@ type Question struct {
 	Difficulty    int      `json:"difficulty"`
 	PartialCredit bool     `json:"partial_credit,omitempty"`
 	Explanation   string   `json:"explanation,omitempty"`
+	// Pool is PoolFormal (the default) or PoolPractice.
+	Pool string `json:"pool,omitempty"`
+}
+
+// Question pools: a formal exam draws only formal questions and a mock test
+// only practice ones, so no formal question is ever seen before the exam.
+const (
+	PoolFormal   = "formal"
+	PoolPractice = "practice"
+)
+
+// poolOf is the pool an exam of this kind draws from.
+func poolOf(kind string) string {
+	if kind == KindMock {
+		return PoolPractice
+	}
+	return PoolFormal
 }
 
 // TrueFalseOptions are the fixed options of a true/false question.
@@ -50,6 +67,13 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d, %s: %s", e.Line
 func (q *Question) Validate(line int) []LineError {
 	var errs []LineError
 	bad := func(field, reason string) { errs = append(errs, LineError{line, field, reason}) }
+	switch q.Pool {
+	case "":
+		q.Pool = PoolFormal
+	case PoolFormal, PoolPractice:
+	default:
+		bad("pool", "use formal or practice")
+	}
 	if strings.TrimSpace(q.Stem) == "" {
 		bad("stem", "empty")
 	}

@@ -1,6 +1,7 @@
 package exam
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -11,7 +12,12 @@ import (
 // csvHeader is the column order of a question bank in CSV: the options in
 // columns A–H (empty ones left out), the key as letters ("B", "ACD"), tags
 // separated by "|".
-var csvHeader = []string{"kind", "stem", "A", "B", "C", "D", "E", "F", "G", "H", "answer", "tags", "difficulty", "partial_credit", "explanation"}
+// A last column "pool" (formal or practice; empty is formal) may follow,
+// and the export writes it.
+var csvHeader = []string{"kind", "stem", "A", "B", "C", "D", "E", "F", "G", "H", "answer", "tags", "difficulty", "partial_credit", "explanation", "pool"}
+
+// csvHeaderV1 is the header before question pools, still read.
+var csvHeaderV1 = csvHeader[:15]
 
 const letters = "ABCDEFGH"
 
@@ -25,18 +31,22 @@ func ParseBankCSV(r io.Reader) ([]Question, []LineError) {
 	if err != nil {
 		return nil, []LineError{{0, "file", "not valid CSV: " + err.Error()}}
 	}
-	if len(rows) == 0 || strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
+	if len(rows) == 0 || (strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") && strings.Join(rows[0], ",") != strings.Join(csvHeaderV1, ",")) {
 		return nil, []LineError{{1, "header", "the first line must be: " + strings.Join(csvHeader, ",")}}
 	}
+	width := len(rows[0])
 	var qs []Question
 	var errs []LineError
 	for i, row := range rows[1:] {
 		line := i + 2
-		if len(row) != len(csvHeader) {
-			errs = append(errs, LineError{line, "line", fmt.Sprintf("has %d fields, want %d", len(row), len(csvHeader))})
+		if len(row) != width {
+			errs = append(errs, LineError{line, "line", fmt.Sprintf("has %d fields, want %d", len(row), width)})
 			continue
 		}
 		q := Question{Kind: Kind(strings.TrimSpace(row[0])), Stem: row[1], Explanation: row[14]}
+		if width > 15 {
+			q.Pool = strings.ToLower(strings.TrimSpace(row[15]))
+		}
 		for _, o := range row[2:10] {
 			if o != "" {
 				q.Options = append(q.Options, o)
@@ -95,6 +105,7 @@ func WriteBankCSV(w io.Writer, qs []Question) error {
 		row[12] = strconv.Itoa(q.Difficulty)
 		row[13] = strconv.FormatBool(q.PartialCredit)
 		row[14] = q.Explanation
+		row[15] = cmp.Or(q.Pool, PoolFormal)
 		cw.Write(row)
 	}
 	cw.Flush()

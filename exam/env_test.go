@@ -76,13 +76,15 @@ type cand struct {
 	attempt  int64
 }
 
-// bank makes a small bank: 12 single, 6 multiple, 6 true/false.
+// bank makes a small bank: 12 single, 6 multiple, 6 true/false in the
+// formal pool, and 10, 5 and 5 in the practice pool (stems say which).
 func bank(t *testing.T, db *store.DB, programme int64) map[int64][]int {
 	keys := map[int64][]int{}
+	pool := exam.PoolFormal
 	add := func(kind string, opts []string, key []int) {
 		o, _ := json.Marshal(opts)
 		k, _ := json.Marshal(key)
-		q := &store.Question{ProgrammeID: programme, Kind: kind, Stem: fmt.Sprintf("%s 题 %d", kind, len(keys)+1), Options: string(o), Answer: string(k), Tags: `["t"]`, Difficulty: 1}
+		q := &store.Question{ProgrammeID: programme, Kind: kind, Stem: fmt.Sprintf("%s %s 题 %d", pool, kind, len(keys)+1), Options: string(o), Answer: string(k), Tags: `["t"]`, Difficulty: 1, Pool: pool}
 		if err := db.Create(q).Error; err != nil {
 			t.Fatal(err)
 		}
@@ -95,6 +97,16 @@ func bank(t *testing.T, db *store.DB, programme int64) map[int64][]int {
 		add("multiple", []string{"甲", "乙", "丙", "丁"}, []int{0, 2})
 	}
 	for i := range 6 {
+		add("truefalse", exam.TrueFalseOptions, []int{i % 2})
+	}
+	pool = exam.PoolPractice
+	for i := range 10 {
+		add("single", []string{"甲", "乙", "丙", "丁"}, []int{i % 4})
+	}
+	for range 5 {
+		add("multiple", []string{"甲", "乙", "丙", "丁"}, []int{0, 2})
+	}
+	for i := range 5 {
 		add("truefalse", exam.TrueFalseOptions, []int{i % 2})
 	}
 	return keys

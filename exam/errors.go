@@ -17,5 +17,7 @@ var (
 	ErrBadBlueprint    = store.NewError("exam", store.Invalid, "bad_blueprint", "the blueprint cannot be drawn from the bank")
 	ErrUnavailable     = store.NewError("exam", store.Unavailable, "unavailable", "the answer could not be stored; resend it")
 	ErrChainBroken     = store.NewError("exam", store.Internal, "chain_broken", "the attempt's log does not verify")
+	ErrFormalRunning   = store.NewError("exam", store.Conflict, "formal_running", "no mock test while the formal exam runs")
+	ErrMockLimit       = store.NewError("exam", store.TooMany, "mock_limit", "at most 5 mock tests in 24 hours")
 	ErrMockOnly        = store.NewError("exam", store.Invalid, "mock_only", "only a mock exam can be started this way")
 )

@@ -412,50 +412,73 @@ func TestSocketAuthorisation(t *testing.T) {
 	}
 }
 
-func TestMockExamIsUnlimitedAndUncounted(t *testing.T) {
+// Mock tests draw only from the practice pool and formal exams only from
+// the formal one, so no formal question is seen before the exam; mocks are
+// uncounted, at most 5 in 24 hours, and none while the formal attempt runs.
+func TestMockDrawsOnlyPracticeAndIsLimited(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
 	hc := e.login(e.cands[0])
-	var ids []int64
-	for range 2 {
+	mock := func() (int, int64) {
 		req, _ := http.NewRequest("POST", e.srv.URL+"/api/mock", nil)
 		req.Header.Set("X-CSRF-Token", csrf(t, hc, e.srv.URL))
 		resp, err := hc.Do(req)
-		if err != nil || resp.StatusCode != 201 {
-			t.Fatalf("mock: %v %v", resp.StatusCode, err)
+		if err != nil {
+			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		var r struct {
 			AttemptID int64 `json:"attempt_id"`
 		}
 		json.NewDecoder(resp.Body).Decode(&r)
-		resp.Body.Close()
-		ids = append(ids, r.AttemptID)
+		return resp.StatusCode, r.AttemptID
 	}
-	if ids[0] == ids[1] {
-		t.Fatal("a second mock attempt reused the first")
+	pools := func(p map[string]any) map[string]int {
+		n := map[string]int{}
+		for _, q := range questions(p) {
+			n[strings.Fields(q["stem"].(string))[0]]++
+		}
+		return n
+	}
+	var ids []int64
+	for i := range exam.MocksPerDay {
+		code, id := mock()
+		if code != 201 {
+			t.Fatalf("mock %d: %d", i+1, code)
+		}
+		ids = append(ids, id)
+	}
+	if code, _ := mock(); code != 429 {
+		t.Fatalf("mock %d in a day: %d, want 429 mock_limit", exam.MocksPerDay+1, code)
 	}
 	c, _, err := e.dial(hc, ids[1])
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := c.start()
-	if p["kind"] != "mock" || len(questions(p)) != 20 {
-		t.Fatalf("mock paper %v", p["kind"])
+	if got := pools(p); p["kind"] != "mock" || got[exam.PoolPractice] != 20 || got[exam.PoolFormal] != 0 {
+		t.Fatalf("mock paper %v: %v", p["kind"], got)
 	}
-	c.send(map[string]any{"type": "submit", "id": "s"})
-	if end := c.await("ended", is("ended")); end["score"] == nil || end["passed"] == nil {
-		t.Fatalf("a mock's end has no score: %v", end)
-	}
+	c.ws.Close()
 	resp, _ := hc.Get(e.srv.URL + "/api/attempts")
 	var list struct{ Attempts []exam.AttemptSummary }
 	json.NewDecoder(resp.Body).Decode(&list)
 	resp.Body.Close()
-	if len(list.Attempts) != 3 || list.Attempts[0].Kind != "formal" {
+	if len(list.Attempts) != exam.MocksPerDay+1 || list.Attempts[0].Kind != "formal" {
 		t.Fatalf("attempts %+v", list.Attempts)
 	}
 	var formal store.Attempt
 	e.db.Take(&formal, e.cands[0].attempt)
 	if formal.Status != "not_started" {
 		t.Fatal("a mock attempt touched the formal one")
+	}
+	// The formal paper is all formal; while it runs, no mock starts.
+	f := e.connect(e.cands[0])
+	if got := pools(f.start()); got[exam.PoolFormal] != 20 || got[exam.PoolPractice] != 0 {
+		t.Fatalf("formal paper: %v", got)
+	}
+	e.clock.add(25 * time.Hour)
+	if code, _ := mock(); code != 409 {
+		t.Fatalf("a mock while the formal exam runs: %d, want 409 formal_running", code)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"gorm.io/gorm"
@@ -247,9 +248,28 @@ func (e *Engine) Resume(ctx context.Context, h *Handle) (*PaperReply, error) {
 	return r, nil
 }
 
+// MocksPerDay is how many mock tests a candidate may start in 24 hours.
+const MocksPerDay = 5
+
 // StartMock creates a new mock attempt (模拟测试) for a candidate: the same
-// engine on a practice paper, any time, as often as wanted, never counted.
+// engine on a paper from the practice pool, never counted; at most
+// MocksPerDay in 24 hours, and none while their formal attempt runs.
 func (e *Engine) StartMock(ctx context.Context, candidateID int64) (int64, error) {
+	var running, recent int64
+	if err := e.db.WithContext(ctx).Model(&store.Attempt{}).Where("candidate_id = ? AND kind = ? AND status = ?", candidateID, KindFormal, StatusInProgress).
+		Count(&running).Error; err != nil {
+		return 0, err
+	}
+	if running > 0 {
+		return 0, ErrFormalRunning
+	}
+	if err := e.db.WithContext(ctx).Model(&store.Attempt{}).Where("candidate_id = ? AND kind = ? AND created_at > ?", candidateID, KindMock, e.now().Add(-24*time.Hour)).
+		Count(&recent).Error; err != nil {
+		return 0, err
+	}
+	if recent >= MocksPerDay {
+		return 0, fmt.Errorf("%w: %d in the last 24 hours", ErrMockLimit, recent)
+	}
 	var ex store.Exam
 	err := e.db.WithContext(ctx).Where("kind = ?", KindMock).Order("id").Take(&ex).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -263,9 +283,9 @@ func (e *Engine) StartMock(ctx context.Context, candidateID int64) (int64, error
 		return 0, err
 	}
 	seed := newSeed()
-	p, err := Draw(info.blueprint, bankOf(info), seed)
+	p, err := Draw(info.blueprint, bankOf(info, PoolPractice), seed)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w (from the practice pool)", err)
 	}
 	a := &store.Attempt{ExamID: ex.ID, CandidateID: candidateID, Kind: KindMock, Status: StatusNotStarted, Seed: seed, Paper: string(mustJSON(p)), CreatedAt: e.now()}
 	if err := e.db.WithContext(ctx).Create(a).Error; err != nil {
@@ -274,10 +294,13 @@ func (e *Engine) StartMock(ctx context.Context, candidateID int64) (int64, error
 	return a.ID, nil
 }
 
-func bankOf(info *examInfo) []store.Question {
+// bankOf is the exam's bank as far as a pool goes.
+func bankOf(info *examInfo, pool string) []store.Question {
 	qs := make([]store.Question, 0, len(info.questions))
 	for _, q := range info.questions {
-		qs = append(qs, q)
+		if q.Pool == pool {
+			qs = append(qs, q)
+		}
 	}
 	return qs
 }
@@ -299,7 +322,7 @@ func ScheduleSession(ctx context.Context, tx *gorm.DB, sessionID int64) (int, er
 		return 0, err
 	}
 	var bank []store.Question
-	if err := tx.WithContext(ctx).Where("programme_id = ?", ex.ProgrammeID).Find(&bank).Error; err != nil {
+	if err := tx.WithContext(ctx).Where("programme_id = ? AND pool = ?", ex.ProgrammeID, poolOf(ex.Kind)).Find(&bank).Error; err != nil {
 		return 0, err
 	}
 	var seats []store.Seat

@@ -107,6 +107,11 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 		}
 		return WriteJSON(w, http.StatusOK, rep)
 	})
+	handle("PUT /api/admin/questions/{id}/pool", withID(func(r *http.Request, a *Auth, id int64, req struct {
+		Pool string `json:"pool"`
+	}) (any, error) {
+		return nil, exam.SetQuestionPool(r.Context(), s.db, id, req.Pool, a.User.ID)
+	}))
 	handle("GET /api/admin/exams", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		list, err := exam.Exams(r.Context(), s.db)
 		if err != nil {

@@ -13,7 +13,7 @@ func TestClientIPFromTrustedProxiesOnly(t *testing.T) {
 	_, proxies, _ := net.ParseCIDR("10.0.0.0/8")
 	for _, c := range []struct {
 		name, remote, xff, want string
-		trusted             bool
+		trusted                 bool
 	}{
 		{"no proxies: the header is ignored", "198.51.100.9:5000", "203.0.113.1", "198.51.100.9", false},
 		{"from the proxy", "10.0.0.2:5000", "203.0.113.1", "203.0.113.1", true},

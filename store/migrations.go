@@ -366,6 +366,11 @@ CREATE TABLE certificates (
 	revoked_by BIGINT REFERENCES users(id)
 );
 `},
+	// A question is in the formal pool (drawn for formal exams, never seen
+	// before one) or the practice pool (drawn for mock tests).
+	{"0010_question_pools", `
+ALTER TABLE questions ADD COLUMN pool TEXT NOT NULL DEFAULT 'formal'
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

@@ -90,8 +90,10 @@ type Question struct {
 	Difficulty    int
 	PartialCredit bool
 	Explanation   string `json:"-"`
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// Pool is "formal" (formal exams only) or "practice" (mock tests only).
+	Pool      string `gorm:"default:formal"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Exam is a timed test of a programme level: the formal theory exam or a mock.

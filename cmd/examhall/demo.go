@@ -216,13 +216,23 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 			}
 			levels[l.Code] = lv.ID
 		}
+		// The last questions of each kind are the practice pool, as many
+		// as the mock test draws; the formal exam never shows them, and the
+		// mock never shows a formal one.
+		practice := map[exam.Kind]int{exam.Single: 10, exam.Multiple: 5, exam.TrueFalse: 5}
 		qs := make([]store.Question, len(bank))
-		for i, q := range bank {
+		for i := len(bank) - 1; i >= 0; i-- {
+			q := bank[i]
 			opts, _ := json.Marshal(q.Options)
 			ans, _ := json.Marshal(q.Answer)
 			tags, _ := json.Marshal(q.Tags)
+			pool := exam.PoolFormal
+			if practice[q.Kind] > 0 {
+				practice[q.Kind]--
+				pool = exam.PoolPractice
+			}
 			qs[i] = store.Question{ProgrammeID: prog.ID, Kind: string(q.Kind), Stem: q.Stem, Options: string(opts), Answer: string(ans),
-				Tags: string(tags), Difficulty: q.Difficulty, PartialCredit: q.PartialCredit, Explanation: q.Explanation}
+				Tags: string(tags), Difficulty: q.Difficulty, PartialCredit: q.PartialCredit, Explanation: q.Explanation, Pool: pool}
 		}
 		if err := tx.CreateInBatches(qs, 200).Error; err != nil {
 			return err

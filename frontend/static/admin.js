@@ -174,10 +174,12 @@ function bank(programmes) {
     const msg = h('div');
     const file = h('input', { type: 'file', accept: '.csv,.json,text/csv,application/json' });
     return h('div', { class: 'bank' },
-      h('h3', {}, `${p.name_zh} `, h('span', { class: 'en' }, p.name_en), ' · ', biEl('span', 'admin.bank.count', { n: p.questions })),
+      h('h3', {}, `${p.name_zh} `, h('span', { class: 'en' }, p.name_en), ' · ', biEl('span', 'admin.bank.count', { n: p.questions }),
+        ' · ', biEl('span', 'admin.bank.practice', { n: p.practice })),
       h('p', {}, biEl('span', 'admin.bank.export'), ': ',
         h('a', { href: `/api/admin/programmes/${p.id}/questions?format=csv` }, 'CSV'), ' · ',
         h('a', { href: `/api/admin/programmes/${p.id}/questions?format=json` }, 'JSON')),
+      poolForm(),
       label('admin.bank.import', file),
       biEl('button', 'admin.bank.import.button', {}, { type: 'button', onclick: async () => {
         const f = file.files[0];
@@ -190,6 +192,21 @@ function bank(programmes) {
       } }),
       msg);
   }));
+}
+
+// poolForm moves one question between the formal pool and the practice
+// pool (mock tests draw only practice questions).
+function poolForm() {
+  const id = h('input', { type: 'number', min: 1, class: 'short' });
+  const pool = h('select', {},
+    h('option', { value: 'practice' }, `${t('admin.pool.practice').zh} ${t('admin.pool.practice').en}`),
+    h('option', { value: 'formal' }, `${t('admin.pool.formal').zh} ${t('admin.pool.formal').en}`));
+  const msg = h('div');
+  return h('div', { class: 'poolform' }, label('admin.pool.question', id), ' ', pool, ' ',
+    biEl('button', 'admin.pool.button', {}, { type: 'button', onclick: async () => {
+      try { await api('PUT', `/api/admin/questions/${id.value}/pool`, { pool: pool.value }); note(msg, 'admin.pool.done', { id: id.value }); }
+      catch (e) { note(msg, '', {}, e); }
+    } }), msg);
 }
 
 function imageUpload() {
