@@ -45,3 +45,11 @@ func FuzzCheckBrowser(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, ua string) { CheckBrowser(ua) })
 }
+
+// FuzzParsePolicy: any exam policy an admin saves is refused or parsed.
+func FuzzParsePolicy(f *testing.F) {
+	f.Add(`{"credit_cap_seconds":300}`)
+	f.Add(`{"grace_seconds":-1}`)
+	f.Add(``)
+	f.Fuzz(func(t *testing.T, s string) { ParsePolicy(s) })
+}
