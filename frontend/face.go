@@ -80,6 +80,9 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if !bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}) {
 			return ErrBadRequest // JPEG only
 		}
+		if names, _ := filepath.Glob(filepath.Join(s.stillDir(id), "*-page-*.jpg")); len(names) >= proctor.MaxStillsPerAttempt {
+			return proctor.ErrTooManyStills
+		}
 		name, err := s.saveStill(id, kind, b)
 		if err != nil {
 			return err

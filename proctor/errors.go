@@ -18,11 +18,17 @@ var (
 	ErrBadRules = errors.New("invigilation rules must have a positive ratio, room capacity and minimum per room")
 )
 
+// MaxStillsPerAttempt bounds the evidence frames a page may upload for one
+// attempt (a flag's start sends one; a 120-minute exam needs far fewer).
+const MaxStillsPerAttempt = 500
+
 // Errors of the proctor service.
 var (
-	ErrNoAttempt = store.NewError("proctor", store.NotFound, "no_attempt", "no proctored attempt")
-	ErrNotYours  = store.NewError("proctor", store.Forbidden, "not_your_candidate", "only the responsible invigilator, a chief invigilator of the session or an admin may do this")
-	ErrBadSignal = store.NewError("proctor", store.Invalid, "bad_signal", "unknown signal kind or phase")
-	ErrBadAction = store.NewError("proctor", store.Invalid, "bad_action", "the action is incomplete")
-	ErrNoMessage = store.NewError("proctor", store.NotFound, "no_message", "no such message for this attempt")
+	ErrNoAttempt      = store.NewError("proctor", store.NotFound, "no_attempt", "no proctored attempt")
+	ErrNotYours       = store.NewError("proctor", store.Forbidden, "not_your_candidate", "only the responsible invigilator, a chief invigilator of the session or an admin may do this")
+	ErrTooManySignals = store.NewError("proctor", store.TooMany, "too_many_signals", "more signals than a page sends; slow down")
+	ErrTooManyStills  = store.NewError("proctor", store.TooMany, "too_many_stills", "the attempt has all the evidence stills it may keep")
+	ErrBadSignal      = store.NewError("proctor", store.Invalid, "bad_signal", "unknown signal kind or phase")
+	ErrBadAction      = store.NewError("proctor", store.Invalid, "bad_action", "the action is incomplete")
+	ErrNoMessage      = store.NewError("proctor", store.NotFound, "no_message", "no such message for this attempt")
 )

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
 	"github.com/examhall/examhall/frontend/i18n"
@@ -82,7 +83,18 @@ type attemptState struct {
 	// pageFaces is whether the page's face analysis runs; disagree whether
 	// it and the server's currently disagree about the PC camera.
 	pageFaces, disagree bool
+	// pageRate bounds the signals the page may send.
+	pageRate *rate.Limiter
 }
+
+// A page sends a signal when something happens (focus, full screen, face):
+// a few a minute, and a page back from an outage flushes what it kept.
+// PageSignalsPerSecond (with a burst of PageSignalBurst)
+// bounds a page gone wrong or a client flooding the proctor.
+const (
+	PageSignalsPerSecond = 5
+	PageSignalBurst      = 60
+)
 
 // AttemptInfo is who and where an attempt is.
 type AttemptInfo struct {
@@ -157,6 +169,16 @@ func (s *Service) Run(ctx context.Context) error {
 			s.tick(ctx)
 		}
 	}
+}
+
+// allowPage says whether the page may send another signal now.
+func (st *attemptState) allowPage() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.pageRate == nil {
+		st.pageRate = rate.NewLimiter(PageSignalsPerSecond, PageSignalBurst)
+	}
+	return st.pageRate.Allow()
 }
 
 // state loads an attempt's info and rules once.
@@ -237,6 +259,9 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		return fmt.Errorf("%w: phase %q", ErrBadSignal, phase)
 	}
 	st, err := s.state(ctx, attemptID)
+	if err == nil && source == "page" && !st.allowPage() {
+		return ErrTooManySignals
+	}
 	if err != nil {
 		return err
 	}
