@@ -89,13 +89,13 @@ func TestJourneySteps(t *testing.T) {
 			t.Fatalf("set-up: %d %s", code, out)
 		}
 
-		// The still: its candidate and their invigilator, nobody else.
+		// The still: its candidate, their invigilator and reviewers, nobody else.
 		still := fmt.Sprintf("/api/proctor/attempts/%d/identity", e.cands[0].attempt)
 		for _, who := range []struct {
 			name   string
 			c      cand
 			status int
-		}{{"responsible invigilator", e.invA, 200}, {"invigilator of another room", e.invD, 403}, {"candidate", e.cands[1], 403}} {
+		}{{"responsible invigilator", e.invA, 200}, {"reviewer", e.reviewer, 200}, {"invigilator of another room", e.invD, 403}, {"candidate", e.cands[1], 403}} {
 			code, out := call(t, e, e.login(who.c), "GET", still, nil)
 			if code != who.status || (code == 200 && !bytes.Equal(out, jpegOf(t, 640, 480))) {
 				t.Fatalf("%s reads the still: %d", who.name, code)
@@ -131,6 +131,9 @@ func TestJourneySteps(t *testing.T) {
 		}
 		if code, _ := call(t, e, e.login(e.invD), "GET", photo, nil); code != 403 {
 			t.Fatalf("another room's invigilator reads the photo: %d", code)
+		}
+		if code, out := call(t, e, e.login(e.reviewer), "GET", photo, nil); code != 200 || !bytes.Equal(out, jpegOf(t, 300, 400)) {
+			t.Fatalf("a reviewer reads the photo: %d", code)
 		}
 		if r := readiness(); !r.Photo {
 			t.Fatal("readiness does not say a photo is on file")

@@ -129,7 +129,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if _, err := svc.CanSee(r.Context(), a.User, id); err != nil {
+		if err := s.mayIdentify(r.Context(), svc, a.User, id); err != nil {
 			return err
 		}
 		return serveStill(w, r, id)
@@ -167,7 +167,7 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if _, err := svc.CanSee(r.Context(), a.User, id); err != nil {
+		if err := s.mayIdentify(r.Context(), svc, a.User, id); err != nil {
 			return err
 		}
 		var photo string
@@ -238,4 +238,22 @@ func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		}
 		return WriteJSON(w, http.StatusOK, map[string]int{"admitted": n})
 	}))
+}
+
+// mayIdentify says whether u may see an attempt's identity still and the
+// candidate's registered photo: the candidate's invigilators, a chief and
+// an admin (who admit them), and reviewers (who rule on the attempt).
+func (s *Server) mayIdentify(ctx context.Context, svc *proctor.Service, u *store.User, attemptID int64) error {
+	if u.Role != store.RoleReviewer {
+		_, err := svc.CanSee(ctx, u, attemptID)
+		return err
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&store.Attempt{}).Where("id = ?", attemptID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
 }
