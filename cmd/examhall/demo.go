@@ -49,7 +49,10 @@ type DemoFile struct {
 	// Panel are reviewers with organisations, for the certificate's panels.
 	Panel        []Login `json:"panel"`
 	Invigilators []Login `json:"invigilators"`
-	Candidates   []Login `json:"candidates"`
+	// Chief is a chief invigilator: works in the first room, sees every
+	// room of the session.
+	Chief      Login   `json:"chief,omitempty"`
+	Candidates []Login `json:"candidates"`
 }
 
 // demoBlueprint draws 100 questions worth 100 points from the bank.
@@ -128,6 +131,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	demo := &DemoFile{
 		Admin:     Login{Username: "admin", Password: frontend.NewStaffPassword()},
 		Reviewers: []Login{{Username: "reviewer01", Password: frontend.NewStaffPassword()}},
+		Chief:     Login{Username: "chief01", Password: frontend.NewStaffPassword(), Room: "R01"},
 	}
 	type account struct {
 		user  store.User
@@ -143,6 +147,8 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	}
 	add(store.RoleAdmin, "考试中心管理员", &demo.Admin)
 	add(store.RoleReviewer, "评审员 01", &demo.Reviewers[0])
+	add(store.RoleInvigilator, "主监考 01", &demo.Chief)
+	accounts[len(accounts)-1].user.Chief = true
 	for i := range 3 {
 		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: frontend.NewStaffPassword()})
 	}
@@ -282,6 +288,9 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 			ris = append(ris, store.RoomInvigilator{RoomID: rooms[l.Room].ID, UserID: idOf[l.Username]})
 			invsOf[l.Room] = append(invsOf[l.Room], idOf[l.Username])
 		}
+		// The chief works in the first room without candidates of their
+		// own, and sees every room of the session.
+		ris = append(ris, store.RoomInvigilator{RoomID: rooms[demo.Chief.Room].ID, UserID: idOf[demo.Chief.Username]})
 		if err := tx.CreateInBatches(ris, 500).Error; err != nil {
 			return err
 		}
@@ -328,6 +337,9 @@ func printDemo(w io.Writer, d *DemoFile, path string) {
 	}
 	for _, p := range d.Panel {
 		fmt.Fprintf(w, "  评审专家 panel      %-12s %s\n", p.Username, p.Password)
+	}
+	if d.Chief.Username != "" {
+		fmt.Fprintf(w, "  主监考 chief        %-12s %s  (%s, every room)\n", d.Chief.Username, d.Chief.Password, d.Chief.Room)
 	}
 	for _, i := range d.Invigilators {
 		fmt.Fprintf(w, "  监考员 invigilator  %-12s %s  (%s)\n", i.Username, i.Password, i.Room)

@@ -144,6 +144,33 @@ func login(t *testing.T, base, user, pw string) int {
 	return resp.StatusCode
 }
 
+// roomsOf logs in and counts the rooms the console offers.
+func roomsOf(t *testing.T, base, user, pw string) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, _ := c.Get(base + "/api/csrf")
+	var tok struct {
+		CSRFToken string `json:"csrf_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": pw})
+	req, _ := http.NewRequest("POST", base+"/api/login", strings.NewReader(string(body)))
+	req.Header.Set("X-CSRF-Token", tok.CSRFToken)
+	if resp, err := c.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("login %s: %v %v", user, resp, err)
+	}
+	resp, err := c.Get(base + "/api/proctor/rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct{ Rooms []json.RawMessage }
+	json.NewDecoder(resp.Body).Decode(&r)
+	return len(r.Rooms)
+}
+
 func TestDemoSeedsLoginsAndIsIdempotent(t *testing.T) {
 	dir := t.TempDir()
 	stop, demo := startDemo(t, dir, "200")
@@ -169,10 +196,18 @@ func TestDemoSeedsLoginsAndIsIdempotent(t *testing.T) {
 		{demo.Admin.Username, demo.Admin.Password},
 		{demo.Invigilators[0].Username, demo.Invigilators[0].Password},
 		{demo.Reviewers[0].Username, demo.Reviewers[0].Password},
+		{demo.Chief.Username, demo.Chief.Password},
 	} {
 		if code := login(t, demo.URL, who[0], who[1]); code != 200 {
 			t.Errorf("login %s: %d", who[0], code)
 		}
+	}
+	// The chief invigilator sees every room of the session.
+	if n := roomsOf(t, demo.URL, demo.Chief.Username, demo.Chief.Password); n != len(rooms) {
+		t.Errorf("the chief sees %d rooms of %d", n, len(rooms))
+	}
+	if n := roomsOf(t, demo.URL, demo.Invigilators[0].Username, demo.Invigilators[0].Password); n != 1 {
+		t.Errorf("an invigilator sees %d rooms", n)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
