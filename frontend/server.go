@@ -14,8 +14,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,7 +75,7 @@ type Server struct {
 	bus      store.Bus
 	counters store.Counters
 	log      *slog.Logger
-	mux      *http.ServeMux
+	mux      *routeMux
 	handler  http.Handler
 	metrics  *serverMetrics
 	pages    *pages
@@ -114,7 +116,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: http.NewServeMux(), pages: pg}
+	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, pages: pg}
 	s.metrics = &serverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "examhall_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -150,6 +152,32 @@ func New(cfg Config) (*Server, error) {
 	}))
 	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies))
 	return s, nil
+}
+
+// routeMux is the server's mux, keeping the patterns it was given so a
+// test can walk every route (the authorization matrix).
+type routeMux struct {
+	*http.ServeMux
+	mu       sync.Mutex
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.mu.Lock()
+	m.patterns = append(m.patterns, pattern)
+	m.mu.Unlock()
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
+}
+
+// Routes lists every route pattern mounted so far, e.g. "GET /api/me".
+func (s *Server) Routes() []string {
+	s.mux.mu.Lock()
+	defer s.mux.mu.Unlock()
+	return slices.Clone(s.mux.patterns)
 }
 
 // ServeHTTP implements http.Handler.
