@@ -54,14 +54,6 @@ func (db *DB) AuthSessionByToken(ctx context.Context, tokenHash string, now time
 	return &s, u, nil
 }
 
-// AuthSessionLive says whether a login still holds: not logged out, not
-// expired.
-func (db *DB) AuthSessionLive(ctx context.Context, id int64, now time.Time) (bool, error) {
-	var n int64
-	err := db.WithContext(ctx).Model(&AuthSession{}).Where("id = ? AND expires_at > ?", id, now).Count(&n).Error
-	return n > 0, translate(err)
-}
-
 // DeleteAuthSession ends a login.
 func (db *DB) DeleteAuthSession(ctx context.Context, tokenHash string) error {
 	return translate(db.WithContext(ctx).Where("token_hash = ?", tokenHash).Delete(&AuthSession{}).Error)
