@@ -41,6 +41,29 @@ type source struct {
 	mu      sync.Mutex
 	layers  map[string]uint32 // layer → its SSRC
 	downs   map[*down]struct{}
+	// out is what forward sends to, rebuilt (never changed in place) when
+	// a viewer, a layer or a wish changes, so a packet costs no allocation.
+	out []route
+}
+
+// route is a viewer's track and the layer it gets.
+type route struct {
+	d      *down
+	target string
+}
+
+// rebuild remakes out from downs; src.mu is held.
+func (src *source) rebuild() {
+	out := make([]route, 0, len(src.downs))
+	for d := range src.downs {
+		// A microphone is heard only from the candidate opened large:
+		// fifteen silent ones would cost a console as much as its tiles.
+		if src.kind == "audio" && d.want != LayerHigh {
+			continue
+		}
+		out = append(out, route{d, d.target})
+	}
+	src.out = out
 }
 
 func (src *source) key() string {
@@ -74,6 +97,7 @@ func (src *source) setLayer(layer string, ssrc uint32) {
 			asks = append(asks, src.layers[t])
 		}
 	}
+	src.rebuild()
 	src.mu.Unlock()
 	for _, s := range asks {
 		src.peer.keyFrameNow(s)
@@ -82,20 +106,8 @@ func (src *source) setLayer(layer string, ssrc uint32) {
 
 // forward copies one packet of a layer to every viewer on that layer.
 func (src *source) forward(layer string, pkt *rtp.Packet) {
-	type to struct {
-		d      *down
-		target string
-	}
 	src.mu.Lock()
-	downs := make([]to, 0, len(src.downs))
-	for d := range src.downs {
-		// A microphone is heard only from the candidate opened large:
-		// fifteen silent ones would cost a console as much as its tiles.
-		if src.kind == "audio" && d.want != LayerHigh {
-			continue
-		}
-		downs = append(downs, to{d, d.target})
-	}
+	downs := src.out
 	src.mu.Unlock()
 	key := src.kind == "audio" || isKeyFrameStart(pkt.Payload)
 	n := 0
@@ -307,6 +319,7 @@ func (v *Viewer) setWant(d *down) {
 	changed := t != d.target
 	d.target = t
 	ssrc := src.layers[t]
+	src.rebuild()
 	src.mu.Unlock()
 	if changed && src.kind == "video" {
 		src.peer.keyFrameNow(ssrc)
@@ -379,6 +392,7 @@ func (src *source) attach(d *down) {
 	d.target = src.pick(d.want)
 	ssrc := src.layers[d.target]
 	src.downs[d] = struct{}{}
+	src.rebuild()
 	src.mu.Unlock()
 	src.viewers.Add(1)
 	if src.kind == "video" {
@@ -390,6 +404,7 @@ func (src *source) detach(d *down) {
 	src.mu.Lock()
 	_, ok := src.downs[d]
 	delete(src.downs, d)
+	src.rebuild()
 	src.mu.Unlock()
 	if ok {
 		src.viewers.Add(-1)
