@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/examhall/examhall/media"
@@ -89,4 +90,39 @@ func TestPairingLinkSurvivesRefusedHandshakes(t *testing.T) {
 		t.Fatalf("the phone, after the refused attempts: %v", err)
 	}
 	conn.Close()
+}
+
+// TestSocketsCloseWhileDevicesConnect closes every socket while phones are
+// connecting, as a shutdown or a test's cut does: with -race this failed
+// when a socket upgraded during the wait was counted after it began.
+func TestSocketsCloseWhileDevicesConnect(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	link, _, err := media.Pair(context.Background(), e.db, e.cands[0].attempt, e.srv.URL, e.clock.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone, _, err := e.open(&http.Client{}, strings.TrimPrefix(strings.Replace(link, "/phone?", "/ws/phone?", 1), e.srv.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	paired := phone.await("paired", func(m map[string]any) bool { return m["type"] == "paired" })
+	ws := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws/phone?key=" + paired["device_key"].(string)
+	done := make(chan struct{})
+	var opened atomic.Int64
+	go func() {
+		defer close(done)
+		for range 40 {
+			if conn, _, err := wsDialer(&http.Client{}).Dial(ws, nil); err == nil {
+				opened.Add(1)
+				conn.Close()
+			}
+		}
+	}()
+	for range 40 {
+		e.web.CloseSockets()
+	}
+	<-done
+	if opened.Load() == 0 {
+		t.Fatal("no phone connected between the closes")
+	}
 }

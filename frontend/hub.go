@@ -84,6 +84,7 @@ type Socket struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	conns    map[*Conn]struct{}
+	closing  bool // closeAll is waiting: no new connection is taken
 }
 
 // Socket registers a websocket endpoint at path for the given roles.
@@ -303,11 +304,20 @@ func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
 		cancel()
 		return // the upgrader has answered
 	}
+	// The writer is counted under the lock closeAll takes before it waits,
+	// so a socket upgraded while the server shuts down is either waited for
+	// or refused, never raced.
 	sk.mu.Lock()
+	if sk.closing {
+		sk.mu.Unlock()
+		cancel()
+		ws.Close()
+		return
+	}
 	sk.conns[c] = struct{}{}
+	sk.wg.Add(1)
 	sk.mu.Unlock()
 	sk.s.metrics.sockets.Inc()
-	sk.wg.Add(1)
 	go sk.writeLoop(c, ws)
 	for _, f := range sk.ready {
 		f(c)
@@ -485,11 +495,15 @@ func (s *Server) closeSession(id int64) {
 // closeAll disconnects every device (at shutdown) and waits for the writers.
 func (sk *Socket) closeAll() {
 	sk.mu.Lock()
+	sk.closing = true
 	for c := range sk.conns {
 		c.Close("shutdown", "")
 	}
 	sk.mu.Unlock()
 	sk.wg.Wait()
+	sk.mu.Lock()
+	sk.closing = false
+	sk.mu.Unlock()
 }
 
 // CloseSockets disconnects every websocket, telling each device the server is
