@@ -117,10 +117,12 @@ func TestCertificatePathInChromium(t *testing.T) {
 	// two others score; then all three show.
 	sitting := reg.Components[1].Sittings[0].ID
 	browsertest.Run(t, rb, "a panel member scores",
-		e.loginPage(e.reviewers[0]), chromedp.WaitVisible("#cert-panel"),
-		chromedp.Navigate(e.srv.URL+"/panel"), chromedp.WaitVisible("[data-score-form]"),
+		e.loginPage(e.reviewers[0]), chromedp.WaitVisible("[data-score-form]"),
 		chromedp.SendKeys("[data-score-input]", "88"), chromedp.SendKeys("[data-comment]", "方案完整，可行性较好"),
 		chromedp.Click("[data-score-form] button[type=submit]"))
+	if where := browsertest.Eval[string](t, rb, `location.pathname`); where != "/panel" {
+		t.Fatalf("a panel member lands on %s, want /panel", where)
+	}
 	browsertest.WaitTrue(t, rb, "own score shown, others hidden", `!!document.querySelector('[data-mine]') && !document.querySelector('[data-scores]')`, wait)
 	var first store.PanelSeat
 	e.db.Where("user_id = ? AND scored_at IS NOT NULL", e.reviewers[0].id).Take(&first)

@@ -56,7 +56,7 @@ func newCertEnv(t *testing.T, rules string) *certEnv {
 	}
 	e.alice = account(store.RoleCandidate, "2026900001", "王小明")
 	e.bob = account(store.RoleCandidate, "2026900002", "李四")
-	e.reviewers = []cand{e.reviewer, account(store.RoleReviewer, "panel2", "评审员二"), account(store.RoleReviewer, "panel3", "评审员三")}
+	e.reviewers = []cand{account(store.RolePanel, "panel1", "评审专家一"), account(store.RolePanel, "panel2", "评审专家二"), account(store.RolePanel, "panel3", "评审专家三")}
 	return e
 }
 
@@ -318,7 +318,10 @@ func TestCertUploadAPI(t *testing.T) {
 		t.Fatalf("another candidate downloads the plan: %d", code)
 	}
 	if code, _ := call(t, e.examEnv, e.login(e.reviewers[0]), "GET", fmt.Sprintf("/api/cert/sittings/%d/document", plan), nil); code != 404 {
-		t.Fatalf("a reviewer off the panel downloads the plan: %d", code)
+		t.Fatalf("a panel member off the panel downloads the plan: %d", code)
+	}
+	if code, _ := call(t, e.examEnv, e.login(e.reviewer), "GET", fmt.Sprintf("/api/cert/sittings/%d/document", plan), nil); code != 403 {
+		t.Fatalf("a reviewer downloads the plan: %d", code)
 	}
 	e.clock.add(6 * 24 * 60 * 60 * 1e9) // six days on: past two working days
 	code, b = upload(alice, []byte("%PDF-1.7 a late replacement"))
@@ -343,8 +346,17 @@ func TestCertPanelAndVerificationAPI(t *testing.T) {
 	code, b = call(t, e.examEnv, admin, "POST", fmt.Sprintf("/api/admin/cert/sittings/%d/panel", plan), map[string]any{"members": ids})
 	expect(t, "a member of the candidate's organisation", code, b, 409, "rule_conflict_of_interest")
 	call(t, e.examEnv, admin, "PUT", fmt.Sprintf("/api/admin/cert/reviewers/%d/affiliation", ids[2]), map[string]string{"organisation": "上海评审中心"})
+	code, b = call(t, e.examEnv, admin, "POST", fmt.Sprintf("/api/admin/cert/sittings/%d/panel", plan), map[string]any{"members": []int64{ids[0], ids[1], e.reviewer.id}})
+	expect(t, "a reviewer on a panel", code, b, 400, "panel_member")
+	code, b = call(t, e.examEnv, admin, "PUT", fmt.Sprintf("/api/admin/cert/reviewers/%d/affiliation", e.reviewer.id), map[string]string{"organisation": "x"})
+	expect(t, "a reviewer's affiliation", code, b, 400, "panel_member")
 	code, b = call(t, e.examEnv, admin, "POST", fmt.Sprintf("/api/admin/cert/sittings/%d/panel", plan), map[string]any{"members": ids})
 	expect(t, "form the panel", code, b, 200, "")
+	for who, want := range map[*http.Client]int{e.login(e.reviewers[0]): 200, e.login(e.panel): 404} {
+		if code, _ := call(t, e.examEnv, who, "GET", fmt.Sprintf("/api/cert/sittings/%d/document", plan), nil); code != want {
+			t.Fatalf("the plan for a panel member: %d, want %d", code, want)
+		}
+	}
 
 	panel := []*http.Client{e.login(e.reviewers[0]), e.login(e.reviewers[1]), e.login(e.reviewers[2])}
 	code, b = call(t, e.examEnv, panel[0], "POST", fmt.Sprintf("/api/panel/%d/score", plan), map[string]any{"score": 120, "comment": "x"})

@@ -54,15 +54,17 @@ type examEnv struct {
 	// works there too; chief is a chief invigilator of room R02 in the same
 	// session; invD works in R02; reviewer is a reviewer.
 	invA, invB, chief, invD, reviewer cand
-	proc                              *proctor.Service
-	media                             *media.Service
-	cert                              *certify.Service
-	dataDir                           string
-	session                           int64
-	room                              int64
-	exam                              store.Exam
-	keys                              map[int64][]int
-	duration                          int
+	// panel is a panel member who sits on no panel yet.
+	panel    cand
+	proc     *proctor.Service
+	media    *media.Service
+	cert     *certify.Service
+	dataDir  string
+	session  int64
+	room     int64
+	exam     store.Exam
+	keys     map[int64][]int
+	duration int
 	// faceModels and faceCheck turn on the browser's and the server's face
 	// analysis (restart the server after setting them).
 	faceModels string
@@ -160,6 +162,7 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	e.invA, e.invB = staff(store.RoleInvigilator, "inva", false), staff(store.RoleInvigilator, "invb", false)
 	e.chief, e.invD = staff(store.RoleInvigilator, "chief", true), staff(store.RoleInvigilator, "invd", false)
 	e.reviewer = staff(store.RoleReviewer, "reviewer", false)
+	e.panel = staff(store.RolePanel, "panel0", false)
 	r2 := &store.Room{SessionID: s.ID, Code: "R02", Name: "第二考场"}
 	e.db.Create(r2)
 	for _, ri := range []store.RoomInvigilator{{RoomID: r.ID, UserID: e.invA.id}, {RoomID: r.ID, UserID: e.invB.id}, {RoomID: r2.ID, UserID: e.chief.id}, {RoomID: r2.ID, UserID: e.invD.id}} {

@@ -117,6 +117,7 @@ var homes = map[store.Role]string{
 	store.RoleCandidate:   "/candidate",
 	store.RoleInvigilator: "/console",
 	store.RoleReviewer:    "/review",
+	store.RolePanel:       "/panel",
 	store.RoleAdmin:       "/admin",
 }
 

@@ -88,7 +88,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 			return err
 		}
 	}
-	candidate, admin, reviewer := []store.Role{store.RoleCandidate}, []store.Role{store.RoleAdmin}, []store.Role{store.RoleReviewer}
+	candidate, admin, panel := []store.Role{store.RoleCandidate}, []store.Role{store.RoleAdmin}, []store.Role{store.RolePanel}
 	page := func(roles []store.Role, t *template.Template, title, section string) http.Handler {
 		return s.page(roles, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 			s.renderCert(w, r, t, &certPage{pageData: &pageData{Title: T(title), CSRF: a.Session.CSRFToken, User: a.User}, Section: section})
@@ -98,7 +98,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	s.mux.Handle("GET /register", page(candidate, p.path, "cert.register.title", "register"))
 	s.mux.Handle("GET /path", page(candidate, p.path, "cert.path.title", "path"))
 	s.mux.Handle("GET /admin/programme", page(admin, p.admin, "cert.admin.title", ""))
-	s.mux.Handle("GET /panel", page(reviewer, p.panel, "cert.panel.title", ""))
+	s.mux.Handle("GET /panel", page(panel, p.panel, "cert.panel.title", ""))
 	s.mux.Handle("GET /cert/{number}", s.page([]store.Role{store.RoleCandidate, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		c, err := svc.Print(r.Context(), a.User, r.PathValue("number"))
 		if err != nil {
@@ -216,7 +216,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 		return WriteJSON(w, http.StatusCreated, map[string]any{"sitting_id": st.ID, "file_name": st.FileName, "file_type": st.FileType,
 			"file_size": st.FileSize, "sha256": st.FileSHA256, "submitted_at": st.SubmittedAt})
 	}))
-	s.mux.Handle("GET /api/cert/sittings/{id}/document", s.api([]store.Role{store.RoleCandidate, store.RoleReviewer, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	s.mux.Handle("GET /api/cert/sittings/{id}/document", s.api([]store.Role{store.RoleCandidate, store.RolePanel, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
 		if err != nil {
 			return err
@@ -242,14 +242,14 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 	}))
 
 	// Panel members.
-	s.mux.Handle("GET /api/panel", s.api(reviewer, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	s.mux.Handle("GET /api/panel", s.api(panel, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		list, err := svc.PanelQueue(r.Context(), a.User.ID)
 		if err != nil {
 			return err
 		}
 		return WriteJSON(w, http.StatusOK, map[string]any{"sittings": list})
 	}))
-	s.mux.Handle("POST /api/panel/{id}/score", s.api(reviewer, withID(func(r *http.Request, a *Auth, id int64, req struct {
+	s.mux.Handle("POST /api/panel/{id}/score", s.api(panel, withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Score   *float64 `json:"score"`
 		Comment string   `json:"comment"`
 	}) (any, error) {
@@ -261,7 +261,7 @@ func (s *Server) MountCertify(svc *certify.Service) error {
 		}
 		return svc.PanelItem(r.Context(), a.User.ID, id)
 	})))
-	s.mux.Handle("POST /api/panel/{id}/conflict", s.api(reviewer, withID(func(r *http.Request, a *Auth, id int64, req struct {
+	s.mux.Handle("POST /api/panel/{id}/conflict", s.api(panel, withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Reason string `json:"reason"`
 	}) (any, error) {
 		return nil, svc.DeclareConflict(r.Context(), a.User.ID, id, req.Reason)
@@ -296,7 +296,7 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 			Organisation string `json:"organisation"`
 		}
 		err := s.db.WithContext(ctx).Table("users").Select("users.id, users.username, users.display_name, COALESCE(affiliations.organisation, '') AS organisation").
-			Joins("LEFT JOIN affiliations ON affiliations.user_id = users.id").Where("users.role = ? AND NOT users.disabled", store.RoleReviewer).
+			Joins("LEFT JOIN affiliations ON affiliations.user_id = users.id").Where("users.role = ? AND NOT users.disabled", store.RolePanel).
 			Order("users.id").Scan(&out).Error
 		return out, err
 	}))

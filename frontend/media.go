@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/media"
+	"github.com/examhall/examhall/store"
 )
 
 type viewerKey struct{}
@@ -165,6 +167,12 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 		}
 		if err := json.Unmarshal(m.Raw, &req); err != nil || req.AttemptID == nil || *req.AttemptID < 0 {
 			return ErrBadRequest
+		}
+		// Only a candidate this console watches (its last snapshot) may be
+		// opened; another room's attempt is not found, as over HTTP.
+		ids, _ := c.Value(attemptsKey{}).([]int64)
+		if *req.AttemptID != 0 && !slices.Contains(ids, *req.AttemptID) {
+			return store.ErrNotFound
 		}
 		c.Set(focusKey{}, *req.AttemptID)
 		if v, ok := c.Value(viewerKey{}).(*media.Viewer); ok {

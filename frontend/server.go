@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -180,6 +181,16 @@ func (s *Server) Routes() []string {
 	return slices.Clone(s.mux.patterns)
 }
 
+// Sockets lists every websocket path with the message types it handles,
+// sorted, so a test can ask each one for its access decision.
+func (s *Server) Sockets() map[string][]string {
+	out := map[string][]string{}
+	for _, sk := range s.sockets {
+		out[sk.path] = slices.Sorted(maps.Keys(sk.handlers))
+	}
+	return out
+}
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
@@ -205,8 +216,10 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /logout", s.page(nil, s.handleLogoutForm))
 	s.mux.Handle("GET /exam", s.page([]store.Role{store.RoleCandidate}, s.handleExamPage))
 	s.mux.Handle("GET /console", s.page([]store.Role{store.RoleInvigilator, store.RoleAdmin}, s.handleConsolePage))
+	// The console and the panel page are their own pages (the panel's is
+	// mounted with the certificate programme).
 	for role, path := range homes {
-		if role != store.RoleInvigilator {
+		if role != store.RoleInvigilator && role != store.RolePanel {
 			s.mux.Handle("GET "+path, s.page([]store.Role{role}, s.handleHome))
 		}
 	}

@@ -371,11 +371,21 @@ CREATE TABLE certificates (
 	{"0010_question_pools", `
 ALTER TABLE questions ADD COLUMN pool TEXT NOT NULL DEFAULT 'formal'
 `},
+	// Panel members get their own role: a reviewer who sits on a panel or
+	// has an organisation on record was an assessor given a reviewer's
+	// account, which let them read every attempt.
+	{"0011_panel_role", `
+UPDATE users SET role = 'panel' WHERE role = 'reviewer' AND (
+	id IN (SELECT user_id FROM panel_seats) OR id IN (SELECT user_id FROM affiliations))
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a
 // database that holds a migration this binary does not know.
-func (db *DB) Migrate(ctx context.Context) error {
+func (db *DB) Migrate(ctx context.Context) error { return db.migrateTo(ctx, "") }
+
+// migrateTo applies the migrations up to and including id (all when empty).
+func (db *DB) migrateTo(ctx context.Context, id string) error {
 	list := make([]*gormigrate.Migration, len(migrations))
 	for i, m := range migrations {
 		sql := db.expand(m.sql)
@@ -395,7 +405,13 @@ func (db *DB) Migrate(ctx context.Context) error {
 	opts.TableName = "schema_migrations"
 	opts.UseTransaction = true
 	opts.ValidateUnknownMigrations = true
-	err := gormigrate.New(db.DB.WithContext(ctx), &opts, list).Migrate()
+	m := gormigrate.New(db.DB.WithContext(ctx), &opts, list)
+	var err error
+	if id == "" {
+		err = m.Migrate()
+	} else {
+		err = m.MigrateTo(id)
+	}
 	if errors.Is(err, gormigrate.ErrUnknownPastMigration) {
 		return fmt.Errorf("%w (%v); upgrade examhall", ErrUnknownSchema, err)
 	}

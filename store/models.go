@@ -5,18 +5,21 @@ import "time"
 // Role is what an account may do. Every handler checks it.
 type Role string
 
-// The four roles of the platform.
+// The roles of the platform. A reviewer replays and rules on any attempt;
+// a panel member (often an external assessor) sees only the sittings of the
+// panels they sit on, and nothing of the exam or its recordings.
 const (
 	RoleCandidate   Role = "candidate"
 	RoleInvigilator Role = "invigilator"
 	RoleReviewer    Role = "reviewer"
+	RolePanel       Role = "panel"
 	RoleAdmin       Role = "admin"
 )
 
-// Valid reports whether r is one of the four roles.
+// Valid reports whether r is one of the roles.
 func (r Role) Valid() bool {
 	switch r {
-	case RoleCandidate, RoleInvigilator, RoleReviewer, RoleAdmin:
+	case RoleCandidate, RoleInvigilator, RoleReviewer, RolePanel, RoleAdmin:
 		return true
 	}
 	return false

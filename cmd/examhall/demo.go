@@ -153,7 +153,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: frontend.NewStaffPassword()})
 	}
 	for i := range demo.Panel {
-		add(store.RoleReviewer, fmt.Sprintf("评审专家 %02d", i+1), &demo.Panel[i])
+		add(store.RolePanel, fmt.Sprintf("评审专家 %02d", i+1), &demo.Panel[i])
 	}
 	ticketPrefix := startsAt.Format("060102")
 	seq, invSeq := 0, 0

@@ -15,7 +15,7 @@ var (
 	ErrReceipt         = store.NewError("certify", store.Invalid, "receipt_required", "a payment needs a receipt reference")
 	ErrPanelSize       = store.NewError("certify", store.Unprocessable, "rule_panel_size", "a panel needs at least the programme's minimum number of members")
 	ErrPanelOdd        = store.NewError("certify", store.Unprocessable, "rule_panel_odd", "a panel always has an odd number of members")
-	ErrPanelMember     = store.NewError("certify", store.Invalid, "panel_member", "panel members are distinct reviewers")
+	ErrPanelMember     = store.NewError("certify", store.Invalid, "panel_member", "panel members are distinct accounts of the panel role")
 	ErrConflict        = store.NewError("certify", store.Conflict, "rule_conflict_of_interest", "a panel member may not assess a candidate of their own organisation or one they declared a conflict with")
 	ErrNotOnPanel      = store.NewError("certify", store.Forbidden, "not_on_panel", "only a member of the panel may do this")
 	ErrScore           = store.NewError("certify", store.Invalid, "bad_score", "a score is 0 to 100 with a comment")

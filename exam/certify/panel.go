@@ -58,8 +58,8 @@ func (s *Service) FormPanel(ctx context.Context, actorID, sittingID int64, membe
 // member describes a reviewer for the panel rules.
 func (s *Service) member(tx *gorm.DB, userID, regID int64) (PanelMember, error) {
 	var u store.User
-	if err := tx.Take(&u, userID).Error; err != nil || u.Role != store.RoleReviewer || u.Disabled {
-		return PanelMember{}, fmt.Errorf("%w: user %d is not a reviewer", ErrPanelMember, userID)
+	if err := tx.Take(&u, userID).Error; err != nil || u.Role != store.RolePanel || u.Disabled {
+		return PanelMember{}, fmt.Errorf("%w: user %d is not a panel member", ErrPanelMember, userID)
 	}
 	m := PanelMember{UserID: userID}
 	var a store.Affiliation
@@ -85,9 +85,13 @@ func (s *Service) sitting(ctx context.Context, tx *gorm.DB, id int64) (*store.Si
 	return &st, &reg, lv, err
 }
 
-// SetAffiliation records a reviewer's organisation (an admin action).
+// SetAffiliation records a panel member's organisation (an admin action).
 func (s *Service) SetAffiliation(ctx context.Context, actorID, userID int64, org string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var u store.User
+		if err := tx.Take(&u, userID).Error; err != nil || u.Role != store.RolePanel {
+			return fmt.Errorf("%w: user %d is not a panel member", ErrPanelMember, userID)
+		}
 		if err := tx.Save(&store.Affiliation{UserID: userID, Organisation: strings.TrimSpace(org)}).Error; err != nil {
 			return err
 		}

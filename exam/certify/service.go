@@ -587,7 +587,7 @@ func (s *Service) mayRead(ctx context.Context, user *store.User, st *store.Sitti
 		if reg.CandidateID == user.ID {
 			return nil
 		}
-	case store.RoleReviewer:
+	case store.RolePanel:
 		var n int64
 		s.db.WithContext(ctx).Model(&store.PanelSeat{}).Where("sitting_id = ? AND user_id = ?", st.ID, user.ID).Count(&n)
 		if n > 0 {

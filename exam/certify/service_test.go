@@ -74,7 +74,7 @@ func newFixture(t *testing.T, db *store.DB, rules string) *fixture {
 	}
 	f.admin = f.user(store.RoleAdmin, "admin")
 	for i := range 5 {
-		f.reviewers = append(f.reviewers, f.user(store.RoleReviewer, fmt.Sprint("reviewer", i)))
+		f.reviewers = append(f.reviewers, f.user(store.RolePanel, fmt.Sprint("panel", i)))
 	}
 	return f
 }
