@@ -27,7 +27,8 @@ var staffPrefixes = []string{"/api/admin/", "/api/proctor/", "/api/review/", "/a
 // Every route decides who may call it: without a login nothing but the
 // public routes answers; a candidate gets no staff route and nothing of
 // another candidate's attempt; a panel member gets nothing but their
-// panels; a reviewer gets no admin or panel route.
+// panels; an invigilator gets nothing of another room's attempts; a
+// reviewer gets no admin or panel route.
 func TestEveryRouteDecidesWhoMayCallIt(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 2)
 	other := itoa(e.cands[1].attempt)
@@ -60,6 +61,9 @@ func TestEveryRouteDecidesWhoMayCallIt(t *testing.T) {
 	panel := e.login(e.panel)
 	panel.CheckRedirect = anon.CheckRedirect
 	panelToken := csrf(t, panel, e.srv.URL)
+	invD := e.login(e.invD)
+	invD.CheckRedirect = anon.CheckRedirect
+	invDToken := csrf(t, invD, e.srv.URL)
 	reviewer := e.login(e.reviewer)
 	reviewer.CheckRedirect = anon.CheckRedirect
 	reviewerToken := csrf(t, reviewer, e.srv.URL)
@@ -87,6 +91,14 @@ func TestEveryRouteDecidesWhoMayCallIt(t *testing.T) {
 		if !publicRoutes[pattern] && !panelRoutes[pattern] {
 			if code := do(panel, panelToken, method, path); code < 300 || code >= 500 {
 				t.Errorf("%s as a panel member: %d", pattern, code)
+			}
+		}
+		// An invigilator of another room (not a chief) gets nothing of this
+		// room's attempts, and no admin, review or panel route.
+		if strings.Contains(pattern, "/attempts/{id}") || strings.HasPrefix(path, "/api/recordings/") || strings.HasPrefix(path, "/api/admin/") ||
+			strings.HasPrefix(path, "/admin") || strings.HasPrefix(path, "/api/panel") || strings.HasPrefix(path, "/panel") || strings.HasPrefix(path, "/api/review/") {
+			if code := do(invD, invDToken, method, path); code < 300 || code >= 500 {
+				t.Errorf("%s as another room's invigilator: %d", pattern, code)
 			}
 		}
 		if strings.HasPrefix(path, "/api/panel") || strings.HasPrefix(path, "/panel") || strings.HasPrefix(path, "/api/admin/") || strings.HasPrefix(path, "/admin") {

@@ -2,6 +2,10 @@ package exam_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +44,14 @@ func TestExamPageInChromium(t *testing.T) {
 	waitTrue("both saved", `document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === 2`)
 	if n := len(e.answers(cd.attempt)); n != 2 {
 		t.Fatalf("server has %d answers, want 2: %v", n, e.answers(cd.attempt))
+	}
+
+	// The page's heartbeat: a time request every 3 s, so the server's
+	// outage credit (from the last message) is within 3 s of an outage.
+	before := timeRequests(t, e)
+	time.Sleep(7 * time.Second)
+	if n := timeRequests(t, e) - before; n < 2 || n > 4 {
+		t.Fatalf("%d time requests in 7 s, want a heartbeat every 3 s", n)
 	}
 
 	browsertest.Screenshot(t, ctx, "exam-answering")
@@ -99,4 +111,22 @@ func TestExamPageInChromium(t *testing.T) {
 func (e *examEnv) loginPage(c cand) chromedp.Action[chromedp.Void] {
 	return chromedp.Steps(chromedp.Navigate(e.srv.URL+"/login"), chromedp.SendKeys("#username", c.ticket),
 		chromedp.SendKeys("#password", c.password), chromedp.Click("#login button[type=submit]"))
+}
+
+// timeRequests is how many time requests the server has received.
+func timeRequests(t *testing.T, e *examEnv) int {
+	t.Helper()
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, `examhall_websocket_messages_total{type="time"} `); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }

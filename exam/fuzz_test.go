@@ -53,3 +53,30 @@ func FuzzParsePolicy(f *testing.F) {
 	f.Add(``)
 	f.Fuzz(func(t *testing.T, s string) { ParsePolicy(s) })
 }
+
+// FuzzParseOpen: any query a candidate's page opens its socket with gives a
+// positive attempt id or ErrNoAttempt, and a page token of 16 to 64 bytes
+// or none.
+func FuzzParseOpen(f *testing.F) {
+	f.Add("12", "0123456789abcdef0123456789abcdef")
+	f.Add("-1", "short")
+	f.Add("9223372036854775808", "")
+	f.Fuzz(func(t *testing.T, attempt, page string) {
+		id, got, err := parseOpen(attempt, page)
+		if err != nil {
+			if err != ErrNoAttempt || id != 0 || got != "" {
+				t.Fatalf("refused with %v, %d, %q", err, id, got)
+			}
+			return
+		}
+		if id <= 0 {
+			t.Fatalf("accepted attempt %d", id)
+		}
+		if got != "" && (got != page || len(got) < 16 || len(got) > 64) {
+			t.Fatalf("kept page %q of %q", got, page)
+		}
+		if got == "" && len(page) >= 16 && len(page) <= 64 {
+			t.Fatalf("dropped a valid page %q", page)
+		}
+	})
+}

@@ -33,19 +33,33 @@ var warnAt = []int{30, 15, 5, 1}
 // (the page query parameter): a connection from the same page replaces its
 // predecessor quietly, one from another page is a second login.
 func (e *Engine) OpenConn(ctx context.Context, c Conn, candidateID int64, attempt, page string) error {
-	id, err := strconv.ParseInt(attempt, 10, 64)
-	if err != nil || id <= 0 {
-		return ErrNoAttempt
+	id, page, err := parseOpen(attempt, page)
+	if err != nil {
+		return err
 	}
 	h, err := e.Open(ctx, candidateID, id)
 	if err != nil {
 		return err
 	}
 	c.Set(handleKey{}, h)
-	if len(page) >= 16 && len(page) <= 64 {
+	if page != "" {
 		c.Set(pageKey{}, page)
 	}
 	return nil
+}
+
+// parseOpen reads a socket's query: a positive attempt id, and the page
+// token when it is 16 to 64 bytes (else none: the connection is then
+// another page's).
+func parseOpen(attempt, page string) (int64, string, error) {
+	id, err := strconv.ParseInt(attempt, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, "", ErrNoAttempt
+	}
+	if len(page) < 16 || len(page) > 64 {
+		page = ""
+	}
+	return id, page, nil
 }
 
 type pageKey struct{}

@@ -342,22 +342,31 @@ func remoteHost(r *http.Request) string {
 // proxies the header is never believed (anyone can send it).
 func (s *Server) withClientIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := remoteHost(r)
-		if s.trusted(ip) {
-			hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-			for i := len(hops) - 1; i >= 0; i-- {
-				hop := strings.TrimSpace(hops[i])
-				if net.ParseIP(hop) == nil {
-					break
-				}
-				ip = hop
-				if !s.trusted(hop) {
-					break
-				}
-			}
-		}
+		ip := forwardedFor(remoteHost(r), r.Header.Values("X-Forwarded-For"), s.trusted)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
 	})
+}
+
+// forwardedFor is the client behind peer: peer itself unless it is a
+// trusted proxy, else the rightmost X-Forwarded-For hop that is not one
+// (stopping at the first hop that is no address).
+func forwardedFor(peer string, header []string, trusted func(string) bool) string {
+	ip := peer
+	if !trusted(peer) {
+		return ip
+	}
+	hops := strings.Split(strings.Join(header, ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if net.ParseIP(hop) == nil {
+			break
+		}
+		ip = hop
+		if !trusted(hop) {
+			break
+		}
+	}
+	return ip
 }
 
 // trusted says whether an address is one of the configured proxies.

@@ -162,21 +162,19 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 	})
 	// The console shows one candidate at full quality, the rest small.
 	sk.Handle("view_focus", func(ctx context.Context, c *Conn, m *Inbound) error {
-		var req struct {
-			AttemptID *int64 `json:"attempt_id"`
-		}
-		if err := json.Unmarshal(m.Raw, &req); err != nil || req.AttemptID == nil || *req.AttemptID < 0 {
-			return ErrBadRequest
+		focus, err := parseFocus(m.Raw)
+		if err != nil {
+			return err
 		}
 		// Only a candidate this console watches (its last snapshot) may be
 		// opened; another room's attempt is not found, as over HTTP.
 		ids, _ := c.Value(attemptsKey{}).([]int64)
-		if *req.AttemptID != 0 && !slices.Contains(ids, *req.AttemptID) {
+		if focus != 0 && !slices.Contains(ids, focus) {
 			return store.ErrNotFound
 		}
-		c.Set(focusKey{}, *req.AttemptID)
+		c.Set(focusKey{}, focus)
 		if v, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-			v.Focus(*req.AttemptID)
+			v.Focus(focus)
 		}
 		if m.ID != nil {
 			return c.Send(map[string]any{"type": "ack", "id": m.ID})
@@ -184,6 +182,18 @@ func (s *Server) mountViewer(sk *Socket, svc *media.Service) {
 		return nil
 	})
 	s.viewerHandlers(sk)
+}
+
+// parseFocus reads a view_focus message: the attempt to show large, 0 for
+// none.
+func parseFocus(raw []byte) (int64, error) {
+	var req struct {
+		AttemptID *int64 `json:"attempt_id"`
+	}
+	if err := json.Unmarshal(raw, &req); err != nil || req.AttemptID == nil || *req.AttemptID < 0 {
+		return 0, ErrBadRequest
+	}
+	return *req.AttemptID, nil
 }
 
 // focusKey holds the attempt a console has opened large.

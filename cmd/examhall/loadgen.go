@@ -245,6 +245,7 @@ func (c *simCandidate) run(ctx context.Context, sem chan struct{}, ready *sync.W
 	end := *endp
 	// Spread the candidates' answers over the interval.
 	next := time.Now().Add(time.Duration(rand.Int64N(int64(every))))
+	ask := time.Now().Add(time.Duration(rand.Int64N(int64(pageTimeEvery))))
 	for time.Now().Before(end) && ctx.Err() == nil {
 		c.mu.Lock()
 		ws := c.ws
@@ -255,12 +256,18 @@ func (c *simCandidate) run(ctx context.Context, sem chan struct{}, ready *sync.W
 				continue
 			}
 		}
-		if d := time.Until(next); d > 0 {
+		if !time.Now().Before(ask) {
+			ask = ask.Add(pageTimeEvery)
+			c.send(map[string]any{"type": "time", "id": "t"})
+		}
+		if d := min(time.Until(next), time.Until(ask)); d > 0 {
 			time.Sleep(min(d, time.Until(end)))
 			continue
 		}
-		next = next.Add(every)
-		c.answer()
+		if !time.Now().Before(next) {
+			next = next.Add(every)
+			c.answer()
+		}
 	}
 	// Wait a little for the last acknowledgements, then check every
 	// acknowledged answer against what the server has.
@@ -449,6 +456,23 @@ func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done
 				c.mu.Unlock()
 			}
 		}
+	}
+}
+
+// pageTimeEvery is how often the exam page asks for the time, its
+// heartbeat (frontend/static/exam.js); simulated candidates do the same.
+const pageTimeEvery = 3 * time.Second
+
+// send writes one message on the current socket, if there is one.
+func (c *simCandidate) send(m map[string]any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ws == nil {
+		return
+	}
+	c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if err := c.ws.WriteJSON(m); err != nil {
+		c.ws.Close()
 	}
 }
 

@@ -92,13 +92,15 @@ setInterval(() => {
   if (!state.stopped && !state.ws && Date.now() > (state.retryAt || 0) + 2000) connect();
 }, 2000);
 
-// A socket can look open while the network under it is gone: ask for the
-// time every 10 s and drop the socket if the server has been silent for 8 s
-// after a question.
+// The page's heartbeat: ask for the time every 3 s. The server's outage
+// credit counts from the last message it received, so a cut is credited
+// within 3 s of its length. A socket can look open while the network
+// under it is gone: drop it when the server has said nothing for 8 s after
+// the first question it left unanswered.
 setInterval(() => {
   if (!state.connected || !state.ws) return;
-  if (timeSentAt > state.heardAt && Date.now() - timeSentAt > 8000) return drop(state.ws);
-  if (Date.now() - timeSentAt >= 10000) syncTime();
+  if (askedAt && state.heardAt < askedAt && Date.now() - askedAt > 8000) return drop(state.ws);
+  if (Date.now() - timeSentAt >= 3000) syncTime();
 }, 1000);
 
 function send(msg) {
@@ -110,8 +112,10 @@ function send(msg) {
 }
 
 let timeSentAt = 0;
+let askedAt = 0; // the first time question since the server last spoke
 function syncTime() {
   timeSentAt = Date.now();
+  if (!askedAt || state.heardAt >= askedAt) askedAt = timeSentAt;
   send({ type: 'time', id: `t${timeSentAt}` });
 }
 
