@@ -192,25 +192,19 @@ func (e *examEnv) startServer() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	web.MountExam(e.engine)
 	e.proc, err = proctor.New(proctor.Config{DB: e.db, Bus: e.bus, Terminator: e.engine, Admitter: e.engine, Logger: slog.New(slog.DiscardHandler), TickEvery: 50 * time.Millisecond})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	go e.proc.Run(ctx)
-	if err := web.MountProctor(ctx, e.proc, e.engine); err != nil {
-		e.t.Fatal(err)
-	}
 	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	web.MountMedia(e.media)
 	e.cert = certify.New(certify.Config{DB: e.db, DataDir: e.dataDir, Now: e.clock.now, NewCandidate: frontend.NewCandidateAccount})
-	if err := web.MountCertify(e.cert); err != nil {
+	if err := web.MountAll(ctx, frontend.Services{Engine: e.engine, Proctor: e.proc, Media: e.media, Certify: e.cert}); err != nil {
 		e.t.Fatal(err)
 	}
-	web.MountJourney(e.engine, e.media, e.proc)
 	e.web = web
 	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {
@@ -233,6 +227,16 @@ func (e *examEnv) startServer() {
 		<-done
 	}
 	e.t.Cleanup(e.stop)
+}
+
+// secondNode starts another node on the same database and bus, as a
+// cluster of two would have: its own engine, web server and sockets. Its
+// accounts are e's.
+func (e *examEnv) secondNode() *examEnv {
+	n := &examEnv{t: e.t, db: e.db, bus: e.bus, clock: e.clock, dataDir: e.t.TempDir(), cands: e.cands, admin: e.admin,
+		invA: e.invA, invB: e.invB, chief: e.chief, invD: e.invD, reviewer: e.reviewer, panel: e.panel, session: e.session, room: e.room}
+	n.startServer()
+	return n
 }
 
 // login logs a candidate in and returns a client with their cookie.

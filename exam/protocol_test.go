@@ -617,3 +617,27 @@ func TestSilentDropAndReconnectFromTheSamePage(t *testing.T) {
 		}
 	}
 }
+
+// A logout on one node closes the sockets opened with that login on every
+// node: the bus carries it.
+func TestLogoutClosesSocketsOnOtherNodes(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	other := e.secondNode()
+	hc := e.login(e.cands[0])
+	c, _, err := other.dial(hc, e.cands[0].attempt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.start()
+	token := csrf(t, hc, e.srv.URL)
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/logout", nil)
+	req.Header.Set("X-CSRF-Token", token)
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode >= 300 {
+		t.Fatalf("logout: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if m := c.await("closed on the other node", is("closed")); m["code"] != "session_expired" {
+		t.Fatalf("closed %v", m)
+	}
+}

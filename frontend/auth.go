@@ -249,6 +249,13 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, u *store.User) e
 		}
 		if sess != nil {
 			s.closeSession(sess.ID)
+			// Other nodes close theirs; a lost message leaves them to the
+			// session's expiry, as before.
+			if b, err := json.Marshal(sess.ID); err == nil {
+				if err := s.bus.Publish(r.Context(), LogoutTopic, b); err != nil {
+					s.log.Warn("logout not announced to other nodes", "err", err)
+				}
+			}
 		}
 	}
 	http.SetCookie(w, s.cookie(sessionCookie, "", -1))

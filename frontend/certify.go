@@ -70,10 +70,10 @@ type certPage struct {
 	LoginInstead         bool
 }
 
-// MountCertify puts the certificate programme on the web: the candidate's
+// mountCertify puts the certificate programme on the web: the candidate's
 // registration and path, the admin's programme page, the panel page, the
 // printable certificate and the public verification page.
-func (s *Server) MountCertify(svc *certify.Service) error {
+func (s *Server) mountCertify(svc *certify.Service) error {
 	funcs := template.FuncMap{"t": func(key string, pairs ...string) Text { return T(key, pairs...) }}
 	load := func(name string) (*template.Template, error) {
 		return template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name)

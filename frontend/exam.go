@@ -10,9 +10,9 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// MountExam puts the exam engine on the web: the candidate's device socket
+// mountExam puts the exam engine on the web: the candidate's device socket
 // (/ws/exam?attempt=ID) and the candidate's exam API.
-func (web *Server) MountExam(engine *exam.Engine) {
+func (web *Server) mountExam(engine *exam.Engine) {
 	sk := web.Socket("/ws/exam", []store.Role{store.RoleCandidate})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
 		return engine.OpenConn(ctx, c, c.User.ID, r.URL.Query().Get("attempt"), r.URL.Query().Get("page"))

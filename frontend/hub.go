@@ -473,13 +473,14 @@ func (sk *Socket) tooLarge(c *Conn, m *Inbound, err *TooLargeError) {
 }
 
 // sessionLive says whether the login a socket was opened with has not
-// expired. A logout closes its sockets on this node at once (closeSession).
+// expired. A logout closes its sockets at once, on every node
+// (closeSession, LogoutTopic).
 func (sk *Socket) sessionLive(c *Conn) bool {
 	return c.Session == nil || sk.s.now().Before(c.Session.ExpiresAt)
 }
 
 // closeSession disconnects this node's sockets opened with a login that
-// has just ended (other nodes notice at their next ping).
+// has just ended.
 func (s *Server) closeSession(id int64) {
 	for _, sk := range s.sockets {
 		sk.mu.Lock()

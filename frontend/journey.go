@@ -52,9 +52,8 @@ func serveFile(w http.ResponseWriter, r *http.Request, dir, name string) error {
 	return nil
 }
 
-// MountJourney puts the steps before the exam on the web. Call after
-// MountExam, MountProctor and MountMedia.
-func (s *Server) MountJourney(engine *exam.Engine, av *media.Service, svc *proctor.Service) {
+// mountJourney puts the steps before the exam on the web.
+func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proctor.Service) {
 	candidate := []store.Role{store.RoleCandidate}
 	staff := []store.Role{store.RoleInvigilator, store.RoleAdmin, store.RoleReviewer}
 	// own wraps a candidate's handler of their own attempt {id}.

@@ -13,10 +13,10 @@ import (
 
 type viewerKey struct{}
 
-// MountMedia adds WebRTC signaling to the candidate's exam socket (the PC
+// mountMedia adds WebRTC signaling to the candidate's exam socket (the PC
 // page publishes its camera and microphone) and to the console socket (the
-// console receives its candidates' cameras). Call after MountProctor.
-func (s *Server) MountMedia(svc *media.Service) {
+// console receives its candidates' cameras).
+func (s *Server) mountMedia(svc *media.Service) {
 	s.mountPhone(svc)
 	for _, sk := range s.sockets {
 		if sk.path == "/ws/console" {

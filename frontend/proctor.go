@@ -17,10 +17,10 @@ import (
 // (progress, time left, presence); flags arrive as they are raised.
 const consoleRefresh = 5 * time.Second
 
-// MountProctor puts proctoring on the web: signals and acknowledgements on
+// mountProctor puts proctoring on the web: signals and acknowledgements on
 // the candidate's exam socket, the invigilator's console socket and API,
-// and room assignment for admins. Call after MountExam.
-func (s *Server) MountProctor(ctx context.Context, svc *proctor.Service, engine *exam.Engine) error {
+// and room assignment for admins.
+func (s *Server) mountProctor(ctx context.Context, svc *proctor.Service, engine *exam.Engine) error {
 	// Candidate side: the page reports signals and acknowledges messages.
 	for _, sk := range s.sockets {
 		if sk.path != "/ws/exam" {

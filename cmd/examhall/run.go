@@ -171,7 +171,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	if err != nil {
 		return err
 	}
-	web.MountExam(engine)
 	proc, err := proctor.New(proctor.Config{DB: db, Bus: bus, Logger: log, Terminator: engine, Admitter: engine, Metrics: reg})
 	if err != nil {
 		return err
@@ -185,9 +184,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}()
 	// The proctor finishes the signal in hand before the database closes.
 	defer func() { stopEngine(); <-procDone }()
-	if err := web.MountProctor(engineCtx, proc, engine); err != nil {
-		return err
-	}
 	av, err := media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
 		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
 	if err != nil {
@@ -199,11 +195,10 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	} else if n > 0 {
 		log.Info("recordings left open by a crash were repaired", "count", n)
 	}
-	web.MountMedia(av)
-	if err := web.MountCertify(certify.New(certify.Config{DB: db, DataDir: cfg.DataDir, NewCandidate: frontend.NewCandidateAccount})); err != nil {
+	cert := certify.New(certify.Config{DB: db, DataDir: cfg.DataDir, NewCandidate: frontend.NewCandidateAccount})
+	if err := web.MountAll(engineCtx, frontend.Services{Engine: engine, Proctor: proc, Media: av, Certify: cert}); err != nil {
 		return err
 	}
-	web.MountJourney(engine, av, proc)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -1,0 +1,61 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/certify"
+	"github.com/examhall/examhall/media"
+	"github.com/examhall/examhall/proctor"
+)
+
+// Services are the domains the web layer serves.
+type Services struct {
+	Engine  *exam.Engine
+	Proctor *proctor.Service
+	Media   *media.Service
+	Certify *certify.Service
+}
+
+// MountAll puts every domain on the web: routes, sockets and the messages
+// each socket carries. The binary and the tests both call it, so they serve
+// the same thing. What it follows on the bus (messages for candidates,
+// logouts on other nodes) it follows until ctx ends.
+func (s *Server) MountAll(ctx context.Context, svc Services) error {
+	// The candidate's exam socket comes first: proctoring and media add
+	// their messages to it, and the journey reads all three.
+	s.mountExam(svc.Engine)
+	if err := s.mountProctor(ctx, svc.Proctor, svc.Engine); err != nil {
+		return err
+	}
+	s.mountMedia(svc.Media)
+	if err := s.mountCertify(svc.Certify); err != nil {
+		return err
+	}
+	s.mountJourney(svc.Engine, svc.Media, svc.Proctor)
+	return s.followLogouts(ctx)
+}
+
+// LogoutTopic carries the session ids of logouts, so every node closes the
+// sockets opened with them.
+const LogoutTopic = "auth.logouts"
+
+// followLogouts closes this node's sockets of a session logged out on any
+// node.
+func (s *Server) followLogouts(ctx context.Context) error {
+	sub, err := s.bus.Subscribe(ctx, LogoutTopic)
+	if err != nil {
+		return err
+	}
+	go func() {
+		for m := range sub.C {
+			var id int64
+			if json.Unmarshal(m.Data, &id) == nil {
+				s.closeSession(id)
+			}
+		}
+	}()
+	go func() { <-ctx.Done(); sub.Close() }()
+	return nil
+}
