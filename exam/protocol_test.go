@@ -554,13 +554,7 @@ func TestLogoutClosesTheSockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/logout", nil)
-	req.Header.Set("X-CSRF-Token", csrf(t, hc, e.srv.URL))
-	resp, err := hc.Do(req)
-	if err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("logout: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	e.logout(hc)
 	if m := c.await("closed", is("closed")); m["code"] != "session_expired" {
 		t.Fatalf("closed %v", m)
 	}
@@ -629,15 +623,20 @@ func TestLogoutClosesSocketsOnOtherNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.start()
-	token := csrf(t, hc, e.srv.URL)
-	req, _ := http.NewRequest("POST", e.srv.URL+"/api/logout", nil)
-	req.Header.Set("X-CSRF-Token", token)
-	resp, err := hc.Do(req)
-	if err != nil || resp.StatusCode >= 300 {
-		t.Fatalf("logout: %v %v", resp, err)
-	}
-	resp.Body.Close()
+	e.logout(hc)
 	if m := c.await("closed on the other node", is("closed")); m["code"] != "session_expired" {
 		t.Fatalf("closed %v", m)
 	}
+}
+
+// logout logs hc's user out through the API.
+func (e *examEnv) logout(hc *http.Client) {
+	e.t.Helper()
+	req, _ := http.NewRequest("POST", e.srv.URL+"/api/logout", nil)
+	req.Header.Set("X-CSRF-Token", csrf(e.t, hc, e.srv.URL))
+	resp, err := hc.Do(req)
+	if err != nil || resp.StatusCode >= 300 {
+		e.t.Fatalf("logout: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
