@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,4 +133,165 @@ func (r *Redis) Peek(ctx context.Context, key string) (int64, time.Duration, err
 // Reset implements Counters.
 func (r *Redis) Reset(ctx context.Context, key string) error {
 	return r.c.Del(ctx, r.prefix+"count:"+key).Err()
+}
+
+// The leases of a cluster. Keys: node:<id> (the heartbeat, expiring),
+// nodes (the set of node ids ever seen, pruned as they expire),
+// lease:<room> ("<node>|<fence>", expiring), fence:<room> (the room's
+// fencing counter, kept), rooms:<node> (the rooms a node holds).
+
+var claimScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+local f = redis.call('INCR', KEYS[2])
+local v = ARGV[1] .. '|' .. f
+redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return v`)
+
+// renewScript extends the lease; one that expired with no new owner (or
+// that a restarted Redis forgot) is taken back unless a later fence exists.
+var renewScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if not cur then
+  local f = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if f <= tonumber(ARGV[3]) then
+    redis.call('SET', KEYS[2], ARGV[3])
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    redis.call('SADD', KEYS[3], ARGV[4])
+    return 1
+  end
+end
+redis.call('SREM', KEYS[3], ARGV[4])
+return 0`)
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+redis.call('SREM', KEYS[2], ARGV[2])
+return 0`)
+
+var forgetScript = redis.NewScript(`
+for _, room in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local k = ARGV[1] .. 'lease:' .. room
+  local cur = redis.call('GET', k)
+  if cur and string.sub(cur, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then redis.call('DEL', k) end
+end
+redis.call('DEL', KEYS[1])
+return 0`)
+
+// Beat implements Leases.
+func (r *Redis) Beat(ctx context.Context, n NodeInfo, ttl time.Duration) error {
+	b, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	pipe := r.c.TxPipeline()
+	pipe.Set(ctx, r.prefix+"node:"+n.ID, b, ttl)
+	pipe.SAdd(ctx, r.prefix+"nodes", n.ID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("store: redis heartbeat: %w", err)
+	}
+	return nil
+}
+
+// Nodes implements Leases.
+func (r *Redis) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	ids, err := r.c.SMembers(ctx, r.prefix+"nodes").Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: redis nodes: %w", err)
+	}
+	pipe := r.c.Pipeline()
+	gets := make([]*redis.StringCmd, len(ids))
+	cards := make([]*redis.IntCmd, len(ids))
+	for i, id := range ids {
+		gets[i] = pipe.Get(ctx, r.prefix+"node:"+id)
+		cards[i] = pipe.SCard(ctx, r.prefix+"rooms:"+id)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("store: redis nodes: %w", err)
+	}
+	var out []NodeInfo
+	for i, id := range ids {
+		var n NodeInfo
+		b, err := gets[i].Bytes()
+		if err != nil || json.Unmarshal(b, &n) != nil {
+			r.c.SRem(ctx, r.prefix+"nodes", id) // silent past its ttl: dead
+			continue
+		}
+		n.Rooms = int(cards[i].Val())
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func (r *Redis) leaseKeys(room, node string) []string {
+	return []string{r.prefix + "lease:" + room, r.prefix + "fence:" + room, r.prefix + "rooms:" + node}
+}
+
+// parseLease reads "<node>|<fence>".
+func parseLease(room, v string) (Lease, error) {
+	i := strings.LastIndexByte(v, '|')
+	if i < 0 {
+		return Lease{}, fmt.Errorf("store: lease %q of room %s", v, room)
+	}
+	f, err := strconv.ParseInt(v[i+1:], 10, 64)
+	if err != nil {
+		return Lease{}, fmt.Errorf("store: lease %q of room %s", v, room)
+	}
+	return Lease{Room: room, Node: v[:i], Fence: f}, nil
+}
+
+func leaseValue(l Lease) string { return l.Node + "|" + strconv.FormatInt(l.Fence, 10) }
+
+// Owner implements Leases.
+func (r *Redis) Owner(ctx context.Context, room string) (Lease, bool, error) {
+	v, err := r.c.Get(ctx, r.prefix+"lease:"+room).Result()
+	if errors.Is(err, redis.Nil) {
+		return Lease{}, false, nil
+	}
+	if err != nil {
+		return Lease{}, false, fmt.Errorf("store: redis lease: %w", err)
+	}
+	l, err := parseLease(room, v)
+	return l, err == nil, err
+}
+
+// Claim implements Leases.
+func (r *Redis) Claim(ctx context.Context, room, node string, ttl time.Duration) (Lease, error) {
+	v, err := claimScript.Run(ctx, r.c, r.leaseKeys(room, node), node, ttl.Milliseconds(), room).Text()
+	if err != nil {
+		return Lease{}, fmt.Errorf("store: redis claim: %w", err)
+	}
+	return parseLease(room, v)
+}
+
+// Renew implements Leases.
+func (r *Redis) Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error) {
+	n, err := renewScript.Run(ctx, r.c, r.leaseKeys(l.Room, l.Node), leaseValue(l), ttl.Milliseconds(), l.Fence, l.Room).Int()
+	if err != nil {
+		return false, fmt.Errorf("store: redis renew: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Release implements Leases.
+func (r *Redis) Release(ctx context.Context, l Lease) error {
+	keys := r.leaseKeys(l.Room, l.Node)
+	if err := releaseScript.Run(ctx, r.c, []string{keys[0], keys[2]}, leaseValue(l), l.Room).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("store: redis release: %w", err)
+	}
+	return nil
+}
+
+// Forget implements Leases.
+func (r *Redis) Forget(ctx context.Context, node string) error {
+	err := forgetScript.Run(ctx, r.c, []string{r.prefix + "rooms:" + node}, r.prefix, node).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("store: redis forget: %w", err)
+	}
+	return nil
 }
