@@ -3,9 +3,13 @@ package exam
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/examhall/examhall/store"
+	"gorm.io/gorm"
 )
 
 // Conn is a device connection as the engine sees it (the web layer's
@@ -253,4 +257,38 @@ func ackFunc(c Conn, seq int64) func(error) {
 		}
 		c.Send(map[string]any{"type": "error", "seq": seq, "code": "unavailable"})
 	}
+}
+
+// Room names the room where an attempt's devices meet (the PC page, the
+// phone, their invigilators' consoles): its seat's room, or a room of its
+// own for an attempt with no seat (a mock test). candidateID, when not 0,
+// must be the attempt's candidate.
+func (e *Engine) Room(ctx context.Context, candidateID, attemptID int64) (string, error) {
+	var row struct {
+		ID     int64
+		RoomID *int64
+	}
+	q := e.db.WithContext(ctx).Table("attempts").Select("attempts.id, seats.room_id").
+		Joins("LEFT JOIN seats ON seats.id = attempts.seat_id").Where("attempts.id = ?", attemptID)
+	if candidateID != 0 {
+		q = q.Where("attempts.candidate_id = ?", candidateID)
+	}
+	if err := q.Take(&row).Error; errors.Is(err, gorm.ErrRecordNotFound) {
+		return "", ErrNoAttempt
+	} else if err != nil {
+		return "", err
+	}
+	if row.RoomID == nil {
+		return store.AttemptRoomKey(attemptID), nil
+	}
+	return store.RoomKey(*row.RoomID), nil
+}
+
+// RoomOfOpen is Room for a socket's query (?attempt=ID).
+func (e *Engine) RoomOfOpen(ctx context.Context, candidateID int64, attempt string) (string, error) {
+	id, _, err := parseOpen(attempt, "")
+	if err != nil {
+		return "", err
+	}
+	return e.Room(ctx, candidateID, id)
 }

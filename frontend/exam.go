@@ -14,6 +14,9 @@ import (
 // (/ws/exam?attempt=ID) and the candidate's exam API.
 func (web *Server) mountExam(engine *exam.Engine) {
 	sk := web.Socket("/ws/exam", []store.Role{store.RoleCandidate})
+	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
+		return engine.RoomOfOpen(ctx, c.User.ID, r.URL.Query().Get("attempt"))
+	})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
 		return engine.OpenConn(ctx, c, c.User.ID, r.URL.Query().Get("attempt"), r.URL.Query().Get("page"))
 	})

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,6 +67,10 @@ type MsgHandler func(ctx context.Context, c *Conn, m *Inbound) error
 // error reply) and may keep per-connection state on c.
 type OpenFunc func(ctx context.Context, c *Conn, r *http.Request) error
 
+// RouteFunc names the room a connection belongs to (store.RoomKey), after
+// the login check and before the OnOpen checks: the room's owner serves it.
+type RouteFunc func(ctx context.Context, c *Conn, r *http.Request) (room string, err error)
+
 // Socket is one websocket endpoint: a hub that routes each message type to
 // the package that registered a handler for it. It knows nothing of exams
 // or media.
@@ -74,6 +79,7 @@ type Socket struct {
 	path     string
 	public   bool // no login: OnOpen admits by other means (a pairing link)
 	roles    []store.Role
+	route    RouteFunc
 	open     []OpenFunc
 	ready    []func(c *Conn)
 	closed   []func(c *Conn)
@@ -103,6 +109,11 @@ func (s *Server) PublicSocket(path string) *Socket {
 	sk.public = true
 	return sk
 }
+
+// Route makes the socket belong to rooms: a connection that reaches a node
+// which does not own its room is sent to the owner (a redirect message),
+// and one whose room this node loses is closed with code "moved".
+func (sk *Socket) Route(f RouteFunc) { sk.route = f }
 
 // OnOpen adds a check run before the upgrade.
 func (sk *Socket) OnOpen(f OpenFunc) { sk.open = append(sk.open, f) }
@@ -146,7 +157,8 @@ func (e *TooLargeError) Error() string {
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
 
 // sameOrigin is the strict origin check: a browser may only open a socket
-// from a page of this server. Programs that send no Origin (the load
+// from a page of this server, of its public URL or of another live node of
+// its cluster (a page of one node opens its room's socket on the owner). Programs that send no Origin (the load
 // generator) still need a valid session cookie.
 func (s *Server) sameOrigin(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
@@ -157,7 +169,7 @@ func (s *Server) sameOrigin(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	return u.Host == r.Host || (s.cfg.PublicHost != "" && u.Host == s.cfg.PublicHost)
+	return u.Host == r.Host || (s.cfg.PublicHost != "" && u.Host == s.cfg.PublicHost) || s.node.NodeHost(u.Host)
 }
 
 // Conn is one device's websocket. It has one reader and one writer
@@ -174,6 +186,7 @@ type Conn struct {
 	mu      sync.Mutex
 	values  map[any]any
 	sk      *Socket
+	room    string       // the room the connection belongs to, if its socket routes
 	seen    atomic.Int64 // the server's time of the last message or pong, unix ns
 }
 
@@ -292,6 +305,20 @@ func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	c := &Conn{ID: rand.Text()[:12], User: a.User, Session: a.Session, ctx: ctx, cancel: cancel,
 		send: make(chan []byte, sendBuffer), done: make(chan struct{}), values: map[any]any{}, sk: sk}
+	if sk.route != nil {
+		to, err := sk.routeTo(c, r)
+		if err != nil {
+			cancel()
+			w.Header().Set("Retry-After", "1")
+			sk.s.writeError(w, r, err)
+			return
+		}
+		if to != "" {
+			cancel()
+			sk.redirect(w, r, to)
+			return
+		}
+	}
 	for _, open := range sk.open {
 		if err := open(r.Context(), c, r); err != nil {
 			cancel()
@@ -317,6 +344,9 @@ func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
 	sk.conns[c] = struct{}{}
 	sk.wg.Add(1)
 	sk.mu.Unlock()
+	if c.room != "" {
+		sk.s.node.Enter(c.room)
+	}
 	sk.s.metrics.sockets.Inc()
 	go sk.writeLoop(c, ws)
 	for _, f := range sk.ready {
@@ -335,6 +365,9 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 		sk.mu.Lock()
 		delete(sk.conns, c)
 		sk.mu.Unlock()
+		if c.room != "" {
+			sk.s.node.Leave(c.room)
+		}
 		sk.s.metrics.sockets.Dec()
 	}()
 	ws.SetReadLimit(closeLimit)
@@ -386,6 +419,14 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 			sk.s.metrics.socketMessages.WithLabelValues("unknown").Inc()
 			c.ReplyError(m, ErrUnknownType)
 			continue
+		}
+		if c.room != "" {
+			// A node that lost the room (paused past its lease, drained)
+			// handles nothing more of it: the device goes to the new owner.
+			if _, ok := sk.s.node.Holds(c.room); !ok {
+				c.Close("moved", "")
+				return
+			}
 		}
 		sk.s.metrics.socketMessages.WithLabelValues(m.Type).Inc()
 		if err := h(c.ctx, c, m); err != nil {
@@ -487,6 +528,66 @@ func (s *Server) closeSession(id int64) {
 		for c := range sk.conns {
 			if c.Session != nil && c.Session.ID == id {
 				c.Close("session_expired", "")
+			}
+		}
+		sk.mu.Unlock()
+	}
+}
+
+// routeTo finds the connection's room and its owner: "" when this node
+// owns it (the connection is then counted in the room), else the URL of the
+// socket on the owner.
+func (sk *Socket) routeTo(c *Conn, r *http.Request) (string, error) {
+	room, err := sk.route(r.Context(), c, r)
+	if err != nil {
+		return "", err
+	}
+	here, nodeURL, err := sk.s.node.Route(r.Context(), room)
+	if err != nil {
+		return "", err
+	}
+	if here {
+		c.room = room
+		return "", nil
+	}
+	u, err := url.Parse(nodeURL)
+	if err != nil || u.Host == "" {
+		return "", fmt.Errorf("%w: node URL %q: %v", store.ErrRoomMoving, nodeURL, err)
+	}
+	u.Scheme = map[string]string{"https": "wss", "http": "ws"}[u.Scheme]
+	if u.Scheme == "" {
+		return "", fmt.Errorf("%w: node URL %q is not http(s)", store.ErrRoomMoving, nodeURL)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + r.URL.Path
+	u.RawQuery = r.URL.RawQuery
+	return u.String(), nil
+}
+
+// redirect sends a device to the socket of its room's owner: the upgrade
+// succeeds, the first and only message is {"type": "redirect", "url": ...},
+// then the connection closes (1000). Browsers cannot follow an HTTP
+// redirect of a websocket handshake, so the message carries it.
+func (sk *Socket) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	ws, err := sk.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer ws.Close()
+	sk.s.metrics.socketMessages.WithLabelValues("redirect").Inc()
+	ws.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if ws.WriteJSON(map[string]string{"type": "redirect", "url": to}) == nil {
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "moved"), time.Now().Add(time.Second))
+	}
+}
+
+// closeRoom disconnects this node's sockets of a room it no longer owns,
+// with code "moved": the devices reconnect and reach the new owner.
+func (s *Server) closeRoom(room string) {
+	for _, sk := range s.sockets {
+		sk.mu.Lock()
+		for c := range sk.conns {
+			if c.room == room {
+				c.Close("moved", "")
 			}
 		}
 		sk.mu.Unlock()

@@ -16,8 +16,8 @@ type viewerKey struct{}
 // mountMedia adds WebRTC signaling to the candidate's exam socket (the PC
 // page publishes its camera and microphone) and to the console socket (the
 // console receives its candidates' cameras).
-func (s *Server) mountMedia(svc *media.Service) {
-	s.mountPhone(svc)
+func (s *Server) mountMedia(svc *media.Service, engine *exam.Engine) {
+	s.mountPhone(svc, engine)
 	for _, sk := range s.sockets {
 		if sk.path == "/ws/console" {
 			s.mountViewer(sk, svc)
@@ -59,8 +59,18 @@ func (s *Server) mountMedia(svc *media.Service) {
 
 // mountPhone serves the phone's socket, /ws/phone: opened with a pairing
 // link's token (once) or the device key the phone got when pairing.
-func (s *Server) mountPhone(svc *media.Service) {
+func (s *Server) mountPhone(svc *media.Service, engine *exam.Engine) {
 	sk := s.PublicSocket("/ws/phone")
+	// The phone meets its PC page on the room's owner; the pairing link is
+	// used up there, not on a node that only redirects.
+	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
+		q := r.URL.Query()
+		attempt, err := media.PhoneAttempt(ctx, s.db, q.Get("t"), q.Get("key"), s.now())
+		if err != nil {
+			return "", err
+		}
+		return engine.Room(ctx, 0, attempt)
+	})
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
 		q := r.URL.Query()
 		if t := q.Get("t"); t != "" {

@@ -3,11 +3,13 @@ package frontend
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
+	"github.com/examhall/examhall/store"
 )
 
 // Services are the domains the web layer serves.
@@ -29,13 +31,26 @@ func (s *Server) MountAll(ctx context.Context, svc Services) error {
 	if err := s.mountProctor(ctx, svc.Proctor, svc.Engine); err != nil {
 		return err
 	}
-	s.mountMedia(svc.Media)
+	s.mountMedia(svc.Media, svc.Engine)
 	if err := s.mountCertify(svc.Certify); err != nil {
 		return err
 	}
 	s.mountJourney(svc.Engine, svc.Media, svc.Proctor)
-	return s.followLogouts(ctx)
+	if err := s.followLogouts(ctx); err != nil {
+		return err
+	}
+	// The node beats and renews its rooms' leases until ctx ends; a room it
+	// loses has its sockets closed, and they reconnect to the new owner.
+	s.node.OnLost(s.closeRoom)
+	if err := s.node.Start(ctx); err != nil {
+		return fmt.Errorf("join the cluster: %w", err)
+	}
+	go s.node.Run(ctx)
+	return nil
 }
+
+// Node is the server's place in its cluster.
+func (s *Server) Node() *store.Node { return s.node }
 
 // LogoutTopic carries the session ids of logouts, so every node closes the
 // sockets opened with them.

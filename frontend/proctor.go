@@ -93,16 +93,16 @@ type readinessFunc func(ctx context.Context, ids []int64) (map[int64]*exam.Readi
 
 func (s *Server) mountConsole(svc *proctor.Service, readiness readinessFunc) {
 	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
-	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
+	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
 		room, err := strconv.ParseInt(r.URL.Query().Get("room"), 10, 64)
 		if err != nil {
-			return store.ErrNotFound
+			return "", store.ErrNotFound
 		}
 		if _, err := svc.RoomScope(ctx, c.User, room); err != nil {
-			return err
+			return "", err
 		}
 		c.Set(roomKey{}, room)
-		return nil
+		return store.RoomKey(room), nil
 	})
 	sk.OnReady(func(c *Conn) { go s.runConsole(c, svc, readiness) })
 }

@@ -67,6 +67,9 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics asks for; empty:
 	// /metrics answers only requests from loopback that no proxy forwarded.
 	MetricsToken string
+	// Node is this server's place in a cluster: who owns each room. Nil:
+	// a single node, owning every room.
+	Node *store.Node
 }
 
 // Server serves every page and API of examhall.
@@ -81,6 +84,7 @@ type Server struct {
 	metrics  *serverMetrics
 	pages    *pages
 	sockets  []*Socket
+	node     *store.Node
 	faceOn   bool // the browser's face analysis is served
 }
 
@@ -113,11 +117,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "data"
 	}
+	if cfg.Node == nil {
+		n, err := store.NewNode(store.NodeConfig{ID: "local", URL: cfg.PublicURL, Leases: store.NewMemLeases(cfg.Now), Logger: cfg.Logger, Now: cfg.Now})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Node = n
+	}
 	pg, err := loadPages()
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, pages: pg}
+	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, pages: pg, node: cfg.Node}
 	s.metrics = &serverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "examhall_http_requests_total", Help: "HTTP requests by route and status code.",

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -82,7 +83,12 @@ type Service struct {
 	viewers map[*Viewer]struct{}
 	closed  bool
 	probes  probes // device checks' test publishes
+	tracks  atomic.Int64
 }
+
+// Tracks is how many media tracks the node is receiving (its load in the
+// cluster's heartbeat).
+func (s *Service) Tracks() int { return int(s.tracks.Load()) }
 
 type metrics struct {
 	tracks         prometheus.Gauge
@@ -489,7 +495,8 @@ func (s *Service) signal(attemptID int64, device, kind, phase string) {
 func (p *Peer) receive(t *webrtc.TrackRemote) {
 	kind := t.Kind().String()
 	p.s.metrics.tracks.Inc()
-	defer p.s.metrics.tracks.Dec()
+	p.s.tracks.Add(1)
+	defer func() { p.s.metrics.tracks.Dec(); p.s.tracks.Add(-1) }()
 	video := t.Kind() == webrtc.RTPCodecTypeVideo
 	if !video && p.device == Phone {
 		return // the rules forbid the phone's microphone; nothing is recorded

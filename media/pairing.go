@@ -126,3 +126,26 @@ func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
 	}
 	return p.AttemptID, nil
 }
+
+// PhoneAttempt finds the attempt a phone's socket is for, from its pairing
+// link's token (not used up: Redeem does that on the room's owner) or its
+// device key, with the same refusals as Redeem and Device.
+func PhoneAttempt(ctx context.Context, db *store.DB, token, key string, now time.Time) (int64, error) {
+	if token == "" {
+		return Device(ctx, db, key)
+	}
+	var p store.PhonePairing
+	if err := db.WithContext(ctx).Where("token_hash = ?", hashKey(token)).Take(&p).Error; err != nil {
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return 0, ErrPairingUnknown
+		}
+		return 0, err
+	}
+	switch {
+	case p.UsedAt != nil:
+		return 0, ErrPairingUsed
+	case now.After(p.ExpiresAt):
+		return 0, ErrPairingExpired
+	}
+	return p.AttemptID, checkOpen(ctx, db, p.AttemptID)
+}

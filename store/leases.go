@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 )
@@ -49,9 +48,6 @@ type Lease struct {
 	Node  string `json:"node"`
 	Fence int64  `json:"fence"`
 }
-
-// ErrNoNode means no live node can take a room.
-var ErrNoNode = errors.New("store: no live node can take the room")
 
 // MemLeases are the leases of one process: a single node, or several nodes
 // in one test.

@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"log/slog"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,9 +34,16 @@ func RoomKey(roomID int64) string { return "room:" + strconv.FormatInt(roomID, 1
 // test): its PC and phone still meet on one node.
 func AttemptRoomKey(attemptID int64) string { return "attempt:" + strconv.FormatInt(attemptID, 10) }
 
-// ErrRoomMoving means a room's owner is dead and its lease has not lapsed
-// yet: the device tries again in a moment.
-var ErrRoomMoving = errors.New("store: the room is moving to another node")
+// Refusals of routing, each one the device retries in a second or two.
+var (
+	// ErrRoomMoving means a room's owner is dead (or draining) and its lease
+	// has not lapsed yet.
+	ErrRoomMoving = NewError("cluster", Unavailable, "room_moving", "the room is moving to another node")
+	// ErrNoNode means no live node takes rooms.
+	ErrNoNode = NewError("cluster", Unavailable, "no_node", "no live node can take the room")
+	// ErrClusterDown means the leases could not be read (Redis is away).
+	ErrClusterDown = NewError("cluster", Unavailable, "cluster_down", "the cluster's coordination store does not answer")
+)
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -231,7 +238,7 @@ func (n *Node) Route(ctx context.Context, room string) (here bool, url string, e
 	}
 	l, ok, err := n.leases.Owner(ctx, room)
 	if err != nil {
-		return false, "", err
+		return false, "", fmt.Errorf("%w: %v", ErrClusterDown, err)
 	}
 	if !ok {
 		pick, err := n.pick(ctx)
@@ -239,7 +246,7 @@ func (n *Node) Route(ctx context.Context, room string) (here bool, url string, e
 			return false, "", err
 		}
 		if l, err = n.leases.Claim(ctx, room, pick, LeaseTTL); err != nil {
-			return false, "", err
+			return false, "", fmt.Errorf("%w: %v", ErrClusterDown, err)
 		}
 	}
 	if l.Node == n.id {
@@ -275,7 +282,7 @@ func (n *Node) adopt(l Lease) bool {
 func (n *Node) pick(ctx context.Context) (string, error) {
 	nodes, err := n.leases.Nodes(ctx)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %v", ErrClusterDown, err)
 	}
 	nodes = slices.DeleteFunc(nodes, func(x NodeInfo) bool { return x.Draining })
 	if len(nodes) == 0 {
@@ -374,4 +381,28 @@ func (n *Node) releaseAll(ctx context.Context) {
 		n.leases.Release(ctx, h.lease)
 		n.tellLost(room)
 	}
+}
+
+// NodeHost reports whether host (host:port) is the host of a live node's
+// URL, this node's included.
+func (n *Node) NodeHost(host string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if hostOf(n.url) == host {
+		return true
+	}
+	for _, x := range n.nodes {
+		if hostOf(x.URL) == host {
+			return true
+		}
+	}
+	return false
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

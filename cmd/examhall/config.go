@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/examhall/examhall/store"
 )
 
 // Config is the typed configuration of every subcommand. Each field is a
@@ -51,6 +53,11 @@ type Config struct {
 	FaceCheck bool
 	// FaceModels is the node_modules folder with the browser's face models.
 	FaceModels string
+	// NodeID names this node in its cluster (default: the host name).
+	NodeID string
+	// NodeURL is where a browser reaches this node directly (default:
+	// http(s)://<addr>); a room's sockets are sent there when it owns it.
+	NodeURL string
 }
 
 // option is one row of the configuration table.
@@ -223,6 +230,34 @@ var options = []option{
 		}},
 	{name: "face-models", def: "frontend/node_modules", usage: "node_modules folder with @vladmandic/human and @tensorflow/tfjs-backend-wasm (make installs them); missing: the exam page does not analyse faces",
 		set: func(c *Config, v string) error { c.FaceModels = v; return nil }},
+	{name: "node-id", def: "", usage: "this node's name in a cluster, unique among its nodes (default: the host name)",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				h, err := os.Hostname()
+				if err != nil {
+					return fmt.Errorf("no host name to default to (%v): give --node-id", err)
+				}
+				v = h
+			}
+			if !store.ValidNodeID(v) {
+				return fmt.Errorf("want 1-64 letters, digits, '.', '_' or '-'")
+			}
+			c.NodeID = v
+			return nil
+		}},
+	{name: "node-url", def: "", usage: "URL a browser uses to reach this node directly, e.g. https://exam.example.org/node/n1 (default: http(s)://<addr>); sockets of the rooms it owns are sent there",
+		set: func(c *Config, v string) error {
+			if v == "" {
+				c.NodeURL = ""
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+				return fmt.Errorf("want an http:// or https:// URL with no query")
+			}
+			c.NodeURL = strings.TrimRight(v, "/")
+			return nil
+		}},
 	{name: "candidates", def: "30", demoOnly: true, usage: "how many demo candidates to seed (demo only)",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)

@@ -36,6 +36,9 @@ type LoadResult struct {
 	// start (the start rush); answering begins after it, for Duration.
 	RushSeconds float64 `json:"rush_seconds"`
 	Reconnects  int64   `json:"reconnects"`
+	// Redirects counts sockets sent on from a node that did not own the
+	// candidate's room to its owner.
+	Redirects int64 `json:"redirects"`
 	Errors      int64   `json:"errors"`
 	// ErrorSamples are a few of the errors, to say what went wrong.
 	ErrorSamples []string `json:"error_samples,omitempty"`
@@ -69,12 +72,19 @@ func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	dur := fs.Duration("duration", time.Minute, "how long to answer")
 	every := fs.Duration("answer-every", 2*time.Second, "each candidate answers this often")
 	conc := fs.Int("login-concurrency", 64, "logins in flight at once")
+	entry := fs.String("url", "", "the server or cluster entry to drive (default: the demo's URL); sockets follow redirects to their room's node")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	demo, err := loadDemo(*demoPath)
 	if err != nil {
 		return err
+	}
+	if *entry != "" {
+		if err := loopbackOnly(*entry); err != nil {
+			return err
+		}
+		demo.URL = strings.TrimRight(*entry, "/")
 	}
 	res, err := runExamLoad(ctx, loadConfig{Demo: demo, Candidates: *n, Duration: *dur, AnswerEvery: *every, LoginConcurrency: *conc})
 	if err != nil {
@@ -122,6 +132,7 @@ type stats struct {
 	lost      atomic.Int64
 	errors    atomic.Int64
 	reconnect atomic.Int64
+	redirects atomic.Int64
 	connected atomic.Int64
 }
 
@@ -180,7 +191,7 @@ func runExamLoad(ctx context.Context, cfg loadConfig) (*LoadResult, error) {
 		AckP50ms: percentile(st.acks, .5), AckP99ms: percentile(st.acks, .99),
 		LoginP50ms: percentile(st.logins, .5), LoginP99ms: percentile(st.logins, .99),
 		RushSeconds: float64(rush.Milliseconds()) / 1000,
-		Reconnects:  st.reconnect.Load(), Errors: st.errors.Load(), ErrorSamples: st.samples,
+		Reconnects:  st.reconnect.Load(), Redirects: st.redirects.Load(), Errors: st.errors.Load(), ErrorSamples: st.samples,
 	}, nil
 }
 
@@ -355,20 +366,38 @@ func (c *simCandidate) findAttempt(ctx context.Context) error {
 func (c *simCandidate) connect(ctx context.Context) error {
 	u := "ws" + strings.TrimPrefix(c.base, "http") + fmt.Sprintf("/ws/exam?attempt=%d", c.attempt)
 	d := websocket.Dialer{Jar: c.http.Jar, HandshakeTimeout: 10 * time.Second}
-	ws, _, err := d.DialContext(ctx, u, nil)
-	if err != nil {
-		return err
-	}
+	var ws *websocket.Conn
+	var p map[string]any
 	papers := make(chan map[string]any, 4)
 	done := make(chan struct{})
-	go c.read(ws, papers, done)
-	ws.WriteJSON(map[string]any{"type": "resume", "id": "r"})
-	var p map[string]any
-	select {
-	case p = <-papers:
-	case <-time.After(15 * time.Second):
-		ws.Close()
-		return errors.New("no paper")
+	// A node that does not own the candidate's room answers with a
+	// redirect to the owner (docs/protocol.md, "Rooms and nodes").
+	for hop := 0; ; hop++ {
+		var err error
+		if ws, _, err = d.DialContext(ctx, u, nil); err != nil {
+			return err
+		}
+		moved := make(chan string, 1)
+		papers, done = make(chan map[string]any, 4), make(chan struct{})
+		go c.read(ws, papers, done, moved)
+		ws.WriteJSON(map[string]any{"type": "resume", "id": "r"})
+		select {
+		case p = <-papers:
+		case to := <-moved:
+			if err := loopbackOnly(to); err != nil {
+				return err
+			}
+			if hop < 3 {
+				c.st.redirects.Add(1)
+				u = to
+				continue
+			}
+			return errors.New("redirected more than three times")
+		case <-time.After(15 * time.Second):
+			ws.Close()
+			return errors.New("no paper")
+		}
+		break
 	}
 	if p["status"] == "not_started" {
 		ws.WriteJSON(map[string]any{"type": "start", "id": "s"})
@@ -408,7 +437,7 @@ func (c *simCandidate) connect(ctx context.Context) error {
 	return nil
 }
 
-func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done chan struct{}) {
+func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done chan struct{}, moved chan<- string) {
 	defer func() {
 		c.mu.Lock()
 		if c.ws == ws {
@@ -425,6 +454,10 @@ func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done
 			return
 		}
 		switch m["type"] {
+		case "redirect":
+			url, _ := m["url"].(string)
+			moved <- url
+			return
 		case "paper":
 			select {
 			case papers <- m:

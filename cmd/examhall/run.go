@@ -43,6 +43,9 @@ Usage:
   examhall loadgen exam [flags]
                              drive demo candidates over real websockets
                              against a running server (loopback only)
+  examhall drain --node-id N [--redis URL]
+                             tell a node of a cluster to move its rooms to the
+                             other nodes and stop
   examhall version           print the schema version this binary knows
 
 Run "examhall serve -h" for the flags; each is also an EXAMHALL_* variable.
@@ -56,6 +59,8 @@ func runCommand(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "serve", "demo", "migrate":
+	case "drain":
+		return drainCommand(ctx, rest, stdout, stderr)
 	case "verify-attempt":
 		return verifyAttempt(ctx, rest, stdout, stderr)
 	case "loadgen":
@@ -129,13 +134,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 
 	var bus store.Bus
 	var counters store.Counters
+	var leases store.Leases = store.NewMemLeases(nil)
 	if cfg.Redis != "" {
-		r, err := store.OpenRedis(ctx, cfg.Redis, "examhall:")
+		r, err := store.OpenRedis(ctx, cfg.Redis, redisPrefix)
 		if err != nil {
 			return err
 		}
-		bus, counters = r, r
-		log.Info("cluster bus ready", "backend", "redis")
+		bus, counters, leases = r, r, r
+		log.Info("cluster bus ready", "backend", "redis", "node", cfg.NodeID)
 	} else {
 		bus, counters = store.NewMemBus(), store.NewMemCounters()
 		log.Info("bus ready", "backend", "in-process")
@@ -158,7 +164,20 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another examhall running? choose another port with --addr)", cfg.Addr, err)
+	}
+	defer ln.Close()
+	var av *media.Service
+	cpu := &cpuMeter{}
+	node, err := store.NewNode(store.NodeConfig{ID: cfg.NodeID, URL: cfg.nodeURL(ln.Addr()), Leases: leases, Logger: log,
+		Load: func() (float64, int) { return cpu.cores(), av.Tracks() }})
+	if err != nil {
+		return err
+	}
 	web, err := frontend.New(frontend.Config{
+		Node: node,
 		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
 		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:     publicHost(cfg.PublicURL),
@@ -184,7 +203,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}()
 	// The proctor finishes the signal in hand before the database closes.
 	defer func() { stopEngine(); <-procDone }()
-	av, err := media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
+	av, err = media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
 		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
 	if err != nil {
 		return err
@@ -200,10 +219,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another examhall running? choose another port with --addr)", cfg.Addr, err)
-	}
 	srv := &http.Server{
 		Handler:           web,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -244,6 +259,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		}
 	}
 
+	ctx, drain := context.WithCancel(ctx)
+	defer drain()
+	if err := followDrain(ctx, bus, cfg.NodeID, log, drain); err != nil {
+		return err
+	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
@@ -252,6 +272,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	// Rooms move first: their devices reconnect to other nodes of the
+	// cluster while this one finishes its requests.
+	node.Drain(sctx)
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("requests still running at the shutdown deadline were cut", "err", err)
 		srv.Close()

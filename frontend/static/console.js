@@ -6,6 +6,7 @@ import { candidateQueue } from './rtc.js';
 import { loadDictionary, t, bi, h, biEl, span, csrfToken, fmtTime } from './i18n.js';
 import { api } from './api.js';
 import { stillsOf } from './stills.js';
+import { socketTarget } from './socket.js';
 
 await loadDictionary();
 const root = document.getElementById('console');
@@ -65,9 +66,10 @@ function openRoom(room) {
   connect();
 }
 
+const target = socketTarget('/ws/console');
+
 function connect() {
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws/console?room=${state.room}`);
+  const ws = new WebSocket(target.url(`room=${state.room}`));
   state.ws = ws;
   ws.onopen = () => {
     state.backoff = 500;
@@ -76,10 +78,14 @@ function connect() {
     ws.send(JSON.stringify({ type: 'view', id: 'view' }));
     focusVideo();
   };
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    if (!target.redirected(m)) onMessage(m);
+  };
   ws.onclose = () => {
+    if (state.ws !== ws) return;
     bi(status, 'console.reconnecting'); status.className = 'conn bad';
-    setTimeout(connect, state.backoff);
+    setTimeout(connect, target.now() ? 0 : state.backoff);
     state.backoff = Math.min(state.backoff * 2, 10000);
   };
 }

@@ -7,6 +7,7 @@ import { startCamera, onMediaMessage } from './camera.js';
 import { startFaceAnalysis, stopFaceAnalysis } from './face.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
 import { renderLobby as renderJourney } from './lobby.js';
+import { socketTarget } from './socket.js';
 
 await loadDictionary();
 
@@ -47,10 +48,11 @@ function persist() {
 // connection would be a second login.
 const pageToken = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 
+const target = socketTarget('/ws/exam');
+
 function connect() {
   if (state.stopped || state.ws) return;
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${proto}//${location.host}/ws/exam?attempt=${attemptId}&page=${pageToken}`);
+  const ws = new WebSocket(target.url(`attempt=${attemptId}&page=${pageToken}`));
   state.ws = ws;
   // A socket opened while the network is down can hang half-open: give up
   // on it after 5 s and try again.
@@ -64,7 +66,12 @@ function connect() {
     flushSignals();
     renderSave();
   };
-  ws.onmessage = (ev) => { state.heardAt = Date.now(); onMessage(JSON.parse(ev.data)); };
+  ws.onmessage = (ev) => {
+    state.heardAt = Date.now();
+    const m = JSON.parse(ev.data);
+    if (target.redirected(m)) return drop(ws); // to the room's owner, at once
+    onMessage(m);
+  };
   ws.onclose = () => drop(ws);
 }
 
@@ -79,7 +86,7 @@ function drop(ws) {
   state.connected = false;
   renderSave();
   if (state.stopped) return;
-  const wait = state.backoff * (0.75 + Math.random() / 2);
+  const wait = target.now() ? 0 : state.backoff * (0.75 + Math.random() / 2);
   state.backoff = Math.min(state.backoff * 2, 10000);
   clearTimeout(state.retry);
   state.retry = setTimeout(connect, wait);

@@ -3,6 +3,7 @@
 // (the rules forbid it), keeps the screen awake, and reconnects by itself.
 import { loadDictionary, t, bi, h, biEl } from './i18n.js';
 import { addCamera, candidateQueue } from './rtc.js';
+import { socketTarget } from './socket.js';
 
 await loadDictionary();
 const $ = (id) => document.getElementById(id);
@@ -56,11 +57,12 @@ async function battery() {
   check();
 }
 
+const target = socketTarget('/ws/phone');
+
 function connect() {
   if (stopped) return;
-  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   const q = key ? `key=${encodeURIComponent(key)}` : `t=${encodeURIComponent(token)}`;
-  ws = new WebSocket(`${proto}//${location.host}/ws/phone?${q}`);
+  ws = new WebSocket(target.url(q));
   let opened = false;
   ws.onopen = () => {
     opened = true;
@@ -68,8 +70,12 @@ function connect() {
     say('phone.connecting');
     ws.send(JSON.stringify({ type: 'media_config', id: 'mc' }));
   };
-  ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
+  ws.onmessage = (ev) => {
+    const m = JSON.parse(ev.data);
+    if (!target.redirected(m)) onMessage(m);
+  };
   ws.onclose = () => {
+    if (target.now()) return connect(); // to the room's owner
     if (!opened && !key) {
       // The link was refused (used or expired): say what to do.
       stopped = true;

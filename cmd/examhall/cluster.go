@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/examhall/examhall/store"
+)
+
+// redisPrefix prefixes every key and channel examhall uses in Redis.
+const redisPrefix = "examhall:"
+
+// DrainTopic carries the id of a node told to drain (examhall drain).
+const DrainTopic = "cluster.drain"
+
+// nodeURL is where browsers reach this node: --node-url, else the address
+// it listens on (the host name when it listens on every interface).
+func (c *Config) nodeURL(addr net.Addr) string {
+	if c.NodeURL != "" {
+		return c.NodeURL
+	}
+	scheme := "http"
+	if c.https() {
+		scheme = "https"
+	}
+	host, port, _ := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// cpuMeter measures the cores this process kept busy since it was last read.
+type cpuMeter struct {
+	mu        sync.Mutex
+	lastAt    time.Time
+	lastBusy  time.Duration
+	lastCores float64
+}
+
+func (m *cpuMeter) cores() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	busy := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if !m.lastAt.IsZero() && now.Sub(m.lastAt) > 100*time.Millisecond {
+		m.lastCores = float64(busy-m.lastBusy) / float64(now.Sub(m.lastAt))
+	}
+	m.lastAt, m.lastBusy = now, busy
+	return m.lastCores
+}
+
+// followDrain calls drain when `examhall drain` names this node.
+func followDrain(ctx context.Context, bus store.Bus, id string, log *slog.Logger, drain func()) error {
+	sub, err := bus.Subscribe(ctx, DrainTopic)
+	if err != nil {
+		return err
+	}
+	go func() {
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m, ok := <-sub.C:
+				if !ok {
+					return
+				}
+				var target string
+				if json.Unmarshal(m.Data, &target) == nil && target == id {
+					log.Info("drain asked for: moving every room to other nodes, then stopping", "node", id)
+					drain()
+					return
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// drainCommand tells a node of the cluster to drain: stop taking rooms,
+// move its rooms to the other nodes and exit.
+func drainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseConfig("drain", args, os.Getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Redis == "" {
+		return errors.New("drain needs the cluster's --redis (a single node is stopped with SIGTERM)")
+	}
+	r, err := store.OpenRedis(ctx, cfg.Redis, redisPrefix)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	nodes, err := r.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, n := range nodes {
+		found = found || n.ID == cfg.NodeID
+	}
+	if !found {
+		return fmt.Errorf("no live node %q in the cluster (examhall drain --node-id NAME)", cfg.NodeID)
+	}
+	b, _ := json.Marshal(cfg.NodeID)
+	if err := r.Publish(ctx, DrainTopic, b); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "node %s is draining: its rooms move to other nodes, then it stops\n", cfg.NodeID)
+	return nil
+}
