@@ -39,7 +39,7 @@ type LoadResult struct {
 	// Redirects counts sockets sent on from a node that did not own the
 	// candidate's room to its owner.
 	Redirects int64 `json:"redirects"`
-	Errors      int64   `json:"errors"`
+	Errors    int64 `json:"errors"`
 	// ErrorSamples are a few of the errors, to say what went wrong.
 	ErrorSamples []string `json:"error_samples,omitempty"`
 }

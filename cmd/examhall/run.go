@@ -178,7 +178,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}
 	web, err := frontend.New(frontend.Config{
 		Node: node,
-		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
+		DB:   db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
 		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:     publicHost(cfg.PublicURL),
 		DataDir:        cfg.DataDir,
