@@ -35,7 +35,7 @@ test: models
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	@if command -v npm >/dev/null; then npm ci --prefix frontend/browsertest/firefox --no-audit --no-fund --loglevel=error; \
 		else echo "note: the Firefox test needs Node.js and npm ('apt-get install nodejs npm firefox-esr'; .ci/run does it)"; fi
-	.ci/with-services sh -c '$(GO) test -race -short -count=1 ./... && $(GO) test -count=1 -run "Chromium|Firefox|Binary|Kill" ./...'
+	.ci/with-services sh -c '$(GO) test -race -short -count=1 ./... && $(GO) test -count=1 -run "Chromium|Firefox|Binary|Kill|Cluster" ./...'
 	.ci/fuzz
 
 ## test-short: unit tests only, no databases started, seconds

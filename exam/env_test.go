@@ -3,6 +3,7 @@ package exam_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -69,6 +70,10 @@ type examEnv struct {
 	// analysis (restart the server after setting them).
 	faceModels string
 	faceCheck  bool
+	// leases are shared by the env's nodes (secondNode), as Redis is by
+	// a cluster's; node names this one.
+	leases *store.MemLeases
+	node   string
 }
 
 type cand struct {
@@ -188,7 +193,22 @@ func (e *examEnv) startServer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.engine.Run(ctx); close(done) }()
-	web, err := frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels})
+	if e.leases == nil {
+		e.leases, e.node = store.NewMemLeases(nil), "n1"
+	}
+	var web *frontend.Server
+	e.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {
+			http.Error(w, "network cut by the test", http.StatusServiceUnavailable)
+			return
+		}
+		web.ServeHTTP(w, r)
+	}))
+	node, err := store.NewNode(store.NodeConfig{ID: e.node, URL: "http://" + e.srv.Listener.Addr().String(), Leases: e.leases})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	web, err = frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels, Node: node})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -206,13 +226,7 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	e.web = web
-	e.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if e.cut.Load() && strings.HasPrefix(r.URL.Path, "/ws/") {
-			http.Error(w, "network cut by the test", http.StatusServiceUnavailable)
-			return
-		}
-		web.ServeHTTP(w, r)
-	}))
+	e.srv.Start()
 	stopped := false
 	e.stop = func() {
 		if stopped {
@@ -234,7 +248,8 @@ func (e *examEnv) startServer() {
 // accounts are e's.
 func (e *examEnv) secondNode() *examEnv {
 	n := &examEnv{t: e.t, db: e.db, bus: e.bus, clock: e.clock, dataDir: e.t.TempDir(), cands: e.cands, admin: e.admin,
-		invA: e.invA, invB: e.invB, chief: e.chief, invD: e.invD, reviewer: e.reviewer, panel: e.panel, session: e.session, room: e.room}
+		invA: e.invA, invB: e.invB, chief: e.chief, invD: e.invD, reviewer: e.reviewer, panel: e.panel, session: e.session, room: e.room,
+		leases: e.leases, node: "n2"}
 	n.startServer()
 	return n
 }
@@ -276,8 +291,10 @@ func (e *examEnv) dial(hc *http.Client, attempt int64) (*client, *http.Response,
 }
 
 // open opens a socket of the server as hc's user and reads it in the background.
+// A node that does not own the socket's room redirects it, as it does a
+// browser's, to the owner; the client follows.
 func (e *examEnv) open(hc *http.Client, path string) (*client, *http.Response, error) {
-	ws, resp, err := wsDialer(hc).Dial("ws"+strings.TrimPrefix(e.srv.URL, "http")+path, nil)
+	ws, resp, err := dialRoom(hc, "ws"+strings.TrimPrefix(e.srv.URL, "http")+path)
 	if err != nil {
 		return nil, resp, err
 	}
@@ -413,3 +430,33 @@ func csrf(t *testing.T, hc *http.Client, base string) string {
 func itoa(n int64) string { return fmt.Sprint(n) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// dialRoom opens a room's socket and follows the redirect a node that does
+// not own the room answers with (at most three); the owner's hello is
+// read and dropped.
+func dialRoom(hc *http.Client, u string) (*websocket.Conn, *http.Response, error) {
+	for range 3 {
+		ws, resp, err := wsDialer(hc).Dial(u, nil)
+		if err != nil {
+			return nil, resp, err
+		}
+		var m struct{ Type, URL string }
+		ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if err := ws.ReadJSON(&m); err != nil {
+			ws.Close()
+			return nil, resp, fmt.Errorf("first message: %w", err)
+		}
+		ws.SetReadDeadline(time.Time{})
+		switch m.Type {
+		case "hello":
+			return ws, resp, nil
+		case "redirect":
+			ws.Close()
+			u = m.URL
+		default:
+			ws.Close()
+			return nil, resp, fmt.Errorf("first message is %q, want hello or redirect", m.Type)
+		}
+	}
+	return nil, nil, errors.New("redirected three times")
+}

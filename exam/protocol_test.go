@@ -622,8 +622,8 @@ func TestLogoutClosesSocketsOnOtherNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.start()
-	e.logout(hc)
+	c.start() // on e, the room's owner, where other sent it
+	other.logout(hc)
 	if m := c.await("closed on the other node", is("closed")); m["code"] != "session_expired" {
 		t.Fatalf("closed %v", m)
 	}

@@ -348,6 +348,11 @@ func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
 		sk.s.node.Enter(c.room)
 	}
 	sk.s.metrics.sockets.Inc()
+	if c.room != "" {
+		// The first message on a room's socket says the device reached
+		// the room's owner (the other first message is a redirect).
+		c.Send(map[string]string{"type": "hello", "node": sk.s.node.ID()})
+	}
 	go sk.writeLoop(c, ws)
 	for _, f := range sk.ready {
 		f(c)

@@ -42,6 +42,10 @@ func (r *Redis) Ping(ctx context.Context) error {
 	return nil
 }
 
+// FlushDB empties the Redis database (tests only: it drops every key, not
+// only the prefix's).
+func (r *Redis) FlushDB(ctx context.Context) error { return r.c.FlushDB(ctx).Err() }
+
 // Close closes the connection pool and every subscription.
 func (r *Redis) Close() error { return r.c.Close() }
 

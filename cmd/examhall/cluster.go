@@ -10,10 +10,12 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/examhall/examhall/store"
+	"github.com/gorilla/websocket"
 )
 
 // redisPrefix prefixes every key and channel examhall uses in Redis.
@@ -126,3 +128,41 @@ func drainCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "node %s is draining: its rooms move to other nodes, then it stops\n", cfg.NodeID)
 	return nil
 }
+
+// dialRoom opens a room's socket as a device does: a node that does not own
+// the room answers {"type": "redirect", "url"} and closes, and the owner's
+// first message is {"type": "hello"} (docs/protocol.md, "Rooms and
+// nodes"). At most three redirects are followed, each to loopback only.
+func dialRoom(ctx context.Context, d *websocket.Dialer, u string) (*websocket.Conn, error) {
+	for range 4 {
+		if err := loopbackOnly(u); err != nil {
+			return nil, err
+		}
+		ws, _, err := d.DialContext(ctx, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		var m struct{ Type, URL string }
+		ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+		if err := ws.ReadJSON(&m); err != nil {
+			ws.Close()
+			return nil, fmt.Errorf("first message: %w", err)
+		}
+		ws.SetReadDeadline(time.Time{})
+		switch m.Type {
+		case "hello":
+			return ws, nil
+		case "redirect":
+			ws.Close()
+			redirects.Add(1)
+			u = m.URL
+		default:
+			ws.Close()
+			return nil, fmt.Errorf("first message is %q, want hello or redirect", m.Type)
+		}
+	}
+	return nil, errors.New("redirected more than three times")
+}
+
+// redirects counts the redirects the load generators followed.
+var redirects atomic.Int64

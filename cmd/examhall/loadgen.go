@@ -36,6 +36,10 @@ type LoadResult struct {
 	// start (the start rush); answering begins after it, for Duration.
 	RushSeconds float64 `json:"rush_seconds"`
 	Reconnects  int64   `json:"reconnects"`
+	// Outages are the times from a socket's loss to the next socket that
+	// resumed the attempt (a failover's cost to a candidate).
+	OutageP50ms float64 `json:"outage_p50_ms,omitempty"`
+	OutageMaxms float64 `json:"outage_max_ms,omitempty"`
 	// Redirects counts sockets sent on from a node that did not own the
 	// candidate's room to its owner.
 	Redirects int64 `json:"redirects"`
@@ -52,6 +56,10 @@ type loadConfig struct {
 	AnswerEvery time.Duration
 	// LoginConcurrency bounds logins in flight (the start rush).
 	LoginConcurrency int
+	// Entries are the URLs sockets are opened at (a cluster's nodes, or
+	// its one entry); candidate i starts at entry i and moves to the next
+	// when one does not answer. Default: the demo's URL.
+	Entries []string
 }
 
 func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -72,7 +80,7 @@ func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	dur := fs.Duration("duration", time.Minute, "how long to answer")
 	every := fs.Duration("answer-every", 2*time.Second, "each candidate answers this often")
 	conc := fs.Int("login-concurrency", 64, "logins in flight at once")
-	entry := fs.String("url", "", "the server or cluster entry to drive (default: the demo's URL); sockets follow redirects to their room's node")
+	entry := fs.String("url", "", "comma-separated URLs where sockets open: the cluster's entry or its nodes (default: the demo's URL); they follow redirects to their room's node")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -80,13 +88,17 @@ func loadgenCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	if *entry != "" {
-		if err := loopbackOnly(*entry); err != nil {
+	var entries []string
+	for _, u := range strings.Split(*entry, ",") {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u == "" {
+			continue
+		}
+		if err := loopbackOnly(u); err != nil {
 			return err
 		}
-		demo.URL = strings.TrimRight(*entry, "/")
+		entries = append(entries, u)
 	}
-	res, err := runExamLoad(ctx, loadConfig{Demo: demo, Candidates: *n, Duration: *dur, AnswerEvery: *every, LoginConcurrency: *conc})
+	res, err := runExamLoad(ctx, loadConfig{Demo: demo, Candidates: *n, Duration: *dur, AnswerEvery: *every, LoginConcurrency: *conc, Entries: entries})
 	if err != nil {
 		return err
 	}
@@ -126,13 +138,13 @@ type stats struct {
 	mu        sync.Mutex
 	acks      []float64
 	logins    []float64
+	outages   []float64
 	samples   []string
 	sent      atomic.Int64
 	acked     atomic.Int64
 	lost      atomic.Int64
 	errors    atomic.Int64
 	reconnect atomic.Int64
-	redirects atomic.Int64
 	connected atomic.Int64
 }
 
@@ -176,7 +188,11 @@ func runExamLoad(ctx context.Context, cfg loadConfig) (*LoadResult, error) {
 	for i := range cfg.Candidates {
 		ready.Add(1)
 		wg.Go(func() {
-			c := &simCandidate{base: cfg.Demo.URL, login: cfg.Demo.Candidates[i], st: st, acked: map[int64]ackedAnswer{}, unacked: map[int64]simAnswer{}}
+			entries := cfg.Entries
+			if len(entries) == 0 {
+				entries = []string{cfg.Demo.URL}
+			}
+			c := &simCandidate{base: cfg.Demo.URL, entries: entries, entry: i, login: cfg.Demo.Candidates[i], st: st, acked: map[int64]ackedAnswer{}, unacked: map[int64]simAnswer{}}
 			c.run(ctx, sem, &ready, go1, &end, cfg.AnswerEvery)
 		})
 	}
@@ -189,9 +205,10 @@ func runExamLoad(ctx context.Context, cfg loadConfig) (*LoadResult, error) {
 		Candidates: cfg.Candidates, Connected: int(st.connected.Load()),
 		AnswersSent: st.sent.Load(), AnswersAcked: st.acked.Load(), AnswersLost: st.lost.Load(),
 		AckP50ms: percentile(st.acks, .5), AckP99ms: percentile(st.acks, .99),
+		OutageP50ms: percentile(st.outages, .5), OutageMaxms: percentile(st.outages, 1),
 		LoginP50ms: percentile(st.logins, .5), LoginP99ms: percentile(st.logins, .99),
 		RushSeconds: float64(rush.Milliseconds()) / 1000,
-		Reconnects:  st.reconnect.Load(), Redirects: st.redirects.Load(), Errors: st.errors.Load(), ErrorSamples: st.samples,
+		Reconnects:  st.reconnect.Load(), Redirects: redirects.Load(), Errors: st.errors.Load(), ErrorSamples: st.samples,
 	}, nil
 }
 
@@ -210,10 +227,12 @@ type ackedAnswer struct {
 // socket, starts, answers, and on any disconnection reconnects and resends
 // what was not acknowledged, as the exam page does.
 type simCandidate struct {
-	base  string
-	login Login
-	st    *stats
-	http  *http.Client
+	base    string   // where it logs in
+	entries []string // where its sockets open
+	entry   int      // the entry it uses now
+	login   Login
+	st      *stats
+	http    *http.Client
 
 	mu      sync.Mutex
 	ws      *websocket.Conn
@@ -223,6 +242,7 @@ type simCandidate struct {
 	unacked map[int64]simAnswer
 	acked   map[int64]ackedAnswer // question → highest acknowledged answer
 	papers  chan map[string]any
+	lostAt  time.Time // when its socket last went, until one resumes
 }
 
 type simQuestion struct {
@@ -364,40 +384,24 @@ func (c *simCandidate) findAttempt(ctx context.Context) error {
 // connect opens the socket, resumes (starting the attempt if needed) and
 // resends every unacknowledged answer.
 func (c *simCandidate) connect(ctx context.Context) error {
-	u := "ws" + strings.TrimPrefix(c.base, "http") + fmt.Sprintf("/ws/exam?attempt=%d", c.attempt)
+	entry := c.entries[c.entry%len(c.entries)]
+	u := "ws" + strings.TrimPrefix(entry, "http") + fmt.Sprintf("/ws/exam?attempt=%d", c.attempt)
 	d := websocket.Dialer{Jar: c.http.Jar, HandshakeTimeout: 10 * time.Second}
-	var ws *websocket.Conn
-	var p map[string]any
+	ws, err := dialRoom(ctx, &d, u)
+	if err != nil {
+		c.entry++ // that node may be gone: the next try goes to the next one
+		return err
+	}
 	papers := make(chan map[string]any, 4)
 	done := make(chan struct{})
-	// A node that does not own the candidate's room answers with a
-	// redirect to the owner (docs/protocol.md, "Rooms and nodes").
-	for hop := 0; ; hop++ {
-		var err error
-		if ws, _, err = d.DialContext(ctx, u, nil); err != nil {
-			return err
-		}
-		moved := make(chan string, 1)
-		papers, done = make(chan map[string]any, 4), make(chan struct{})
-		go c.read(ws, papers, done, moved)
-		ws.WriteJSON(map[string]any{"type": "resume", "id": "r"})
-		select {
-		case p = <-papers:
-		case to := <-moved:
-			if err := loopbackOnly(to); err != nil {
-				return err
-			}
-			if hop < 3 {
-				c.st.redirects.Add(1)
-				u = to
-				continue
-			}
-			return errors.New("redirected more than three times")
-		case <-time.After(15 * time.Second):
-			ws.Close()
-			return errors.New("no paper")
-		}
-		break
+	go c.read(ws, papers, done)
+	ws.WriteJSON(map[string]any{"type": "resume", "id": "r"})
+	var p map[string]any
+	select {
+	case p = <-papers:
+	case <-time.After(15 * time.Second):
+		ws.Close()
+		return errors.New("no paper")
 	}
 	if p["status"] == "not_started" {
 		ws.WriteJSON(map[string]any{"type": "start", "id": "s"})
@@ -431,17 +435,22 @@ func (c *simCandidate) connect(ctx context.Context) error {
 	}
 	c.seq = max(c.seq, int64(p["last_seq"].(float64)))
 	c.ws, c.papers = ws, papers
+	if !c.lostAt.IsZero() {
+		c.st.add(&c.st.outages, time.Since(c.lostAt))
+		c.lostAt = time.Time{}
+	}
 	for seq, a := range c.unacked {
 		ws.WriteJSON(map[string]any{"type": "answer", "seq": seq, "question": a.q, "value": a.v})
 	}
 	return nil
 }
 
-func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done chan struct{}, moved chan<- string) {
+func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done chan struct{}) {
 	defer func() {
 		c.mu.Lock()
 		if c.ws == ws {
 			c.ws = nil
+			c.lostAt = time.Now()
 			c.st.reconnect.Add(1)
 		}
 		close(done) // under the lock: connect sees either this or c.ws set
@@ -454,10 +463,6 @@ func (c *simCandidate) read(ws *websocket.Conn, papers chan map[string]any, done
 			return
 		}
 		switch m["type"] {
-		case "redirect":
-			url, _ := m["url"].(string)
-			moved <- url
-			return
 		case "paper":
 			select {
 			case papers <- m:

@@ -301,7 +301,7 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 				return
 			}
 			u := "ws" + strings.TrimPrefix(demo.URL, "http") + fmt.Sprintf("/ws/exam?attempt=%d", c.attempt)
-			examWS, _, err := (&websocket.Dialer{Jar: c.http.Jar}).DialContext(ctx, u, nil)
+			examWS, err := dialRoom(ctx, &websocket.Dialer{Jar: c.http.Jar}, u)
 			if err != nil {
 				st.err(err)
 				return
@@ -325,7 +325,7 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 				return
 			}
 			phoneURL := "ws" + strings.TrimPrefix(strings.Replace(link, "/phone?", "/ws/phone?", 1), "http")
-			phoneWS, _, err := websocket.DefaultDialer.DialContext(ctx, phoneURL, nil)
+			phoneWS, err := dialRoom(ctx, websocket.DefaultDialer, phoneURL)
 			if err != nil {
 				st.err(err)
 				return

@@ -119,7 +119,7 @@ func runProctorLoad(ctx context.Context, demo *DemoFile, n int, dur, every time.
 			continue
 		}
 		u := "ws" + strings.TrimPrefix(demo.URL, "http") + fmt.Sprintf("/ws/console?room=%d", room)
-		ws, _, err := (&websocket.Dialer{Jar: hc.Jar}).DialContext(ctx, u, nil)
+		ws, err := dialRoom(ctx, &websocket.Dialer{Jar: hc.Jar}, u)
 		if err != nil {
 			st.err(err)
 			continue

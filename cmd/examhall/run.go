@@ -106,6 +106,11 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 }
 
 func openStore(ctx context.Context, cfg *Config, log *slog.Logger) (*store.DB, error) {
+	// The data dir holds recordings and demo.json even when the database
+	// is PostgreSQL.
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
 	db, err := store.Open(ctx, cfg.Database, cfg.DataDir)
 	if err != nil {
 		return nil, err

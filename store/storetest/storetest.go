@@ -55,6 +55,36 @@ func NewDB(t testing.TB, kind string) *store.DB {
 	return db
 }
 
+// PostgresURL creates an empty database on the test server and returns its
+// URL, for a test that starts examhall processes on it; it skips, saying
+// why, when EXAMHALL_TEST_POSTGRES is unset.
+func PostgresURL(t testing.TB) string { t.Helper(); return freshPostgres(t) }
+
+// RedisURL is the test Redis's URL on a database of its own (1 to 15),
+// emptied first, for a test that starts examhall processes on it (they use
+// fixed key names); it skips when EXAMHALL_TEST_REDIS is unset.
+func RedisURL(t testing.TB, db int) string {
+	t.Helper()
+	u := os.Getenv(RedisEnv)
+	if u == "" {
+		t.Skipf("skipped: %s is not set (make test starts a throwaway Redis when redis-server is installed)", RedisEnv)
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.Path = fmt.Sprintf("/%d", db)
+	r, err := store.OpenRedis(context.Background(), pu.String(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.FlushDB(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return pu.String()
+}
+
 // freshPostgres creates an empty database on the test server and returns its URL.
 func freshPostgres(t testing.TB) string {
 	t.Helper()

@@ -1,0 +1,95 @@
+package exam_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Every socket of a room (the candidate's exam page, their phone, an
+// invigilator's console) that reaches a node which does not own the room
+// is sent to the owner with a redirect message, and the owner greets it
+// with hello. A drained owner closes the room's sockets with "moved", and
+// they reconnect to the other node with nothing lost.
+func TestEverySocketEndsAtItsRoomsOwner(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	other := e.secondNode()
+	hc := e.login(e.cands[0])
+	// Both nodes are idle, so n1 (e) takes the room; n2 sends devices on.
+	first := func(hc *http.Client, path string) map[string]any {
+		t.Helper()
+		ws, _, err := wsDialer(hc).Dial("ws"+strings.TrimPrefix(other.srv.URL, "http")+path, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer ws.Close()
+		var m map[string]any
+		if err := ws.ReadJSON(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return m
+	}
+	examPath := fmt.Sprintf("/ws/exam?attempt=%d", e.cands[0].attempt)
+	m := first(hc, examPath)
+	if want := "ws" + strings.TrimPrefix(e.srv.URL, "http") + examPath; m["type"] != "redirect" || m["url"] != want {
+		t.Fatalf("the exam socket on a node that does not own the room got %v, want a redirect to %s", m, want)
+	}
+	if l, ok, _ := e.leases.Owner(context.Background(), store.RoomKey(e.room)); !ok || l.Node != "n1" {
+		t.Fatalf("room lease = %+v, %v; want n1's", l, ok)
+	}
+	pc, _, err := other.open(hc, examPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paper := pc.start()
+	q := questions(paper)[0]["id"]
+	pc.send(map[string]any{"type": "answer", "seq": 1, "question": q, "value": []int{1}})
+	pc.await("ack", is("ack", "seq", 1))
+
+	// The phone: its pairing link is used up on the owner only.
+	pc.send(map[string]any{"type": "pair", "id": "p"})
+	link := pc.await("pair", is("pair", "id", "p"))["url"].(string)
+	phonePath := "/ws/phone?" + strings.SplitN(link, "?", 2)[1]
+	if m := first(&http.Client{}, phonePath); m["type"] != "redirect" {
+		t.Fatalf("the phone on a node that does not own the room got %v, want a redirect", m)
+	}
+	phone, _, err := other.open(&http.Client{}, phonePath)
+	if err != nil {
+		t.Fatalf("phone after the redirect: %v", err)
+	}
+	phone.await("paired on the owner", is("paired"))
+
+	// The console of the room's invigilator.
+	consolePath := fmt.Sprintf("/ws/console?room=%d", e.room)
+	staff := e.login(e.invA)
+	if m := first(staff, consolePath); m["type"] != "redirect" {
+		t.Fatalf("the console on a node that does not own the room got %v, want a redirect", m)
+	}
+	if _, _, err := other.open(staff, consolePath); err != nil {
+		t.Fatalf("console after the redirect: %v", err)
+	}
+
+	// The owner drains: its sockets are told the room moved, and the
+	// next connection, even to the drained node, ends on n2.
+	e.web.Node().Drain(context.Background())
+	if m := pc.await("moved", is("closed")); m["code"] != "moved" {
+		t.Fatalf("the drained owner closed the exam socket with %v, want code moved", m)
+	}
+	phone.await("phone moved", is("closed", "code", "moved"))
+	pc2, _, err := e.open(hc, examPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _, _ := e.leases.Owner(context.Background(), store.RoomKey(e.room)); l.Node != "n2" {
+		t.Fatalf("after the drain the room is %+v's, want n2's", l)
+	}
+	pc2.send(map[string]any{"type": "resume", "id": "r"})
+	got := pc2.await("paper on n2", is("paper", "id", "r"))
+	if answers := fmt.Sprint(got["answers"]); !strings.Contains(answers, "seq:1") {
+		t.Fatalf("the answer acknowledged before the drain is not in the paper after it: %s", answers)
+	}
+}
