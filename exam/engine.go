@@ -41,6 +41,9 @@ type Config struct {
 	MaxBatch int
 	// SweepEvery is how often overdue attempts are looked for (default 1 s).
 	SweepEvery time.Duration
+	// Node, in a cluster, says when a room came to this node from an
+	// owner that fell silent: that outage is credited to its attempts.
+	Node *store.Node
 }
 
 // Engine runs attempts: it owns their clock and their durable answers.
@@ -76,6 +79,8 @@ type live struct {
 	peer     Peer
 	// lostAt is when the server saw the last PC connection go, for credit.
 	lostAt time.Time
+	// attached: a PC connection has come to this node for the attempt.
+	attached bool
 	// changed is closed and replaced when the deadline or status changes,
 	// so the connection's clock re-plans its warnings.
 	changed chan struct{}

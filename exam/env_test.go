@@ -189,10 +189,6 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 
 // startServer starts (or restarts) the engine and web server on the same database.
 func (e *examEnv) startServer() {
-	e.engine = exam.New(exam.Config{DB: e.db, Bus: e.bus, Now: e.clock.now, SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.engine.Run(ctx); close(done) }()
 	if e.leases == nil {
 		e.leases, e.node = store.NewMemLeases(nil), "n1"
 	}
@@ -208,6 +204,10 @@ func (e *examEnv) startServer() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.engine = exam.New(exam.Config{DB: e.db, Bus: e.bus, Now: e.clock.now, SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Node: node})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.engine.Run(ctx); close(done) }()
 	web, err = frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels, Node: node})
 	if err != nil {
 		e.t.Fatal(err)

@@ -49,7 +49,14 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 	l.peer = peer
 	lostAt := l.lostAt
 	l.lostAt = time.Time{}
+	first := !l.attached
+	l.attached = true
 	l.mu.Unlock()
+	if first && old == nil {
+		// The first connection on this node: if the room came here from
+		// an owner that fell silent, the page was cut off since then.
+		lostAt = e.handedOver(ctx, l.id)
+	}
 	if old != nil {
 		if samePage(old, peer) {
 			// The same page reconnected before the server noticed its
@@ -74,6 +81,22 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 			e.log.Warn("time credit", "attempt", l.id, "err", err)
 		}
 	}
+}
+
+// handedOver is when the attempt's room lost its former owner, if the
+// room came to this node because that owner fell silent; zero otherwise.
+func (e *Engine) handedOver(ctx context.Context, attemptID int64) time.Time {
+	if e.cfg.Node == nil {
+		return time.Time{}
+	}
+	room, err := e.Room(ctx, 0, attemptID)
+	if err != nil {
+		return time.Time{}
+	}
+	if l, ok := e.cfg.Node.Holds(room); ok && l.Since != 0 {
+		return time.UnixMilli(l.Since)
+	}
+	return time.Time{}
 }
 
 // samePage says whether two connections come from the same page (the page
@@ -136,6 +159,9 @@ func (e *Engine) credit(ctx context.Context, h *Handle, gap time.Duration) error
 	}
 	if a.Status != StatusInProgress || a.Deadline == nil || e.now().After(a.Deadline.Add(p.grace())) {
 		return nil
+	}
+	if a.StartedAt != nil {
+		gap = min(gap, e.now().Sub(*a.StartedAt)) // never time before the start
 	}
 	left := p.creditCap() - time.Duration(a.CreditedSeconds)*time.Second
 	secs := int(min(gap, left) / time.Second)

@@ -47,6 +47,11 @@ type Lease struct {
 	Room  string `json:"room"`
 	Node  string `json:"node"`
 	Fence int64  `json:"fence"`
+	// Since, when not 0, says the room came to this owner after its former
+	// owner fell silent (died, paused, cut off): the Unix time in ms when
+	// that owner last renewed its lease, from when the room's devices
+	// count as cut off. 0 after a release (a drain) or for a first owner.
+	Since int64 `json:"since,omitempty"`
 }
 
 // MemLeases are the leases of one process: a single node, or several nodes
@@ -57,6 +62,7 @@ type MemLeases struct {
 	nodes  map[string]memNode
 	leases map[string]memLease
 	fences map[string]int64
+	last   map[string]int64 // room → when its owner last renewed (ms), until released
 }
 
 type memNode struct {
@@ -74,7 +80,7 @@ func NewMemLeases(now func() time.Time) *MemLeases {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemLeases{now: now, nodes: map[string]memNode{}, leases: map[string]memLease{}, fences: map[string]int64{}}
+	return &MemLeases{now: now, nodes: map[string]memNode{}, leases: map[string]memLease{}, fences: map[string]int64{}, last: map[string]int64{}}
 }
 
 // Beat implements Leases.
@@ -126,8 +132,9 @@ func (m *MemLeases) Claim(_ context.Context, room, node string, ttl time.Duratio
 		return l.Lease, nil
 	}
 	m.fences[room]++
-	l := Lease{Room: room, Node: node, Fence: m.fences[room]}
+	l := Lease{Room: room, Node: node, Fence: m.fences[room], Since: m.last[room]}
 	m.leases[room] = memLease{l, now.Add(ttl)}
+	m.last[room] = now.UnixMilli()
 	return l, nil
 }
 
@@ -148,6 +155,7 @@ func (m *MemLeases) Renew(_ context.Context, l Lease, ttl time.Duration) (bool, 
 		}
 	}
 	m.leases[l.Room] = memLease{l, now.Add(ttl)}
+	m.last[l.Room] = now.UnixMilli()
 	return true, nil
 }
 
@@ -157,6 +165,7 @@ func (m *MemLeases) Release(_ context.Context, l Lease) error {
 	defer m.mu.Unlock()
 	if cur, ok := m.leases[l.Room]; ok && cur.Lease == l {
 		delete(m.leases, l.Room)
+		delete(m.last, l.Room)
 	}
 	return nil
 }

@@ -46,6 +46,9 @@ func TestLeasesHaveOneOwnerAndAGrowingFence(t *testing.T) {
 		if b.Node != "b" || b.Fence <= a.Fence {
 			t.Fatalf("claim after a lapsed = %+v, want b with a fence above %d", b, a.Fence)
 		}
+		if a.Since != 0 || b.Since == 0 {
+			t.Fatalf("since: first owner %d, after a lapse %d; want 0, then a's last renewal", a.Since, b.Since)
+		}
 		if ok, err := l.Renew(ctx, a, ttl); ok || err != nil {
 			t.Fatalf("the old owner's renew = %v, %v; want refused", ok, err)
 		}
@@ -64,8 +67,8 @@ func TestLeasesHaveOneOwnerAndAGrowingFence(t *testing.T) {
 		}
 		l.Release(ctx, a) // not a's: changes nothing
 		c, _ := l.Claim(ctx, "room:1", "c", ttl)
-		if c.Fence <= b.Fence {
-			t.Fatalf("fence after release = %d, want above %d", c.Fence, b.Fence)
+		if c.Fence <= b.Fence || c.Since != 0 {
+			t.Fatalf("lease after a release = %+v, want a fence above %d and no outage (since 0)", c, b.Fence)
 		}
 	})
 }

@@ -142,14 +142,16 @@ func (r *Redis) Reset(ctx context.Context, key string) error {
 // The leases of a cluster. Keys: node:<id> (the heartbeat, expiring),
 // nodes (the set of node ids ever seen, pruned as they expire),
 // lease:<room> ("<node>|<fence>", expiring), fence:<room> (the room's
-// fencing counter, kept), rooms:<node> (the rooms a node holds).
+// fencing counter, kept), rooms:<node> (the rooms a node holds), last:<room>
+// (when its owner last renewed, in ms; deleted by a release).
 
 var claimScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur then return cur end
 local f = redis.call('INCR', KEYS[2])
-local v = ARGV[1] .. '|' .. f
+local v = ARGV[1] .. '|' .. f .. '|' .. (redis.call('GET', KEYS[4]) or '0')
 redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+redis.call('SET', KEYS[4], ARGV[4])
 redis.call('SADD', KEYS[3], ARGV[3])
 return v`)
 
@@ -159,6 +161,7 @@ var renewScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  redis.call('SET', KEYS[4], ARGV[5])
   return 1
 end
 if not cur then
@@ -166,6 +169,7 @@ if not cur then
   if f <= tonumber(ARGV[3]) then
     redis.call('SET', KEYS[2], ARGV[3])
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', KEYS[4], ARGV[5])
     redis.call('SADD', KEYS[3], ARGV[4])
     return 1
   end
@@ -174,7 +178,7 @@ redis.call('SREM', KEYS[3], ARGV[4])
 return 0`)
 
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[3]) end
 redis.call('SREM', KEYS[2], ARGV[2])
 return 0`)
 
@@ -233,23 +237,26 @@ func (r *Redis) Nodes(ctx context.Context) ([]NodeInfo, error) {
 }
 
 func (r *Redis) leaseKeys(room, node string) []string {
-	return []string{r.prefix + "lease:" + room, r.prefix + "fence:" + room, r.prefix + "rooms:" + node}
+	return []string{r.prefix + "lease:" + room, r.prefix + "fence:" + room, r.prefix + "rooms:" + node, r.prefix + "last:" + room}
 }
 
-// parseLease reads "<node>|<fence>".
+// parseLease reads "<node>|<fence>|<since>".
 func parseLease(room, v string) (Lease, error) {
-	i := strings.LastIndexByte(v, '|')
-	if i < 0 {
+	parts := strings.Split(v, "|")
+	if len(parts) != 3 {
 		return Lease{}, fmt.Errorf("store: lease %q of room %s", v, room)
 	}
-	f, err := strconv.ParseInt(v[i+1:], 10, 64)
-	if err != nil {
+	f, err1 := strconv.ParseInt(parts[1], 10, 64)
+	since, err2 := strconv.ParseInt(parts[2], 10, 64)
+	if err1 != nil || err2 != nil {
 		return Lease{}, fmt.Errorf("store: lease %q of room %s", v, room)
 	}
-	return Lease{Room: room, Node: v[:i], Fence: f}, nil
+	return Lease{Room: room, Node: parts[0], Fence: f, Since: since}, nil
 }
 
-func leaseValue(l Lease) string { return l.Node + "|" + strconv.FormatInt(l.Fence, 10) }
+func leaseValue(l Lease) string {
+	return l.Node + "|" + strconv.FormatInt(l.Fence, 10) + "|" + strconv.FormatInt(l.Since, 10)
+}
 
 // Owner implements Leases.
 func (r *Redis) Owner(ctx context.Context, room string) (Lease, bool, error) {
@@ -266,7 +273,7 @@ func (r *Redis) Owner(ctx context.Context, room string) (Lease, bool, error) {
 
 // Claim implements Leases.
 func (r *Redis) Claim(ctx context.Context, room, node string, ttl time.Duration) (Lease, error) {
-	v, err := claimScript.Run(ctx, r.c, r.leaseKeys(room, node), node, ttl.Milliseconds(), room).Text()
+	v, err := claimScript.Run(ctx, r.c, r.leaseKeys(room, node), node, ttl.Milliseconds(), room, time.Now().UnixMilli()).Text()
 	if err != nil {
 		return Lease{}, fmt.Errorf("store: redis claim: %w", err)
 	}
@@ -275,7 +282,7 @@ func (r *Redis) Claim(ctx context.Context, room, node string, ttl time.Duration)
 
 // Renew implements Leases.
 func (r *Redis) Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error) {
-	n, err := renewScript.Run(ctx, r.c, r.leaseKeys(l.Room, l.Node), leaseValue(l), ttl.Milliseconds(), l.Fence, l.Room).Int()
+	n, err := renewScript.Run(ctx, r.c, r.leaseKeys(l.Room, l.Node), leaseValue(l), ttl.Milliseconds(), l.Fence, l.Room, time.Now().UnixMilli()).Int()
 	if err != nil {
 		return false, fmt.Errorf("store: redis renew: %w", err)
 	}
@@ -285,7 +292,7 @@ func (r *Redis) Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, er
 // Release implements Leases.
 func (r *Redis) Release(ctx context.Context, l Lease) error {
 	keys := r.leaseKeys(l.Room, l.Node)
-	if err := releaseScript.Run(ctx, r.c, []string{keys[0], keys[2]}, leaseValue(l), l.Room).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := releaseScript.Run(ctx, r.c, []string{keys[0], keys[2], keys[3]}, leaseValue(l), l.Room).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("store: redis release: %w", err)
 	}
 	return nil

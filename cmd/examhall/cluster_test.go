@@ -157,10 +157,26 @@ func TestClusterKillOwnerMidExam(t *testing.T) {
 			t.Errorf("room %d is still the dead node's: %+v", room, l)
 		}
 	}
+	var seats []struct{ AttemptID, RoomID int64 }
+	db.Table("attempts").Select("attempts.id AS attempt_id, seats.room_id").Joins("JOIN seats ON seats.id = attempts.seat_id").Scan(&seats)
+	roomOf := map[int64]int64{}
+	for _, s := range seats {
+		roomOf[s.AttemptID] = s.RoomID
+	}
 	for id, c := range attemptClocks(t, db) {
 		b := before[id]
-		if moved := c.deadline.Sub(b.deadline); moved != time.Duration(c.credited-b.credited)*time.Second {
-			t.Errorf("attempt %d: deadline moved %v with %d s credited", id, moved, c.credited-b.credited)
+		credited := c.credited - b.credited
+		if moved := c.deadline.Sub(b.deadline); moved != time.Duration(credited)*time.Second {
+			t.Errorf("attempt %d: deadline moved %v with %d s credited", id, moved, credited)
+		}
+		// The outage runs from the dead owner's last renewal to the
+		// reconnection: at least the lease's 6 s, so over the policy's 5 s
+		// minimum; the other rooms lost nothing.
+		if rooms[roomOf[id]].Node == victim.id && (credited < 5 || credited > 20) {
+			t.Errorf("attempt %d of the killed node's room: %d s credited, want the outage (6-20 s)", id, credited)
+		}
+		if rooms[roomOf[id]].Node != victim.id && credited != 0 {
+			t.Errorf("attempt %d of a live node's room: %d s credited", id, credited)
 		}
 		if rep, err := exam.Verify(context.Background(), db, id); err != nil || !rep.OK() {
 			t.Errorf("attempt %d after the failover: %+v %v", id, rep, err)

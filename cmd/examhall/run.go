@@ -160,15 +160,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		}
 	}
 
-	engine := exam.New(exam.Config{DB: db, Bus: bus, Logger: log})
-	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	engineDone := make(chan struct{})
-	go func() { engine.Run(engineCtx); close(engineDone) }()
-	// Stopping the engine commits every answer already received.
-	defer func() { stopEngine(); <-engineDone }()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another examhall running? choose another port with --addr)", cfg.Addr, err)
@@ -181,6 +172,15 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	if err != nil {
 		return err
 	}
+	engine := exam.New(exam.Config{DB: db, Bus: bus, Logger: log, Node: node})
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan struct{})
+	go func() { engine.Run(engineCtx); close(engineDone) }()
+	// Stopping the engine commits every answer already received.
+	defer func() { stopEngine(); <-engineDone }()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	web, err := frontend.New(frontend.Config{
 		Node: node,
 		DB:   db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
