@@ -3,6 +3,7 @@ package exam_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -80,6 +81,15 @@ func TestEverySocketEndsAtItsRoomsOwner(t *testing.T) {
 		t.Fatalf("the drained owner closed the exam socket with %v, want code moved", m)
 	}
 	phone.await("phone moved", is("closed", "code", "moved"))
+	resp, err := http.Get(e.srv.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"node":"draining"`) {
+		t.Fatalf("readyz of a draining node = %d %s, want 503 naming the drain", resp.StatusCode, body)
+	}
 	pc2, _, err := e.open(hc, examPath)
 	if err != nil {
 		t.Fatal(err)

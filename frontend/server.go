@@ -150,7 +150,9 @@ func New(cfg Config) (*Server, error) {
 			Name: "examhall_websocket_messages_total", Help: "Websocket messages received by type (malformed, unknown and too_large included).",
 		}, []string{"type"}),
 	}
-	for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
+	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_cluster_rooms", Help: "Rooms this node owns (their sockets, media and consoles run here)."},
+		func() float64 { return float64(s.node.Rooms()) })
+	for _, c := range []prometheus.Collector{rooms, s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
 		if err := cfg.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -257,7 +259,11 @@ func (s *Server) routes() {
 func (s *Server) handleReady(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	status, code := map[string]string{"database": "ok", "bus": "ok"}, http.StatusOK
+	status, code := map[string]string{"database": "ok", "bus": "ok", "node": "ok"}, http.StatusOK
+	if s.node.Draining() {
+		// A draining node takes no new rooms: the balancer sends elsewhere.
+		status["node"], code = "draining", http.StatusServiceUnavailable
+	}
 	// The part's name only: the error (hosts, users) goes to the log.
 	if err := s.db.Ping(ctx); err != nil {
 		s.log.Warn("not ready", "part", "database", "err", err)

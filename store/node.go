@@ -365,6 +365,13 @@ func (n *Node) Drain(ctx context.Context) {
 	n.releaseAll(ctx)
 }
 
+// Rooms is how many rooms the node holds.
+func (n *Node) Rooms() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return len(n.owned)
+}
+
 // Draining reports whether Drain was called.
 func (n *Node) Draining() bool {
 	n.mu.Lock()

@@ -16,6 +16,7 @@ let pc = null;
 let queue = null;
 let ws = null;
 let backoff = 500;
+let refused = 0; // handshakes refused in a row before the link was accepted
 let stopped = false;
 
 function say(k, kind = 'notice') {
@@ -76,7 +77,9 @@ function connect() {
   };
   ws.onclose = () => {
     if (target.now()) return connect(); // to the room's owner
-    if (!opened && !key) {
+    // A used or expired link is refused at once; a room moving between
+    // servers refuses for a moment too, so the link is tried three times.
+    if (!opened && !key && ++refused >= 3) {
       // The link was refused (used or expired): say what to do.
       stopped = true;
       say('phone.badlink', 'error');
