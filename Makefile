@@ -3,6 +3,8 @@ GO   ?= go
 ARGS ?=
 # staticcheck's version (from the Go module proxy); make test runs it after vet.
 STATICCHECK ?= v0.8.2
+# The S3 server the object-storage tests start (Versity's gateway, Apache-2.0).
+VERSITYGW ?= v1.8.0
 
 .PHONY: run build test test-short vet clean models
 
@@ -26,11 +28,15 @@ build:
 
 ## test: every test, with throwaway PostgreSQL and Redis when they are installed:
 ## first everything under the race detector, then the end-to-end tests
-## (Chromium, Firefox ESR, the real binary, SIGKILL) at full speed, then
-## every fuzz target for 5 s (.ci/fuzz; FUZZTIME sets it)
+## (Chromium, Firefox ESR, the real binary, SIGKILL, three-node clusters) at
+## full speed, then every fuzz target for 5 s (.ci/fuzz; FUZZTIME sets it).
+## It installs versitygw (an S3 server) with go install when it is missing.
 test: models
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
+	@command -v versitygw >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/versitygw" ] || \
+		$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW) || \
+		echo "note: versitygw did not install: the object-storage tests will skip"
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK) ./...
 	@if command -v npm >/dev/null; then npm ci --prefix frontend/browsertest/firefox --no-audit --no-fund --loglevel=error; \

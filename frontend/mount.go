@@ -25,6 +25,7 @@ type Services struct {
 // the same thing. What it follows on the bus (messages for candidates,
 // logouts on other nodes) it follows until ctx ends.
 func (s *Server) MountAll(ctx context.Context, svc Services) error {
+	s.media = svc.Media
 	// The candidate's exam socket comes first: proctoring and media add
 	// their messages to it, and the journey reads all three.
 	s.mountExam(svc.Engine)

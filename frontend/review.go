@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -47,22 +46,18 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		if err := s.mayWatch(r.Context(), svc, a.User, rec.AttemptID); err != nil {
 			return err
 		}
-		f, err := os.Open(rec.Path)
-		if err != nil {
-			return store.ErrNotFound
-		}
-		defer f.Close()
-		fi, err := f.Stat()
+		f, mod, err := s.media.OpenRecording(r.Context(), rec)
 		if err != nil {
 			return err
 		}
+		defer f.Close()
 		if rg := r.Header.Get("Range"); rg == "" || strings.HasPrefix(rg, "bytes=0-") {
 			s.audit(r.Context(), &a.User.ID, "recording_viewed", "recording", strconv.FormatInt(rec.ID, 10), clientIP(r),
 				map[string]any{"attempt": rec.AttemptID, "device": rec.Device})
 		}
 		w.Header().Set("Content-Type", "video/webm")
 		w.Header().Set("Cache-Control", "private, no-store")
-		http.ServeContent(w, r, "", fi.ModTime(), f)
+		http.ServeContent(w, r, "", mod, f)
 		return nil
 	}))
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/examhall/examhall/frontend/i18n"
+	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/store"
 )
 
@@ -85,7 +86,8 @@ type Server struct {
 	pages    *pages
 	sockets  []*Socket
 	node     *store.Node
-	faceOn   bool // the browser's face analysis is served
+	media    *media.Service // set by MountAll
+	faceOn   bool           // the browser's face analysis is served
 }
 
 type serverMetrics struct {

@@ -65,6 +65,13 @@ type Config struct {
 	// camera (default 2.5 s, so each periodic key frame is analysed).
 	FaceEvery time.Duration
 	Metrics   prometheus.Registerer
+	// Blobs, when set, receives each closed recording segment (removed
+	// from disk once stored), and segments last 30 s unless RollEvery says
+	// otherwise; nil keeps recordings on local disk.
+	Blobs store.Blobs
+	// NodeID names this node on its recordings, so each node repairs and
+	// uploads only the files on its own disk.
+	NodeID string
 }
 
 // Service ingests, records and watches candidates' media.
@@ -84,6 +91,7 @@ type Service struct {
 	closed  bool
 	probes  probes // device checks' test publishes
 	tracks  atomic.Int64
+	up      *uploads // nil without object storage
 }
 
 // Tracks is how many media tracks the node is receiving (its load in the
@@ -119,6 +127,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.RollEvery == 0 {
 		cfg.RollEvery = 5 * time.Minute
+		if cfg.Blobs != nil {
+			cfg.RollEvery = SegmentEvery
+		}
 	}
 	m := &webrtc.MediaEngine{}
 	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
@@ -205,6 +216,7 @@ func New(cfg Config) (*Service, error) {
 			}
 		}
 	}
+	s.startUploads()
 	return s, nil
 }
 
@@ -436,6 +448,7 @@ func (s *Service) Close() {
 	if s.stop != nil {
 		s.stop()
 	}
+	s.stopUploads()
 }
 
 // Close ends the connection and finishes its recording.
@@ -626,7 +639,7 @@ func (p *Peer) open(at time.Time) error {
 		codecs = "vp8,opus"
 	}
 	if p.s.cfg.DB != nil {
-		row := &store.Recording{AttemptID: p.attempt, Device: p.device, Connection: p.id, Path: path, Codecs: codecs, StartedAt: at.UTC(), State: "open"}
+		row := &store.Recording{AttemptID: p.attempt, Device: p.device, Connection: p.id, Path: path, Codecs: codecs, StartedAt: at.UTC(), State: "open", Node: p.s.cfg.NodeID}
 		if err := p.s.cfg.DB.Create(row).Error; err != nil {
 			f.close()
 			return err
@@ -649,6 +662,7 @@ func (p *Peer) finish(at time.Time) {
 	}
 	if p.s.cfg.DB != nil && p.recID != 0 {
 		p.s.cfg.DB.Model(&store.Recording{}).Where("id = ?", p.recID).Updates(map[string]any{"ended_at": at.UTC(), "size_bytes": size, "state": "closed"})
+		p.s.kickUploads()
 	}
 	p.rec, p.recID = nil, 0
 }
@@ -741,8 +755,9 @@ func (s *Service) RepairAll(ctx context.Context) (int, error) {
 	if s.cfg.DB == nil {
 		return 0, nil
 	}
+	// Only this node's: another node's open recording is being written.
 	var open []store.Recording
-	if err := s.cfg.DB.WithContext(ctx).Where("state = ?", "open").Find(&open).Error; err != nil {
+	if err := s.cfg.DB.WithContext(ctx).Where("state = ? AND (node = ? OR node = '')", "open", s.cfg.NodeID).Find(&open).Error; err != nil {
 		return 0, err
 	}
 	n := 0

@@ -378,6 +378,14 @@ ALTER TABLE questions ADD COLUMN pool TEXT NOT NULL DEFAULT 'formal'
 UPDATE users SET role = 'panel' WHERE role = 'reviewer' AND (
 	id IN (SELECT user_id FROM panel_seats) OR id IN (SELECT user_id FROM affiliations))
 `},
+	// In a cluster a closed recording segment goes to object storage: its
+	// key there, empty while it is only on the recording node's disk; and
+	// the node that records it (its disk holds the file until then).
+	{"0012_recording_blobs", `
+ALTER TABLE recordings ADD COLUMN blob_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE recordings ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE INDEX recordings_upload ON recordings (state, blob_key)
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

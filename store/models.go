@@ -286,6 +286,11 @@ type Recording struct {
 	EndedAt    *time.Time
 	SizeBytes  int64
 	State      string
+	// BlobKey is the segment's key in object storage once uploaded; the
+	// local file is then gone.
+	BlobKey string
+	// Node is the node that recorded it ("" before clusters).
+	Node string
 }
 
 // PhonePairing is a single-use link that pairs a phone with an attempt, and

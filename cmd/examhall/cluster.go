@@ -166,3 +166,15 @@ func dialRoom(ctx context.Context, d *websocket.Dialer, u string) (*websocket.Co
 
 // redirects counts the redirects the load generators followed.
 var redirects atomic.Int64
+
+// openBlobs connects to --blob-store; nil when none is configured.
+func openBlobs(ctx context.Context, cfg *Config) (store.Blobs, error) {
+	if cfg.BlobStore == "" {
+		return nil, nil
+	}
+	access, secret, err := store.SplitCredentials(cfg.BlobCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("--blob-credentials: %w", err)
+	}
+	return store.OpenS3(ctx, cfg.BlobStore, access, secret)
+}

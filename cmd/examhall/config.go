@@ -55,6 +55,9 @@ type Config struct {
 	FaceModels string
 	// NodeID names this node in its cluster (default: the host name).
 	NodeID string
+	// BlobStore, when set (s3://bucket?endpoint=host:port), keeps recording
+	// segments in object storage; BlobCredentials is its ACCESS:SECRET.
+	BlobStore, BlobCredentials string
 	// NodeURL is where a browser reaches this node directly (default:
 	// http(s)://<addr>); a room's sockets are sent there when it owns it.
 	NodeURL string
@@ -258,6 +261,24 @@ var options = []option{
 			c.NodeURL = strings.TrimRight(v, "/")
 			return nil
 		}},
+	{name: "blob-store", def: "", usage: "object storage for recording segments in a cluster: s3://BUCKET?endpoint=HOST:PORT[&secure=false][&region=R]; empty: recordings stay on local disk",
+		set: func(c *Config, v string) error {
+			if v != "" && !strings.HasPrefix(v, "s3://") {
+				return fmt.Errorf("want empty or an s3:// URL")
+			}
+			c.BlobStore = v
+			return nil
+		}},
+	{name: "blob-credentials", def: "", secret: true, usage: "ACCESS_KEY:SECRET for --blob-store (give it as EXAMHALL_BLOB_CREDENTIALS_FILE)",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, _, err := store.SplitCredentials(v); err != nil {
+					return err
+				}
+			}
+			c.BlobCredentials = v
+			return nil
+		}},
 	{name: "candidates", def: "30", demoOnly: true, usage: "how many demo candidates to seed (demo only)",
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
@@ -336,6 +357,8 @@ func parseConfig(cmd string, args []string, getenv func(string) string, stderr i
 		}
 	}
 	switch {
+	case c.BlobStore != "" && c.BlobCredentials == "":
+		return nil, errors.New("--blob-store needs its credentials: EXAMHALL_BLOB_CREDENTIALS_FILE with ACCESS_KEY:SECRET")
 	case (c.TLSCert == "") != (c.TLSKey == ""):
 		return nil, errors.New("--tls-cert and --tls-key go together")
 	case c.TLSCert != "" && len(c.ACMEDomains) > 0:

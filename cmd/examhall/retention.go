@@ -63,7 +63,11 @@ func retention(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "%d recordings are past %d days after their final result; nothing was deleted (dry run: add --apply)\n", len(list), days)
 		return nil
 	}
-	n, err := review.Purge(ctx, db, list, now)
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	n, err := review.Purge(ctx, db, blobs, list, now)
 	fmt.Fprintf(stdout, "deleted %d recordings (audited)\n", n)
 	if err != nil {
 		return err

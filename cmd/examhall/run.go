@@ -208,7 +208,11 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}()
 	// The proctor finishes the signal in hand before the database closes.
 	defer func() { stopEngine(); <-procDone }()
-	av, err = media.New(media.Config{DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	av, err = media.New(media.Config{Blobs: blobs, NodeID: cfg.NodeID, DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
 		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
 	if err != nil {
 		return err

@@ -29,12 +29,24 @@ func Expired(ctx context.Context, db *store.DB, days int, now time.Time) ([]stor
 	return recs, err
 }
 
-// Purge deletes the expired recordings' files, marks their rows deleted
-// (the row stays, so the record says what existed and when it went) and
-// audits each deletion.
-func Purge(ctx context.Context, db *store.DB, recs []store.Recording, now time.Time) (int, error) {
+// ErrNeedBlobs means recordings to delete are in object storage, and the
+// purge was not given it.
+var ErrNeedBlobs = errors.New("recordings to delete are in object storage: give --blob-store and its credentials")
+
+// Purge deletes the expired recordings' files (on this disk, or their
+// objects in blobs), marks their rows deleted (the row stays, so the record
+// says what existed and when it went) and audits each deletion.
+func Purge(ctx context.Context, db *store.DB, blobs store.Blobs, recs []store.Recording, now time.Time) (int, error) {
 	n := 0
 	for _, r := range recs {
+		if r.BlobKey != "" {
+			if blobs == nil {
+				return n, ErrNeedBlobs
+			}
+			if err := blobs.Delete(ctx, r.BlobKey); err != nil {
+				return n, err
+			}
+		}
 		if err := os.Remove(r.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return n, err
 		}

@@ -48,7 +48,7 @@ func TestRetention(t *testing.T) {
 		if _, err := os.Stat(oldPath); err != nil {
 			t.Fatal("a dry run deleted a file")
 		}
-		if n, err := review.Purge(ctx, db, list, now); err != nil || n != 1 {
+		if n, err := review.Purge(ctx, db, nil, list, now); err != nil || n != 1 {
 			t.Fatalf("purge %d %v", n, err)
 		}
 		if _, err := os.Stat(oldPath); !os.IsNotExist(err) {
