@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -100,6 +101,35 @@ func TestLeasesKnowTheLiveNodesAndTheirRooms(t *testing.T) {
 		}
 		if _, ok, _ := l.Owner(ctx, "room:1"); !ok {
 			t.Fatal("Forget of b dropped a's room")
+		}
+	})
+}
+
+// Nodes that claim one room at the same moment all learn the same owner.
+func TestLeasesClaimedAtOnceHaveOneOwner(t *testing.T) {
+	forEachLeases(t, func(t *testing.T, l store.Leases, ttl time.Duration, wait func(time.Duration)) {
+		got := make(chan store.Lease, 20)
+		var start sync.WaitGroup
+		start.Add(1)
+		for i := range 20 {
+			go func() {
+				start.Wait()
+				lease, err := l.Claim(context.Background(), "room:7", fmt.Sprintf("n%d", i), 10*ttl)
+				if err != nil {
+					t.Error(err)
+				}
+				got <- lease
+			}()
+		}
+		start.Done()
+		first := <-got
+		for range 19 {
+			if g := <-got; g != first {
+				t.Fatalf("two owners of one room: %+v and %+v", first, g)
+			}
+		}
+		if first.Fence != 1 {
+			t.Fatalf("fence %d after one claim, want 1", first.Fence)
 		}
 	})
 }

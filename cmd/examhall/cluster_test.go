@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -273,4 +275,66 @@ func TestClusterPausedOwnerWritesNothing(t *testing.T) {
 		t.Fatalf("reconnect after the pause: %v", err)
 	}
 	ws.Close()
+}
+
+// A node told to drain (examhall drain) while its rooms' candidates answer
+// moves every room to the other nodes and exits; no acknowledged answer is
+// lost and the pages are back within a few seconds.
+func TestClusterDrainMovesRoomsWithNothingLost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three examhall processes")
+	}
+	const candidates = 45
+	nodes, demo, pg, rd := startCluster(t, 3, candidates, 5)
+	db, err := store.Open(context.Background(), pg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var entries []string
+	for _, n := range nodes {
+		entries = append(entries, n.url)
+	}
+	results := make(chan *LoadResult, 1)
+	go func() {
+		r, err := runExamLoad(context.Background(), loadConfig{Demo: demo, Candidates: candidates, Duration: 12 * time.Second,
+			AnswerEvery: 300 * time.Millisecond, LoginConcurrency: 20, Entries: entries})
+		if err != nil {
+			t.Error(err)
+		}
+		results <- r
+	}()
+	for wait := time.Now().Add(60 * time.Second); len(attemptClocks(t, db)) < candidates && time.Now().Before(wait); {
+		time.Sleep(200 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	held := map[string]int{}
+	for _, l := range owners(t, db, rd) {
+		held[l.Node]++
+	}
+	victim := slices.MaxFunc(nodes, func(a, b *clusterNode) int { return held[a.id] - held[b.id] })
+	var out strings.Builder
+	if err := runCommand(context.Background(), []string{"drain", "--node-id", victim.id, "--redis", rd}, &out, io.Discard); err != nil {
+		t.Fatalf("examhall drain: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- victim.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the drained node exited with %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the drained node did not exit within 15 s")
+	}
+	r := <-results
+	t.Logf("load across the drain of %s (%d rooms): %+v", victim.id, held[victim.id], r)
+	if r.Connected != candidates || r.AnswersAcked == 0 || r.AnswersLost != 0 || r.Reconnects == 0 {
+		t.Fatalf("%d of %d connected, %d reconnects; lost %d of %d acknowledged answers", r.Connected, candidates, r.Reconnects, r.AnswersLost, r.AnswersAcked)
+	}
+	for room, l := range owners(t, db, rd) {
+		if l.Node == victim.id {
+			t.Errorf("room %d is still the drained node's", room)
+		}
+	}
 }
