@@ -1,7 +1,9 @@
 package exam_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/storetest"
 )
 
 // Every socket of a room (the candidate's exam page, their phone, an
@@ -101,5 +104,36 @@ func TestEverySocketEndsAtItsRoomsOwner(t *testing.T) {
 	got := pc2.await("paper on n2", is("paper", "id", "r"))
 	if answers := fmt.Sprint(got["answers"]); !strings.Contains(answers, "seq:1") {
 		t.Fatalf("the answer acknowledged before the drain is not in the paper after it: %s", answers)
+	}
+}
+
+// With object storage, what a page or an admin uploads to one node (a
+// question image, an enrolment still) is read on another, whose disk never
+// had it.
+func TestUploadsReadOnAnotherNode(t *testing.T) {
+	s3 := storetest.NewS3(t)
+	e := newExamEnv(t, "sqlite", 1)
+	e.stop()
+	e.blobs = s3.Open("examhall")
+	e.startServer()
+	other := e.secondNode()
+
+	admin := e.login(e.admin)
+	img := jpegOf(t, 320, 240)
+	code, out := call(t, e, admin, "POST", "/api/admin/images", img)
+	var up struct{ URL string }
+	if json.Unmarshal(out, &up); code != 201 || up.URL == "" {
+		t.Fatalf("image upload: %d %s", code, out)
+	}
+	hc := e.login(e.cands[0])
+	if code, got := call(t, other, hc, "GET", up.URL, nil); code != 200 || !bytes.Equal(got, img) {
+		t.Fatalf("question image on the other node: %d, %d bytes (want %d)", code, len(got), len(img))
+	}
+	code, out = call(t, e, hc, "POST", fmt.Sprintf("/api/attempts/%d/stills?kind=enrol", e.cands[0].attempt), img)
+	if code != 201 {
+		t.Fatalf("enrolment still: %d %s", code, out)
+	}
+	if code, got := call(t, other, hc, "GET", fmt.Sprintf("/api/attempts/%d/enrol", e.cands[0].attempt), nil); code != 200 || !bytes.Equal(got, img) {
+		t.Fatalf("enrolment still on the other node: %d, %d bytes", code, len(got))
 	}
 }

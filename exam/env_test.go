@@ -74,6 +74,9 @@ type examEnv struct {
 	// a cluster's; node names this one.
 	leases *store.MemLeases
 	node   string
+	// blobs, when set before the server starts, is the object storage the
+	// env's nodes share.
+	blobs store.Blobs
 }
 
 type cand struct {
@@ -208,7 +211,7 @@ func (e *examEnv) startServer() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.engine.Run(ctx); close(done) }()
-	web, err = frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels, Node: node})
+	web, err = frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels, Node: node, Blobs: e.blobs})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -217,7 +220,7 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	go e.proc.Run(ctx)
-	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck})
+	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Blobs: e.blobs, NodeID: e.node, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -249,7 +252,7 @@ func (e *examEnv) startServer() {
 func (e *examEnv) secondNode() *examEnv {
 	n := &examEnv{t: e.t, db: e.db, bus: e.bus, clock: e.clock, dataDir: e.t.TempDir(), cands: e.cands, admin: e.admin,
 		invA: e.invA, invB: e.invB, chief: e.chief, invD: e.invD, reviewer: e.reviewer, panel: e.panel, session: e.session, room: e.room,
-		leases: e.leases, node: "n2"}
+		leases: e.leases, node: "n2", blobs: e.blobs}
 	n.startServer()
 	return n
 }

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,10 +80,16 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if !bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}) {
 			return ErrBadRequest // JPEG only
 		}
-		if names, _ := filepath.Glob(filepath.Join(s.stillDir(id), "*-page-*.jpg")); len(names) >= proctor.MaxStillsPerAttempt {
+		names, err := s.stills.List(r.Context(), fmt.Sprint(id), ".jpg")
+		if err != nil {
+			return err
+		}
+		if len(slices.DeleteFunc(names, func(n string) bool { return !strings.Contains(n, "-page-") })) >= proctor.MaxStillsPerAttempt {
 			return proctor.ErrTooManyStills
 		}
-		name, err := s.saveStill(id, kind, b)
+		// <ms>-page-<kind>.jpg, next to the server's own stills.
+		ms := time.Now().UnixMilli()
+		name, err := s.stills.Create(r.Context(), fmt.Sprint(id), func(n int) string { return fmt.Sprintf("%d-page-%s.jpg", ms+int64(n), kind) }, b)
 		if err != nil {
 			return err
 		}
@@ -98,15 +104,14 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
 			return err
 		}
-		names, _ := filepath.Glob(filepath.Join(s.stillDir(id), "*-page-enrol.jpg"))
+		names, err := s.stills.List(r.Context(), fmt.Sprint(id), "-page-enrol.jpg") // by time
+		if err != nil {
+			return err
+		}
 		if len(names) == 0 {
 			return store.ErrNotFound
 		}
-		sort.Strings(names) // by time: the names start with it, all of one length
-		w.Header().Set("Content-Type", "image/jpeg")
-		w.Header().Set("Cache-Control", "private, no-store")
-		http.ServeFile(w, r, names[len(names)-1])
-		return nil
+		return serveFile(w, r, s.stills, fmt.Sprintf("%d/%s", id, names[len(names)-1]), "private, no-store")
 	}))
 	s.mux.Handle("GET /api/attempts/{id}/stills/{name}", s.api([]store.Role{store.RoleReviewer, store.RoleAdmin, store.RoleInvigilator},
 		func(w http.ResponseWriter, r *http.Request, a *Auth) error {
@@ -121,37 +126,6 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 			if err := s.mayWatch(r.Context(), svc, a.User, id); err != nil {
 				return err
 			}
-			w.Header().Set("Content-Type", "image/jpeg")
-			w.Header().Set("Cache-Control", "private, no-store")
-			http.ServeFile(w, r, filepath.Join(s.stillDir(id), name))
-			return nil
+			return serveFile(w, r, s.stills, fmt.Sprintf("%d/%s", id, name), "private, no-store")
 		}))
-}
-
-func (s *Server) stillDir(attemptID int64) string {
-	return filepath.Join(s.cfg.DataDir, "stills", fmt.Sprint(attemptID))
-}
-
-// saveStill writes a page's frame as <ms>-page-<kind>.jpg, next to the
-// server's own stills.
-func (s *Server) saveStill(attemptID int64, kind string, b []byte) (string, error) {
-	dir := s.stillDir(attemptID)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	for ms := time.Now().UnixMilli(); ; ms++ {
-		name := fmt.Sprintf("%d-page-%s.jpg", ms, kind)
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
-		if os.IsExist(err) {
-			continue
-		}
-		if err != nil {
-			return "", err
-		}
-		if _, err := f.Write(b); err != nil {
-			f.Close()
-			return "", err
-		}
-		return name, f.Close()
-	}
 }

@@ -1,15 +1,13 @@
 package frontend
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
-	"time"
 
 	"github.com/examhall/examhall/store"
 )
@@ -28,8 +26,6 @@ var ErrNotImage = errors.New("not a PNG, JPEG, GIF or WebP image")
 
 const maxImage = 2 << 20
 
-func (s *Server) imageDir() string { return filepath.Join(s.cfg.DataDir, "bank-images") }
-
 func (s *Server) mountImages() {
 	s.mux.Handle("POST /api/admin/images", s.api([]store.Role{store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImage))
@@ -40,7 +36,7 @@ func (s *Server) mountImages() {
 		if !ok || len(b) == 0 {
 			return ErrNotImage
 		}
-		name, err := storeByContent(s.imageDir(), b, ext)
+		name, err := storeByContent(r.Context(), s.images, b, ext)
 		if err != nil {
 			return err
 		}
@@ -54,45 +50,14 @@ func (s *Server) mountImages() {
 		if !imageName.MatchString(name) {
 			return store.ErrNotFound
 		}
-		f, err := os.Open(filepath.Join(s.imageDir(), name))
-		if err != nil {
-			return store.ErrNotFound
-		}
-		defer f.Close()
-		w.Header().Set("Cache-Control", "private, max-age=31536000, immutable")
-		http.ServeContent(w, r, name, modTime(f), f)
-		return nil
+		return serveFile(w, r, s.images, name, "private, max-age=31536000, immutable")
 	}))
 }
 
-// storeByContent writes b durably into dir under the hex SHA-256 of its
-// content (so a name never changes meaning) and returns that name.
-func storeByContent(dir string, b []byte, ext string) (string, error) {
+// storeByContent stores b under the hex SHA-256 of its content (so a name
+// never changes meaning) and returns that name.
+func storeByContent(ctx context.Context, files *store.Files, b []byte, ext string) (string, error) {
 	sum := sha256.Sum256(b)
 	name := hex.EncodeToString(sum[:]) + "." + ext
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(dir, ".upload-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	tmp.Close()
-	return name, os.Rename(tmp.Name(), filepath.Join(dir, name))
-}
-
-func modTime(f *os.File) (t time.Time) {
-	if fi, err := f.Stat(); err == nil {
-		t = fi.ModTime()
-	}
-	return t
+	return name, files.Write(ctx, name, b)
 }

@@ -7,10 +7,10 @@ import (
 	"image/jpeg"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
+	"path"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/examhall/examhall/exam"
@@ -31,25 +31,27 @@ const maxPhoto = 1 << 20
 
 var stillName = regexp.MustCompile(`^[0-9a-f]{64}\.jpg$`)
 
-func (s *Server) identityDir() string { return filepath.Join(s.cfg.DataDir, "identity") }
-
-func (s *Server) photoDir() string { return filepath.Join(s.cfg.DataDir, "photos") }
-
-// serveFile serves a content-named JPEG from dir to someone already allowed
-// to see it.
-func serveFile(w http.ResponseWriter, r *http.Request, dir, name string) error {
-	if !stillName.MatchString(name) {
-		return store.ErrNotFound
-	}
-	f, err := os.Open(filepath.Join(dir, name))
+// serveFile serves a file of one kind to someone already allowed to see it.
+func serveFile(w http.ResponseWriter, r *http.Request, files *store.Files, rel, cache string) error {
+	f, mod, err := files.Open(r.Context(), rel)
 	if err != nil {
 		return store.ErrNotFound
 	}
 	defer f.Close()
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Cache-Control", "private, no-cache")
-	http.ServeContent(w, r, "", modTime(f), f)
+	if strings.HasSuffix(rel, ".jpg") {
+		w.Header().Set("Content-Type", "image/jpeg")
+	}
+	w.Header().Set("Cache-Control", cache)
+	http.ServeContent(w, r, path.Base(rel), mod, f)
 	return nil
+}
+
+// servePhoto serves a content-named JPEG (an identity still, a photo).
+func servePhoto(w http.ResponseWriter, r *http.Request, files *store.Files, name string) error {
+	if !stillName.MatchString(name) {
+		return store.ErrNotFound
+	}
+	return serveFile(w, r, files, name, "private, no-cache")
 }
 
 // mountJourney puts the steps before the exam on the web.
@@ -102,7 +104,7 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil || cfg.Width < 320 || cfg.Height < 240 {
 			return ErrBadStill
 		}
-		name, err := storeByContent(s.identityDir(), b, "jpg")
+		name, err := storeByContent(r.Context(), s.identity, b, "jpg")
 		if err != nil {
 			return err
 		}
@@ -118,7 +120,7 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		return serveFile(w, r, s.identityDir(), still.SHA256+".jpg")
+		return servePhoto(w, r, s.identity, still.SHA256+".jpg")
 	}
 	s.mux.Handle("GET /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
 		return serveStill(w, r, id)
@@ -151,7 +153,7 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
 			return ErrBadStill
 		}
-		name, err := storeByContent(s.photoDir(), b, "jpg")
+		name, err := storeByContent(r.Context(), s.photos, b, "jpg")
 		if err != nil {
 			return err
 		}
@@ -175,7 +177,7 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		return serveFile(w, r, s.photoDir(), photo)
+		return servePhoto(w, r, s.photos, photo)
 	}))
 	s.mux.Handle("POST /api/attempts/{id}/phone", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
 		if err := engine.RecordPhone(r.Context(), id, av.Live(id, media.Phone)); err != nil {

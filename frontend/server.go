@@ -15,6 +15,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -68,6 +69,9 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics asks for; empty:
 	// /metrics answers only requests from loopback that no proxy forwarded.
 	MetricsToken string
+	// Blobs, in a cluster, is the object storage every node keeps stills
+	// in (recordings go there through the media service); nil: local disk.
+	Blobs store.Blobs
 	// Node is this server's place in a cluster: who owns each room. Nil:
 	// a single node, owning every room.
 	Node *store.Node
@@ -87,7 +91,11 @@ type Server struct {
 	sockets  []*Socket
 	node     *store.Node
 	media    *media.Service // set by MountAll
-	faceOn   bool           // the browser's face analysis is served
+	// What the pages upload and read back, on this disk and, in a
+	// cluster, in object storage: stills, identity stills, enrolled
+	// photos, question images.
+	stills, identity, photos, images *store.Files
+	faceOn                           bool // the browser's face analysis is served
 }
 
 type serverMetrics struct {
@@ -131,6 +139,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, db: cfg.DB, bus: cfg.Bus, counters: cfg.Counters, log: cfg.Logger, mux: &routeMux{ServeMux: http.NewServeMux()}, pages: pg, node: cfg.Node}
+	files := func(dir string) *store.Files {
+		return &store.Files{Dir: filepath.Join(cfg.DataDir, dir), Prefix: dir, Blobs: cfg.Blobs}
+	}
+	s.stills, s.identity, s.photos, s.images = files("stills"), files("identity"), files("photos"), files("bank-images")
 	s.metrics = &serverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "examhall_http_requests_total", Help: "HTTP requests by route and status code.",

@@ -92,6 +92,7 @@ type Service struct {
 	probes  probes // device checks' test publishes
 	tracks  atomic.Int64
 	up      *uploads // nil without object storage
+	stills  *store.Files
 }
 
 // Tracks is how many media tracks the node is receiving (its load in the
@@ -165,7 +166,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("media: public IP %q: %w", cfg.PublicIP, err)
 		}
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}, sources: map[string]*source{}, viewers: map[*Viewer]struct{}{}}
+	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}, sources: map[string]*source{}, viewers: map[*Viewer]struct{}{},
+		stills: &store.Files{Dir: filepath.Join(cfg.DataDir, "stills"), Prefix: "stills", Blobs: cfg.Blobs}}
 	if cfg.UDPPort > 0 {
 		host := ""
 		if cfg.LoopbackOnly {
@@ -485,6 +487,11 @@ func (s *Service) faceSignal(v vision.Signal) {
 	}
 	detail := map[string]any{"device": v.Device, "faces": v.Faces}
 	if v.Still != "" {
+		// In a cluster the evidence goes to object storage before the
+		// flag that cites it can reach a reviewer on another node.
+		if err := s.stills.Upload(context.Background(), fmt.Sprintf("%d/%s", v.AttemptID, v.Still)); err != nil {
+			s.log.Warn("face still upload", "err", err)
+		}
 		detail["still"] = v.Still
 	}
 	sig := store.SignalMessage{AttemptID: v.AttemptID, Source: "face", Kind: v.Kind, Phase: v.Phase, Detail: detail}

@@ -24,6 +24,8 @@ type Blobs interface {
 	Open(ctx context.Context, key string) (Blob, error)
 	// Delete removes key; a key already gone is no error.
 	Delete(ctx context.Context, key string) error
+	// List returns the keys that start with prefix.
+	List(ctx context.Context, prefix string) ([]string, error)
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
 }
@@ -120,6 +122,18 @@ func (s *S3) Delete(ctx context.Context, key string) error {
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
 	return nil
+}
+
+// List implements Blobs.
+func (s *S3) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("store: list %s: %w", prefix, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	return keys, nil
 }
 
 // Ping implements Blobs.

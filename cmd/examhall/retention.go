@@ -77,7 +77,8 @@ func retention(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	for _, r := range list[:n] {
 		if !gone[r.AttemptID] {
 			gone[r.AttemptID] = true
-			if err := os.RemoveAll(filepath.Join(cfg.DataDir, "stills", strconv.FormatInt(r.AttemptID, 10))); err != nil {
+			stills := &store.Files{Dir: filepath.Join(cfg.DataDir, "stills"), Prefix: "stills", Blobs: blobs}
+			if err := stills.RemoveAll(ctx, strconv.FormatInt(r.AttemptID, 10)); err != nil {
 				return err
 			}
 		}

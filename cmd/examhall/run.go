@@ -181,9 +181,13 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	blobs, err := openBlobs(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	web, err := frontend.New(frontend.Config{
-		Node: node,
-		DB:   db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
+		Node: node, Blobs: blobs,
+		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
 		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:     publicHost(cfg.PublicURL),
 		DataDir:        cfg.DataDir,
@@ -208,10 +212,6 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}()
 	// The proctor finishes the signal in hand before the database closes.
 	defer func() { stopEngine(); <-procDone }()
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	av, err = media.New(media.Config{Blobs: blobs, NodeID: cfg.NodeID, DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
 		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
 	if err != nil {
@@ -268,15 +268,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		}
 	}
 
-	ctx, drain := context.WithCancel(ctx)
+	// Stopped by SIGTERM or SIGINT (ctx), or by examhall drain naming
+	// this node.
+	stop, drain := context.WithCancel(ctx)
 	defer drain()
-	if err := followDrain(ctx, bus, cfg.NodeID, log, drain); err != nil {
+	if err := followDrain(stop, bus, cfg.NodeID, log, drain); err != nil {
 		return err
 	}
 	select {
 	case err := <-served:
 		return fmt.Errorf("http server: %w", err)
-	case <-ctx.Done():
+	case <-stop.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)

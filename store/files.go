@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Files is one kind of file the platform keeps (evidence stills, identity
+// photos, question images) under Dir on this node's disk and, in a cluster,
+// in object storage too under Prefix, so every node reads what any node
+// wrote. Names are relative slash paths ("12/1700000000000-pc-no_face.jpg").
+type Files struct {
+	Dir, Prefix string
+	Blobs       Blobs // nil: this node's disk only
+}
+
+func (f *Files) path(rel string) string { return filepath.Join(f.Dir, filepath.FromSlash(rel)) }
+
+func (f *Files) key(rel string) string { return f.Prefix + "/" + rel }
+
+// Write stores data as rel, durably (a temporary file synced and renamed),
+// replacing what was there.
+func (f *Files) Write(ctx context.Context, rel string, data []byte) error {
+	p := f.path(rel)
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(p), ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), p)
+	}
+	if err != nil {
+		return err
+	}
+	return f.Upload(ctx, rel)
+}
+
+// Create writes a new file dir/name(n) for the first n (0, 1, ...) whose
+// file does not exist yet, and returns the name used.
+func (f *Files) Create(ctx context.Context, dir string, name func(n int) string, data []byte) (string, error) {
+	if err := os.MkdirAll(f.path(dir), 0o750); err != nil {
+		return "", err
+	}
+	for n := 0; ; n++ {
+		rel := path.Join(dir, name(n))
+		w, err := os.OpenFile(f.path(rel), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if os.IsExist(err) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		_, err = w.Write(data)
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return "", err
+		}
+		return name(n), f.Upload(ctx, rel)
+	}
+}
+
+// Upload sends a file written on this node's disk to object storage.
+func (f *Files) Upload(ctx context.Context, rel string) error {
+	if f.Blobs == nil {
+		return nil
+	}
+	return f.Blobs.Put(ctx, f.key(rel), f.path(rel), "")
+}
+
+// Open reads a file from this node's disk or, failing that, object storage.
+func (f *Files) Open(ctx context.Context, rel string) (io.ReadSeekCloser, time.Time, error) {
+	if r, err := os.Open(f.path(rel)); err == nil {
+		fi, err := r.Stat()
+		if err != nil {
+			r.Close()
+			return nil, time.Time{}, err
+		}
+		return r, fi.ModTime(), nil
+	}
+	if f.Blobs == nil {
+		return nil, time.Time{}, ErrNotFound
+	}
+	b, err := f.Blobs.Open(ctx, f.key(rel))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return b, b.ModTime(), nil
+}
+
+// List names the files of dir whose names end with suffix, sorted.
+func (f *Files) List(ctx context.Context, dir, suffix string) ([]string, error) {
+	var names []string
+	entries, err := os.ReadDir(f.path(dir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, d := range entries {
+		names = append(names, d.Name())
+	}
+	if f.Blobs != nil {
+		keys, err := f.Blobs.List(ctx, f.key(dir)+"/")
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			names = append(names, k[strings.LastIndexByte(k, '/')+1:])
+		}
+	}
+	names = slices.DeleteFunc(names, func(n string) bool { return !strings.HasSuffix(n, suffix) || strings.HasPrefix(n, ".") })
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// RemoveAll deletes dir and everything in it, on this disk and in object
+// storage.
+func (f *Files) RemoveAll(ctx context.Context, dir string) error {
+	if f.Blobs != nil {
+		keys, err := f.Blobs.List(ctx, f.key(dir)+"/")
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := f.Blobs.Delete(ctx, k); err != nil {
+				return err
+			}
+		}
+	}
+	return os.RemoveAll(f.path(dir))
+}
