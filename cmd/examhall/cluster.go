@@ -167,6 +167,51 @@ func dialRoom(ctx context.Context, d *websocket.Dialer, u string) (*websocket.Co
 // redirects counts the redirects the load generators followed.
 var redirects atomic.Int64
 
+// backends are what a node keeps its state in and shares with the others:
+// the database, the bus and counters, the room leases and object storage.
+type backends struct {
+	db       *store.DB
+	bus      store.Bus
+	counters store.Counters
+	leases   store.Leases
+	blobs    store.Blobs // nil: local disk
+}
+
+// openBackends opens the embedded default (SQLite, in-process bus and
+// leases, local disk) or a cluster's (PostgreSQL, Redis, S3) as configured.
+func openBackends(ctx context.Context, cfg *Config, log *slog.Logger) (*backends, error) {
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	b := &backends{db: db}
+	if cfg.Redis != "" {
+		r, err := store.OpenRedis(ctx, cfg.Redis, redisPrefix)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		b.bus, b.counters, b.leases = r, r, r
+		log.Info("cluster bus ready", "backend", "redis", "node", cfg.NodeID)
+	} else {
+		b.bus, b.counters, b.leases = store.NewMemBus(), store.NewMemCounters(), store.NewMemLeases(nil)
+		log.Info("bus ready", "backend", "in-process")
+	}
+	if b.blobs, err = openBlobs(ctx, cfg); err != nil {
+		b.close()
+		return nil, err
+	}
+	if b.blobs != nil {
+		log.Info("object storage ready", "store", cfg.BlobStore)
+	}
+	return b, nil
+}
+
+func (b *backends) close() {
+	b.bus.Close()
+	b.db.Close()
+}
+
 // openBlobs connects to --blob-store; nil when none is configured.
 func openBlobs(ctx context.Context, cfg *Config) (store.Blobs, error) {
 	if cfg.BlobStore == "" {

@@ -131,27 +131,12 @@ type seeder func(ctx context.Context, cfg *Config, db *store.DB, log *slog.Logge
 // cancelled by SIGTERM or SIGINT, stops it in reverse within the shutdown
 // timeout: in-flight requests finish, then the bus and database close.
 func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer, seed seeder) error {
-	db, err := openStore(ctx, cfg, log)
+	b, err := openBackends(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	var bus store.Bus
-	var counters store.Counters
-	var leases store.Leases = store.NewMemLeases(nil)
-	if cfg.Redis != "" {
-		r, err := store.OpenRedis(ctx, cfg.Redis, redisPrefix)
-		if err != nil {
-			return err
-		}
-		bus, counters, leases = r, r, r
-		log.Info("cluster bus ready", "backend", "redis", "node", cfg.NodeID)
-	} else {
-		bus, counters = store.NewMemBus(), store.NewMemCounters()
-		log.Info("bus ready", "backend", "in-process")
-	}
-	defer bus.Close()
+	defer b.close()
+	db, bus := b.db, b.bus
 
 	var announce func(string, io.Writer) error
 	if seed != nil {
@@ -167,7 +152,7 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	defer ln.Close()
 	var av *media.Service
 	cpu := &cpuMeter{}
-	node, err := store.NewNode(store.NodeConfig{ID: cfg.NodeID, URL: cfg.nodeURL(ln.Addr()), Leases: leases, Logger: log,
+	node, err := store.NewNode(store.NodeConfig{ID: cfg.NodeID, URL: cfg.nodeURL(ln.Addr()), Leases: b.leases, Logger: log,
 		Load: func() (float64, int) { return cpu.cores(), av.Tracks() }})
 	if err != nil {
 		return err
@@ -181,13 +166,9 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	blobs, err := openBlobs(ctx, cfg)
-	if err != nil {
-		return err
-	}
 	web, err := frontend.New(frontend.Config{
-		Node: node, Blobs: blobs,
-		DB: db, Bus: bus, Counters: counters, Logger: log, Metrics: reg,
+		Node: node, Blobs: b.blobs,
+		DB: db, Bus: bus, Counters: b.counters, Logger: log, Metrics: reg,
 		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
 		PublicHost:     publicHost(cfg.PublicURL),
 		DataDir:        cfg.DataDir,
@@ -212,43 +193,17 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	}()
 	// The proctor finishes the signal in hand before the database closes.
 	defer func() { stopEngine(); <-procDone }()
-	av, err = media.New(media.Config{Blobs: blobs, NodeID: cfg.NodeID, DB: db, Bus: bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
-		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
-	if err != nil {
+	if av, err = startMedia(ctx, cfg, b, log, reg); err != nil {
 		return err
 	}
 	defer av.Close()
-	if n, err := av.RepairAll(ctx); err != nil {
-		log.Warn("repairing recordings left open", "err", err)
-	} else if n > 0 {
-		log.Info("recordings left open by a crash were repaired", "count", n)
-	}
 	cert := certify.New(certify.Config{DB: db, DataDir: cfg.DataDir, NewCandidate: frontend.NewCandidateAccount})
 	if err := web.MountAll(engineCtx, frontend.Services{Engine: engine, Proctor: proc, Media: av, Certify: cert}); err != nil {
 		return err
 	}
 
-	srv := &http.Server{
-		Handler:           web,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-	if cfg.DebugAddr != "" {
-		go func() {
-			dbg := &http.Server{Addr: cfg.DebugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
-			log.Info("profiler listening", "addr", cfg.DebugAddr)
-			if err := dbg.ListenAndServe(); err != nil {
-				log.Warn("profiler", "err", err)
-			}
-		}()
-	}
-	if srv.TLSConfig, err = cfg.tlsConfig(); err != nil {
-		ln.Close()
+	srv, err := newHTTPServer(ctx, cfg, log, web)
+	if err != nil {
 		return err
 	}
 	url := cfg.publicURL(ln.Addr())
@@ -296,6 +251,49 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 	<-engineDone
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the server of the pages, APIs and sockets, with https
+// when configured; it also starts the profiler on --debug-addr.
+func newHTTPServer(ctx context.Context, cfg *Config, log *slog.Logger, h http.Handler) (*http.Server, error) {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if cfg.DebugAddr != "" {
+		go func() {
+			dbg := &http.Server{Addr: cfg.DebugAddr, Handler: http.DefaultServeMux, ReadHeaderTimeout: 10 * time.Second}
+			log.Info("profiler listening", "addr", cfg.DebugAddr)
+			if err := dbg.ListenAndServe(); err != nil {
+				log.Warn("profiler", "err", err)
+			}
+		}()
+	}
+	var err error
+	srv.TLSConfig, err = cfg.tlsConfig()
+	return srv, err
+}
+
+// startMedia starts the media service and repairs the recordings this node
+// left open when it last stopped.
+func startMedia(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, reg prometheus.Registerer) (*media.Service, error) {
+	av, err := media.New(media.Config{Blobs: b.blobs, NodeID: cfg.NodeID, DB: b.db, Bus: b.bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
+		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
+	if err != nil {
+		return nil, err
+	}
+	if n, err := av.RepairAll(ctx); err != nil {
+		log.Warn("repairing recordings left open", "err", err)
+	} else if n > 0 {
+		log.Info("recordings left open by a crash were repaired", "count", n)
+	}
+	return av, nil
 }
 
 // tlsConfig is the https set-up, or nil for plain http: a certificate from
