@@ -120,6 +120,19 @@ func loadDemo(path string) (*DemoFile, error) {
 	return &demo, loopbackOnly(demo.URL)
 }
 
+// useEntry points a load run at another entry than the demo's URL (a
+// cluster's entry or one of its nodes), on loopback only.
+func (d *DemoFile) useEntry(u string) error {
+	if u = strings.TrimRight(u, "/"); u == "" {
+		return nil
+	}
+	if err := loopbackOnly(u); err != nil {
+		return err
+	}
+	d.URL = u
+	return nil
+}
+
 // loopbackOnly keeps load off every machine but this one.
 func loopbackOnly(raw string) error {
 	u, err := url.Parse(raw)

@@ -50,11 +50,15 @@ func loadgenMedia(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	dur := fs.Duration("duration", 30*time.Second, "how long they publish")
 	video := fs.String("video", "media/testdata/camera.ivf", "VP8 IVF file each camera sends (looped)")
 	audio := fs.String("audio", "media/testdata/mic.ogg", "Opus Ogg file each PC microphone sends (looped)")
+	entry := fs.String("url", "", "the server or cluster entry to drive (default: the demo's URL); sockets follow redirects to their room's node")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	demo, err := loadDemo(*demoPath)
 	if err != nil {
+		return err
+	}
+	if err := demo.useEntry(*entry); err != nil {
 		return err
 	}
 	if *n > len(demo.Candidates) {

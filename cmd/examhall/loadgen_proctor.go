@@ -39,11 +39,15 @@ func loadgenProctor(ctx context.Context, args []string, stdout, stderr io.Writer
 	consoles := fs.Int("invigilators", 30, "how many invigilators open their console")
 	dur := fs.Duration("duration", 30*time.Second, "how long candidates send signals")
 	every := fs.Duration("signal-every", 2*time.Second, "each candidate sends a page signal this often")
+	entry := fs.String("url", "", "the server or cluster entry to drive (default: the demo's URL); sockets follow redirects to their room's node")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	demo, err := loadDemo(*demoPath)
 	if err != nil {
+		return err
+	}
+	if err := demo.useEntry(*entry); err != nil {
 		return err
 	}
 	res, err := runProctorLoad(ctx, demo, *consoles, *dur, *every)
