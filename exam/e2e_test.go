@@ -114,7 +114,50 @@ func (e *examEnv) loginPage(c cand) chromedp.Action[chromedp.Void] {
 }
 
 // timeRequests is how many time requests the server has received.
-func timeRequests(t *testing.T, e *examEnv) int {
+func timeRequests(t *testing.T, e *examEnv) int { return socketMessages(t, e, "time") }
+
+// The exam page served by one node of a cluster follows its socket's
+// redirect to the node that owns the candidate's room, and when that node
+// drains, reconnects (moved) to the other one with nothing lost.
+func TestExamPageFollowsItsRoomInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	other := e.secondNode() // the page comes from here; n1 (e) takes the room
+	cd := e.cands[0]
+	ctx := browsertest.New(t)
+	run := func(what string, a ...chromedp.Action[chromedp.Void]) { browsertest.Run(t, ctx, what, a...) }
+	waitTrue := func(what, expr string) { browsertest.WaitTrue(t, ctx, what, expr, 20*time.Second) }
+	run("log in and start on n2",
+		other.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"),
+		chromedp.Click("a[data-attempt]"),
+		chromedp.WaitEnabled("#start"),
+		chromedp.Click("#start"),
+		chromedp.WaitVisible(".option"))
+	run("answer", chromedp.Click(".option[data-option]"))
+	waitTrue("saved on the room's owner", `document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === 1`)
+	if n := socketMessages(t, other, "redirect"); n == 0 {
+		t.Fatal("n2 sent no redirect: the page's socket did not go to the room's owner")
+	}
+	if n := socketMessages(t, e, "answer"); n != 1 {
+		t.Fatalf("the owner n1 got %d answers, want 1", n)
+	}
+
+	e.web.Node().Drain(context.Background())
+	run("answer after the room moved", chromedp.KeyEvent(kb.ArrowRight), chromedp.KeyEvent("B"))
+	waitTrue("saved on the new owner", `document.querySelector('#save').classList.contains('ok') && document.querySelectorAll("#grid .cell.answered").length === 2`)
+	if n := socketMessages(t, other, "answer"); n == 0 {
+		t.Fatal("the second answer did not reach n2, the room's new owner")
+	}
+	if n := len(e.answers(cd.attempt)); n != 2 {
+		t.Fatalf("server has %d answers, want 2", n)
+	}
+}
+
+// socketMessages is how many socket messages of a type a node received.
+func socketMessages(t *testing.T, e *examEnv, typ string) int {
 	t.Helper()
 	resp, err := http.Get(e.srv.URL + "/metrics")
 	if err != nil {
@@ -123,7 +166,7 @@ func timeRequests(t *testing.T, e *examEnv) int {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, `examhall_websocket_messages_total{type="time"} `); ok {
+		if v, ok := strings.CutPrefix(line, `examhall_websocket_messages_total{type="`+typ+`"} `); ok {
 			n, _ := strconv.Atoi(v)
 			return n
 		}

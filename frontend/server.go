@@ -178,7 +178,7 @@ func New(cfg Config) (*Server, error) {
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, ErrCrossOrigin)
 	}))
-	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies))
+	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies, s.node))
 	return s, nil
 }
 
@@ -400,8 +400,15 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 	})
 }
 
-func securityHeaders(next http.Handler, https bool) http.Handler {
+// securityHeaders sets the headers of every reply. A page may open
+// sockets on this server and on the other live nodes of its cluster (a
+// room's socket is sent to its owner's URL).
+func securityHeaders(next http.Handler, https bool, node *store.Node) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		connect := "'self'"
+		for _, o := range node.Origins() {
+			connect += " " + strings.Replace(strings.Replace(o, "https://", "wss://", 1), "http://", "ws://", 1)
+		}
 		h := w.Header()
 		// Served over https (here or by a proxy in front): browsers keep
 		// to https for a year.
@@ -412,7 +419,7 @@ func securityHeaders(next http.Handler, https bool) http.Handler {
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "+
-			"connect-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+			"connect-src "+connect+"; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		next.ServeHTTP(w, r)
 	})
 }

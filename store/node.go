@@ -413,3 +413,30 @@ func hostOf(raw string) string {
 	}
 	return u.Host
 }
+
+// Origins are the origins (scheme://host) of the live nodes' URLs, this
+// node's included, sorted.
+func (n *Node) Origins() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	set := map[string]bool{}
+	for _, raw := range append([]string{n.url}, nodeURLs(n.nodes)...) {
+		if u, err := url.Parse(raw); err == nil && u.Host != "" && (u.Scheme == "http" || u.Scheme == "https") {
+			set[u.Scheme+"://"+u.Host] = true
+		}
+	}
+	out := make([]string, 0, len(set))
+	for o := range set {
+		out = append(out, o)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func nodeURLs(nodes map[string]NodeInfo) []string {
+	var out []string
+	for _, x := range nodes {
+		out = append(out, x.URL)
+	}
+	return out
+}
