@@ -30,7 +30,7 @@ type clusterNode struct {
 // startCluster starts n examhall processes on one PostgreSQL and one Redis,
 // the first seeding a demo of the given size; it returns them, the demo and
 // the database and Redis URLs.
-func startCluster(t *testing.T, n, candidates, redisDB int) ([]*clusterNode, *DemoFile, string, string) {
+func startCluster(t *testing.T, n, candidates, redisDB int, extra ...string) ([]*clusterNode, *DemoFile, string, string) {
 	t.Helper()
 	pg := storetest.PostgresURL(t)
 	rd := storetest.RedisURL(t, redisDB)
@@ -40,6 +40,7 @@ func startCluster(t *testing.T, n, candidates, redisDB int) ([]*clusterNode, *De
 		id := fmt.Sprintf("n%d", i+1)
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, id), "--database", pg, "--redis", rd,
 			"--node-id", id, "--ice-loopback"}
+		args = append(args, extra...)
 		if i == 0 {
 			args = append([]string{"demo"}, append(args[1:], "--candidates", fmt.Sprint(candidates))...)
 		}

@@ -55,6 +55,9 @@ type Config struct {
 	FaceModels string
 	// NodeID names this node in its cluster (default: the host name).
 	NodeID string
+	// RecordingSegment is how long a recording file lasts (0: 30 s with a
+	// blob store, else 5 min).
+	RecordingSegment time.Duration
 	// BlobStore, when set (s3://bucket?endpoint=host:port), keeps recording
 	// segments in object storage; BlobCredentials is its ACCESS:SECRET.
 	BlobStore, BlobCredentials string
@@ -267,6 +270,18 @@ var options = []option{
 				return fmt.Errorf("want empty or an s3:// URL")
 			}
 			c.BlobStore = v
+			return nil
+		}},
+	{name: "recording-segment", def: "0", usage: "how long one recording file lasts before the next starts; 0: 30s with --blob-store (a dead node loses at most that), else 5m",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if v == "0" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 || (d > 0 && d < time.Second) {
+				return fmt.Errorf("want 0 or a duration of at least 1s, e.g. 30s")
+			}
+			c.RecordingSegment = d
 			return nil
 		}},
 	{name: "blob-credentials", def: "", secret: true, usage: "ACCESS_KEY:SECRET for --blob-store (give it as EXAMHALL_BLOB_CREDENTIALS_FILE)",

@@ -162,6 +162,7 @@ type mediaDevice struct {
 	video *webrtc.TrackLocalStaticSample
 	audio *webrtc.TrackLocalStaticSample
 	pause atomic.Bool
+	gone  chan struct{} // closed when its socket ends (a node lost, a room moved)
 }
 
 func newPionAPI() *webrtc.API {
@@ -183,7 +184,7 @@ func publishOver(ctx context.Context, api *webrtc.API, ws *websocket.Conn, withA
 	if err != nil {
 		return nil, err
 	}
-	d := &mediaDevice{pc: pc, ws: ws}
+	d := &mediaDevice{pc: pc, ws: ws, gone: make(chan struct{})}
 	d.video, _ = webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8}, "video", "cam")
 	pc.AddTrack(d.video)
 	if withAudio {
@@ -201,6 +202,7 @@ func publishOver(ctx context.Context, api *webrtc.API, ws *websocket.Conn, withA
 	}
 	answered := make(chan error, 1)
 	go func() {
+		defer close(d.gone)
 		var early []webrtc.ICECandidateInit
 		got := false
 		for {
