@@ -198,12 +198,41 @@ func TestClusterKillKeepsRecordings(t *testing.T) {
 	}
 	var room int64
 	db.Table("seats").Select("room_id").Where("candidate_id = (SELECT candidate_id FROM attempts WHERE id = ?)", attempts[0]).Scan(&room)
+	flags := watchConsole(ctx, t, entries, demo.Chief, room)
 	waitAll("before the kill", "", true, 60*time.Second)
 	victim := nodes[slices.IndexFunc(nodes, func(n *clusterNode) bool { return n.id == owners(t, db, rd)[room].Node })]
 	killedAt := time.Now()
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	victim.cmd.Wait()
 	waitAll("after the failover", victim.id, true, 60*time.Second)
+
+	// A flag raised after the failover reaches the room's console, which
+	// reconnected to the new owner too.
+	c := &simCandidate{base: entries[slices.IndexFunc(nodes, func(n *clusterNode) bool { return n != victim })], login: demo.Candidates[12], st: &stats{}}
+	if err := c.doLogin(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.findAttempt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cws, err := dialRoom(ctx, &websocket.Dialer{Jar: c.http.Jar}, "ws"+strings.TrimPrefix(c.base, "http")+fmt.Sprintf("/ws/exam?attempt=%d", c.attempt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cws.Close()
+	cws.WriteJSON(map[string]any{"type": "start", "id": "s"})
+	cws.WriteJSON(map[string]any{"type": "signal", "id": 1, "kind": "paste", "phase": "instant"})
+	for deadline := time.After(15 * time.Second); ; {
+		select {
+		case f := <-flags:
+			if f.AttemptID != c.attempt || f.Kind != "paste" {
+				continue
+			}
+		case <-deadline:
+			t.Fatal("the flag raised after the failover did not reach the room's console in 15 s")
+		}
+		break
+	}
 	stop()
 	wg.Wait()
 	time.Sleep(2 * time.Second) // the last segments close and go up
@@ -290,4 +319,49 @@ func TestClusterKillKeepsRecordings(t *testing.T) {
 	if sessions < int64(2*len(pubs)) {
 		t.Fatalf("%d publish sessions for %d candidates: every candidate should have published again after the failover", sessions, len(pubs))
 	}
+}
+
+type consoleFlag struct {
+	AttemptID int64  `json:"attempt_id"`
+	Kind      string `json:"kind"`
+}
+
+// watchConsole keeps a room's console open through the entries, as the
+// console page does (reconnecting, following redirects), and passes on
+// the new flags it shows.
+func watchConsole(ctx context.Context, t *testing.T, entries []string, staff Login, room int64) <-chan consoleFlag {
+	hc, err := loginAs(ctx, entries[0], staff.Username, staff.Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan consoleFlag, 100)
+	go func() {
+		for try := 0; ctx.Err() == nil; try++ {
+			u := "ws" + strings.TrimPrefix(entries[try%len(entries)], "http") + fmt.Sprintf("/ws/console?room=%d", room)
+			ws, err := dialRoom(ctx, &websocket.Dialer{Jar: hc.Jar}, u)
+			if err != nil {
+				time.Sleep(300 * time.Millisecond)
+				continue
+			}
+			go func() { <-ctx.Done(); ws.Close() }()
+			for {
+				var m struct {
+					Type string      `json:"type"`
+					New  bool        `json:"new"`
+					Flag consoleFlag `json:"flag"`
+				}
+				if ws.ReadJSON(&m) != nil {
+					break
+				}
+				if m.Type == "flag" && m.New {
+					select {
+					case out <- m.Flag:
+					default:
+					}
+				}
+			}
+			ws.Close()
+		}
+	}()
+	return out
 }
