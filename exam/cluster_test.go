@@ -137,3 +137,23 @@ func TestUploadsReadOnAnotherNode(t *testing.T) {
 		t.Fatalf("enrolment still on the other node: %d, %d bytes", code, len(got))
 	}
 }
+
+// The device check's test connection lives on the node that answered its
+// offer; its result asked of another node is redirected there.
+func TestDeviceCheckResultFollowsItsNode(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	other := e.secondNode()
+	hc := e.login(e.cands[0])
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Get(other.srv.URL + "/api/device-check/webrtc/n1.abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if want := e.srv.URL + "/api/device-check/webrtc/n1.abc"; resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != want {
+		t.Fatalf("result asked of n2: %d %q, want 307 to %s", resp.StatusCode, resp.Header.Get("Location"), want)
+	}
+	if code, _ := call(t, other, hc, "GET", "/api/device-check/webrtc/n9.abc", nil); code != http.StatusNotFound {
+		t.Fatalf("a probe of no live node: %d, want 404", code)
+	}
+}

@@ -217,10 +217,22 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		return WriteJSON(w, http.StatusCreated, map[string]any{"id": id, "sdp": answer})
+		// The test connection lives on this node: its id names the node.
+		return WriteJSON(w, http.StatusCreated, map[string]any{"id": s.node.ID() + "." + id, "sdp": answer})
 	}))
 	s.mux.Handle("GET /api/device-check/webrtc/{id}", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		res, err := av.ProbeResult(a.User.ID, r.PathValue("id"))
+		node, id, _ := strings.Cut(r.PathValue("id"), ".")
+		if node != s.node.ID() {
+			// Asked of another node of the cluster: sent to the one that
+			// holds the test connection.
+			to, ok := s.node.URLOf(node)
+			if !ok {
+				return store.ErrNotFound
+			}
+			http.Redirect(w, r, to+r.URL.Path, http.StatusTemporaryRedirect)
+			return nil
+		}
+		res, err := av.ProbeResult(a.User.ID, id)
 		if err != nil {
 			return err
 		}

@@ -440,3 +440,14 @@ func nodeURLs(nodes map[string]NodeInfo) []string {
 	}
 	return out
 }
+
+// URLOf is the URL of a live node (this one included).
+func (n *Node) URLOf(id string) (string, bool) {
+	if id == n.id {
+		return n.url, true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	x, ok := n.nodes[id]
+	return x.URL, ok
+}
