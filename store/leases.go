@@ -25,6 +25,9 @@ type Leases interface {
 	// Renew extends a lease held by l.Node; false when the room has another
 	// owner now. A lease that expired with no new owner is taken back.
 	Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, error)
+	// RenewAll renews many leases at once (one round trip in Redis), in
+	// order; an error means none was confirmed.
+	RenewAll(ctx context.Context, ls []Lease, ttl time.Duration) ([]bool, error)
 	// Release gives a room up if l is still its lease.
 	Release(ctx context.Context, l Lease) error
 	// Forget drops every lease a node held (a node starting afresh).
@@ -157,6 +160,15 @@ func (m *MemLeases) Renew(_ context.Context, l Lease, ttl time.Duration) (bool, 
 	m.leases[l.Room] = memLease{l, now.Add(ttl)}
 	m.last[l.Room] = now.UnixMilli()
 	return true, nil
+}
+
+// RenewAll implements Leases.
+func (m *MemLeases) RenewAll(ctx context.Context, ls []Lease, ttl time.Duration) ([]bool, error) {
+	oks := make([]bool, len(ls))
+	for i, l := range ls {
+		oks[i], _ = m.Renew(ctx, l, ttl)
+	}
+	return oks, nil
 }
 
 // Release implements Leases.

@@ -38,6 +38,9 @@ func TestLeasesHaveOneOwnerAndAGrowingFence(t *testing.T) {
 		if ok, err := l.Renew(ctx, a, ttl); !ok || err != nil {
 			t.Fatalf("owner's renew = %v, %v", ok, err)
 		}
+		if oks, err := l.RenewAll(ctx, []store.Lease{a}, ttl); err != nil || len(oks) != 1 || !oks[0] {
+			t.Fatalf("owner's renew of all = %v, %v", oks, err)
+		}
 		// a pauses past its lease; b takes the room with a higher fence.
 		wait(ttl + ttl/2)
 		if _, ok, _ := l.Owner(ctx, "room:1"); ok {
@@ -52,6 +55,9 @@ func TestLeasesHaveOneOwnerAndAGrowingFence(t *testing.T) {
 		}
 		if ok, err := l.Renew(ctx, a, ttl); ok || err != nil {
 			t.Fatalf("the old owner's renew = %v, %v; want refused", ok, err)
+		}
+		if oks, err := l.RenewAll(ctx, []store.Lease{a, b}, ttl); err != nil || oks[0] || !oks[1] {
+			t.Fatalf("renew of all [old owner's, new owner's] = %v, %v; want [false true]", oks, err)
 		}
 		if cur, _, _ := l.Owner(ctx, "room:1"); cur != b {
 			t.Fatalf("owner after a's late renew = %+v, want %+v", cur, b)

@@ -171,44 +171,56 @@ func (n *Node) beat(ctx context.Context) error {
 	return nil
 }
 
-// renew extends every held room's lease. A room with no socket for
-// roomLinger is released; one whose lease moved or could not be confirmed
-// in time is lost.
+// renew extends every held room's lease in one round trip. A room with no
+// socket for roomLinger is released; one whose lease moved or could not be
+// confirmed in time is lost.
 func (n *Node) renew(ctx context.Context) {
+	start := n.now()
 	n.mu.Lock()
-	held := make(map[string]holding, len(n.owned))
+	var keep []Lease
+	var idle []Lease
+	valid := map[string]time.Time{}
 	for room, h := range n.owned {
-		held[room] = *h
+		valid[room] = h.valid
+		if h.conns == 0 && start.Sub(h.idle) > roomLinger {
+			idle = append(idle, h.lease)
+		} else {
+			keep = append(keep, h.lease)
+		}
 	}
 	n.mu.Unlock()
+	for _, l := range idle {
+		n.leases.Release(ctx, l)
+		n.drop(l.Room, l)
+	}
+	rctx, cancel := context.WithTimeout(ctx, BeatEvery)
+	oks, err := n.leases.RenewAll(rctx, keep, LeaseTTL)
+	cancel()
 	var lost []string
-	for room, h := range held {
-		start := n.now()
-		if h.conns == 0 && start.Sub(h.idle) > roomLinger {
-			n.leases.Release(ctx, h.lease)
-			n.drop(room, h.lease)
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, BeatEvery)
-		ok, err := n.leases.Renew(rctx, h.lease, LeaseTTL)
-		cancel()
+	for i, l := range keep {
 		switch {
-		case err == nil && ok:
-			n.mu.Lock()
-			if cur := n.owned[room]; cur != nil && cur.lease == h.lease {
-				cur.valid = start.Add(LeaseTTL - leaseMargin)
-			}
-			n.mu.Unlock()
-		case err == nil || !n.now().Before(h.valid):
+		case err == nil && oks[i]:
+			n.confirm(l, start)
+		case err == nil || !n.now().Before(valid[l.Room]):
 			// Moved to another node, or unconfirmed past its trust.
-			n.log.Warn("room lease lost", "node", n.id, "room", room, "fence", h.lease.Fence, "err", err)
-			if n.drop(room, h.lease) {
-				lost = append(lost, room)
+			n.log.Warn("room lease lost", "node", n.id, "room", l.Room, "fence", l.Fence, "err", err)
+			if n.drop(l.Room, l) {
+				lost = append(lost, l.Room)
 			}
 		}
 	}
 	for _, room := range lost {
 		n.tellLost(room)
+	}
+}
+
+// confirm trusts a held lease for LeaseTTL-leaseMargin from start, when
+// the renewal that confirmed it began.
+func (n *Node) confirm(l Lease, start time.Time) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cur := n.owned[l.Room]; cur != nil && cur.lease == l {
+		cur.valid = start.Add(LeaseTTL - leaseMargin)
 	}
 }
 
@@ -252,6 +264,15 @@ func (n *Node) Route(ctx context.Context, room string) (here bool, url string, e
 	if l.Node == n.id {
 		if !n.adopt(l) {
 			return false, "", ErrRoomMoving // draining: the next try goes elsewhere
+		}
+		if _, ok := n.Holds(room); !ok {
+			// Still ours in Redis, but this node's trust lapsed (a late
+			// renewal): confirm it now rather than refuse every message.
+			start := n.now()
+			if ok, err := n.leases.Renew(ctx, l, LeaseTTL); err != nil || !ok {
+				return false, "", ErrRoomMoving
+			}
+			n.confirm(l, start)
 		}
 		return true, "", nil
 	}

@@ -289,6 +289,35 @@ func (r *Redis) Renew(ctx context.Context, l Lease, ttl time.Duration) (bool, er
 	return n == 1, nil
 }
 
+// RenewAll implements Leases: every renewal in one pipeline.
+func (r *Redis) RenewAll(ctx context.Context, ls []Lease, ttl time.Duration) ([]bool, error) {
+	if len(ls) == 0 {
+		return nil, nil
+	}
+	// Load the script once, so the pipeline can run it by its hash.
+	if err := renewScript.Load(ctx, r.c).Err(); err != nil {
+		return nil, fmt.Errorf("store: redis renew: %w", err)
+	}
+	now := time.Now().UnixMilli()
+	pipe := r.c.Pipeline()
+	cmds := make([]*redis.Cmd, len(ls))
+	for i, l := range ls {
+		cmds[i] = renewScript.EvalSha(ctx, pipe, r.leaseKeys(l.Room, l.Node), leaseValue(l), ttl.Milliseconds(), l.Fence, l.Room, now)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store: redis renew: %w", err)
+	}
+	oks := make([]bool, len(ls))
+	for i, c := range cmds {
+		n, err := c.Int()
+		if err != nil {
+			return nil, fmt.Errorf("store: redis renew: %w", err)
+		}
+		oks[i] = n == 1
+	}
+	return oks, nil
+}
+
 // Release implements Leases.
 func (r *Redis) Release(ctx context.Context, l Lease) error {
 	keys := r.leaseKeys(l.Room, l.Node)
