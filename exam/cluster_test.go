@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -155,5 +156,42 @@ func TestDeviceCheckResultFollowsItsNode(t *testing.T) {
 	}
 	if code, _ := call(t, other, hc, "GET", "/api/device-check/webrtc/n9.abc", nil); code != http.StatusNotFound {
 		t.Fatalf("a probe of no live node: %d, want 404", code)
+	}
+}
+
+// An admin sees the cluster's live nodes and, per node, the recording
+// segments still waiting on its disk for object storage.
+func TestAdminSeesTheCluster(t *testing.T) {
+	s3 := storetest.NewS3(t)
+	e := newExamEnv(t, "sqlite", 1)
+	e.stop()
+	e.blobs = s3.Open("examhall")
+	e.startServer()
+	other := e.secondNode()
+	end := e.clock.now()
+	waiting := &store.Recording{AttemptID: e.cands[0].attempt, Device: "phone", Connection: "c9", Path: "/nowhere.webm",
+		StartedAt: end.Add(-time.Minute), EndedAt: &end, State: "closed", Node: "n2"}
+	if err := e.db.Create(waiting).Error; err != nil {
+		t.Fatal(err)
+	}
+	code, out := call(t, other, e.login(e.admin), "GET", "/api/admin/cluster", nil)
+	var got struct {
+		Node          string
+		Nodes         []store.NodeInfo
+		ObjectStorage bool `json:"object_storage"`
+		Backlog       map[string]int
+	}
+	if err := json.Unmarshal(out, &got); err != nil || code != 200 {
+		t.Fatalf("cluster: %d %s", code, out)
+	}
+	var ids []string
+	for _, n := range got.Nodes {
+		ids = append(ids, n.ID)
+	}
+	if got.Node != "n2" || fmt.Sprint(ids) != "[n1 n2]" || !got.ObjectStorage || got.Backlog["n2"] != 1 || got.Backlog["n1"] != 0 {
+		t.Fatalf("cluster as n2 sees it: %s", out)
+	}
+	if code, _ := call(t, e, e.login(e.invA), "GET", "/api/admin/cluster", nil); code != http.StatusForbidden {
+		t.Fatalf("an invigilator asked for the cluster: %d, want 403", code)
 	}
 }

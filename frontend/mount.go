@@ -37,6 +37,7 @@ func (s *Server) MountAll(ctx context.Context, svc Services) error {
 		return err
 	}
 	s.mountJourney(svc.Engine, svc.Media, svc.Proctor)
+	s.mountCluster()
 	if err := s.followLogouts(ctx); err != nil {
 		return err
 	}

@@ -156,3 +156,23 @@ func (s *Service) OpenRecording(ctx context.Context, r store.Recording) (io.Read
 	}
 	return f, fi.ModTime(), nil
 }
+
+// Backlog counts, per node, the closed segments still only on that node's
+// disk (object storage down, or the node away); empty without object
+// storage.
+func (s *Service) Backlog(ctx context.Context) (map[string]int64, error) {
+	out := map[string]int64{}
+	if s.cfg.Blobs == nil || s.cfg.DB == nil {
+		return out, nil
+	}
+	var rows []struct {
+		Node string
+		N    int64
+	}
+	err := s.cfg.DB.WithContext(ctx).Model(&store.Recording{}).Select("node, COUNT(*) AS n").
+		Where("state IN ? AND blob_key = ''", []string{"closed", "repaired"}).Group("node").Scan(&rows).Error
+	for _, r := range rows {
+		out[r.Node] = r.N
+	}
+	return out, err
+}

@@ -472,3 +472,14 @@ func (n *Node) URLOf(id string) (string, bool) {
 	x, ok := n.nodes[id]
 	return x.URL, ok
 }
+
+// Nodes lists the cluster's live nodes as the leases know them now, sorted
+// by id.
+func (n *Node) Nodes(ctx context.Context) ([]NodeInfo, error) {
+	nodes, err := n.leases.Nodes(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrClusterDown, err)
+	}
+	slices.SortFunc(nodes, func(a, b NodeInfo) int { return cmpString(a.ID, b.ID) })
+	return nodes, nil
+}

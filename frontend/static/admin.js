@@ -240,10 +240,29 @@ function keyCorrection() {
   biEl('button', 'admin.save', {}, { type: 'submit', class: 'primary' })), msg);
 }
 
+// ---- servers ----------------------------------------------------------------
+
+// cluster lists the live nodes with their load, and warns when recording
+// segments wait on a node's disk because object storage is unreachable.
+async function cluster() {
+  const c = await api('GET', '/api/admin/cluster');
+  const cell = (v) => h('td', {}, String(v));
+  const rows = c.nodes.map((n) => h('tr', {}, h('td', {}, n.id, n.id === c.node ? ' *' : ''), cell(n.url || '—'),
+    h('td', {}, biEl('span', n.draining ? 'admin.cluster.draining' : 'admin.cluster.live')),
+    cell(n.rooms), cell(n.candidates), cell(n.tracks), cell(n.cpu.toFixed(2)), cell(c.backlog[n.id] || 0)));
+  const waiting = Object.values(c.backlog).reduce((a, b) => a + b, 0);
+  return section('admin.cluster',
+    c.object_storage ? '' : biEl('p', 'admin.cluster.local', {}, { class: 'hint' }),
+    waiting > 0 ? biEl('div', 'admin.cluster.backlog.warn', { n: waiting }, { class: 'alert error', role: 'alert' }) : '',
+    h('table', { id: 'cluster' }, h('tr', {}, biEl('th', 'admin.cluster.node'), h('th', {}, 'URL'), biEl('th', 'admin.cluster.state'),
+      biEl('th', 'admin.cluster.rooms'), biEl('th', 'admin.cluster.candidates'), biEl('th', 'admin.cluster.tracks'),
+      biEl('th', 'admin.cluster.cpu'), biEl('th', 'admin.cluster.backlog')), ...rows));
+}
+
 async function render() {
   try {
     const [{ exams }, { programmes }] = await Promise.all([api('GET', '/api/admin/exams'), api('GET', '/api/admin/programmes')]);
-    root.replaceChildren(await sessions(exams), section('admin.exams', ...exams.map(examEditor)), bank(programmes), keyCorrection());
+    root.replaceChildren(await sessions(exams), section('admin.exams', ...exams.map(examEditor)), bank(programmes), keyCorrection(), await cluster());
   } catch (e) {
     note(root, '', {}, e);
   }
