@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
 )
@@ -193,5 +195,68 @@ func TestAdminSeesTheCluster(t *testing.T) {
 	}
 	if code, _ := call(t, e, e.login(e.invA), "GET", "/api/admin/cluster", nil); code != http.StatusForbidden {
 		t.Fatalf("an invigilator asked for the cluster: %d, want 403", code)
+	}
+}
+
+// A former owner's write that reaches the database after another node has
+// written for the room under a newer lease is refused (fencing), whatever
+// its own clock believed; when the room comes back with a newer lease, the
+// node reads the attempt again and its log stays one unbroken chain.
+func TestFormerOwnerCannotWrite(t *testing.T) {
+	for _, kind := range storetest.DBKinds() {
+		t.Run(kind, func(t *testing.T) {
+			e := newExamEnv(t, kind, 1)
+			other := e.secondNode()
+			c := e.cands[0]
+			hc := e.login(c)
+			path := fmt.Sprintf("/ws/exam?attempt=%d", c.attempt)
+			pc, _, err := e.open(hc, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := questions(pc.start())[0]["id"].(float64)
+			pc.send(map[string]any{"type": "answer", "seq": 1, "question": q, "value": []int{1}})
+			pc.await("ack on n1", is("ack", "seq", 1))
+			first, _, _ := e.leases.Owner(context.Background(), store.RoomKey(e.room))
+
+			e.web.Node().Drain(context.Background())
+			pc.await("moved", is("closed", "code", "moved"))
+			pc2, _, err := other.open(hc, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pc2.send(map[string]any{"type": "resume", "id": "r"})
+			pc2.await("paper on n2", is("paper", "id", "r"))
+			pc2.send(map[string]any{"type": "answer", "seq": 2, "question": q, "value": []int{2}})
+			pc2.await("ack on n2", is("ack", "seq", 2))
+			second, _, _ := e.leases.Owner(context.Background(), store.RoomKey(e.room))
+			if second.Node != "n2" || second.Fence <= first.Fence {
+				t.Fatalf("leases %+v then %+v: want n2's with a larger fence", first, second)
+			}
+
+			err = e.engine.AnswerUnderLease(context.Background(), c.id, c.attempt, first.Fence, 3, int64(q), []int{3})
+			if !errors.Is(err, store.ErrNotOwner) {
+				t.Fatalf("n1's answer under its old lease: %v, want %v", err, store.ErrNotOwner)
+			}
+			var n int64
+			e.db.Model(&store.AttemptEvent{}).Where("attempt_id = ? AND client_seq = 3", c.attempt).Count(&n)
+			if n != 0 {
+				t.Fatal("the former owner's answer was written")
+			}
+			// The room back at n1 under a newer lease: n1's writer must not
+			// chain onto the head it cached before n2 wrote.
+			if err := e.engine.AnswerUnderLease(context.Background(), c.id, c.attempt, second.Fence+1, 4, int64(q), []int{0}); err != nil {
+				t.Fatalf("n1 under a newer lease: %v", err)
+			}
+			rep, err := exam.Verify(context.Background(), e.db, c.attempt)
+			if err != nil || !rep.OK() {
+				t.Fatalf("the attempt's log after two owners: %+v %v", rep, err)
+			}
+			var a store.Answer
+			e.db.Where("attempt_id = ? AND question_id = ?", c.attempt, int64(q)).Take(&a)
+			if a.Value != "[0]" {
+				t.Fatalf("stored answer %s, want the newest owner's [0]", a.Value)
+			}
+		})
 	}
 }

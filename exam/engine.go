@@ -84,6 +84,9 @@ type live struct {
 	// changed is closed and replaced when the deadline or status changes,
 	// so the connection's clock re-plans its warnings.
 	changed chan struct{}
+	// room is the attempt's room in a cluster ("" without one): the
+	// sockets' writes carry the fencing number of this node's lease of it.
+	room string
 }
 
 type itemInfo struct {
@@ -111,8 +114,12 @@ func New(cfg Config) *Engine {
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = time.Second
 	}
-	return &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, w: newWriter(cfg.DB, cfg.Logger, cfg.MaxBatch),
+	e := &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, w: newWriter(cfg.DB, cfg.Logger, cfg.MaxBatch),
 		live: map[int64]*live{}, exams: map[int64]*examInfo{}}
+	if cfg.Node != nil {
+		cfg.Node.OnLost(e.forgetRoom)
+	}
+	return e
 }
 
 func (e *Engine) now() time.Time { return e.cfg.Now().UTC().Truncate(time.Microsecond) }
@@ -203,6 +210,12 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	room := ""
+	if e.cfg.Node != nil {
+		if room, err = e.Room(ctx, 0, a.ID); err != nil {
+			return nil, err
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l := e.live[a.ID]
@@ -211,7 +224,7 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 		if err := json.Unmarshal([]byte(a.Paper), &p); err != nil {
 			return nil, fmt.Errorf("attempt %d paper: %w", a.ID, err)
 		}
-		l = &live{id: a.ID, status: a.Status, examID: a.ExamID, grace: info.policy.grace(), items: map[int64]itemInfo{}, changed: make(chan struct{})}
+		l = &live{id: a.ID, status: a.Status, examID: a.ExamID, grace: info.policy.grace(), items: map[int64]itemInfo{}, changed: make(chan struct{}), room: room}
 		if a.Deadline != nil {
 			l.deadline = a.Deadline.UTC()
 		}
@@ -221,6 +234,42 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 		e.live[a.ID] = l
 	}
 	return &Handle{l: l, candidateID: candidateID}, nil
+}
+
+// fence stamps o with this node's lease of the attempt's room; the writer
+// refuses it if a newer owner has written for the room since. A node that
+// no longer holds the room writes nothing for it.
+func (e *Engine) fence(l *live, o *op) error {
+	if e.cfg.Node == nil || l.room == "" {
+		return nil
+	}
+	lease, ok := e.cfg.Node.Holds(l.room)
+	if !ok {
+		return store.ErrNotOwner
+	}
+	o.room, o.fence = l.room, lease.Fence
+	return nil
+}
+
+// enqueueFenced hands the writer an op of a socket of l's room.
+func (e *Engine) enqueueFenced(l *live, o *op) error {
+	if err := e.fence(l, o); err != nil {
+		return err
+	}
+	return e.w.enqueue(o)
+}
+
+// forgetRoom drops what the engine keeps of a room's attempts when this node
+// loses the room: if the room comes back, they are read again from the
+// database, where its other owners wrote.
+func (e *Engine) forgetRoom(room string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, l := range e.live {
+		if l.room == room {
+			delete(e.live, id)
+		}
+	}
 }
 
 // setState updates a live attempt after a committed change and wakes its clock.
@@ -257,7 +306,7 @@ func (e *Engine) Answer(h *Handle, seq, question int64, value []int, done func(e
 	}
 	o := &op{attemptID: h.l.id, at: e.now(), kind: EvAnswer, clientSeq: seq, requireOpen: true, question: question,
 		value: mustJSON(value), data: mustJSON(answerData{question, value}), done: done}
-	if err := e.w.enqueue(o); err != nil {
+	if err := e.enqueueFenced(h.l, o); err != nil {
 		done(err)
 	}
 }
@@ -270,7 +319,7 @@ func (e *Engine) Mark(h *Handle, seq, question int64, marked bool, done func(err
 	}
 	o := &op{attemptID: h.l.id, at: e.now(), kind: EvMark, clientSeq: seq, requireOpen: true, question: question,
 		marked: marked, data: mustJSON(markData{question, marked}), done: done}
-	if err := e.w.enqueue(o); err != nil {
+	if err := e.enqueueFenced(h.l, o); err != nil {
 		done(err)
 	}
 }
@@ -348,6 +397,9 @@ func (e *Engine) Start(ctx context.Context, h *Handle) error {
 			st.Status, st.Deadline = StatusInProgress, &deadline
 			return true, nil
 		}}
+	if err := e.fence(h.l, o); err != nil {
+		return err
+	}
 	if err := e.w.do(ctx, o); err != nil {
 		if errors.Is(err, ErrEnded) {
 			return nil // a concurrent start won
@@ -360,18 +412,19 @@ func (e *Engine) Start(ctx context.Context, h *Handle) error {
 
 // Submit ends the attempt at the candidate's request and grades it.
 func (e *Engine) Submit(ctx context.Context, h *Handle) error {
-	return e.end(ctx, h.l.id, StatusSubmitted, "candidate submitted")
+	return e.end(ctx, h.l, h.l.id, StatusSubmitted, "candidate submitted")
 }
 
 // Terminate ends an attempt for cheating; the reason is shown to the candidate.
 func (e *Engine) Terminate(ctx context.Context, attemptID int64, reason string) error {
-	return e.end(ctx, attemptID, StatusTerminated, reason)
+	return e.end(ctx, nil, attemptID, StatusTerminated, reason)
 }
 
 // end moves an in-progress attempt to a final state exactly once, even with
 // several nodes sweeping: the update is conditional on the state, in the same
-// transaction as the grading and the log entry.
-func (e *Engine) end(ctx context.Context, attemptID int64, status, reason string) error {
+// transaction as the grading and the log entry. A candidate's own request
+// (by, their live attempt) is fenced like their answers.
+func (e *Engine) end(ctx context.Context, by *live, attemptID int64, status, reason string) error {
 	var a store.Attempt
 	if err := e.db.WithContext(ctx).Take(&a, attemptID).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -410,6 +463,11 @@ func (e *Engine) end(ctx context.Context, attemptID int64, status, reason string
 		}
 		o.data = mustJSON(endData{Status: status, Reason: reason, Score: &score})
 		return true, nil
+	}
+	if by != nil {
+		if err := e.fence(by, o); err != nil {
+			return err
+		}
 	}
 	if err := e.w.do(ctx, o); err != nil {
 		return err
@@ -501,7 +559,7 @@ func (e *Engine) SweepOverdue(ctx context.Context) (int, error) {
 		if now.Before(a.Deadline.Add(info.policy.grace())) {
 			continue
 		}
-		err = e.end(ctx, a.ID, StatusAutoSubmitted, "time is up")
+		err = e.end(ctx, nil, a.ID, StatusAutoSubmitted, "time is up")
 		switch {
 		case err == nil:
 			n++

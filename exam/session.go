@@ -22,12 +22,17 @@ func (e *Engine) signal(attemptID int64, kind, phase string) {
 }
 
 // logEvent appends a connection event to the attempt's log without waiting.
-func (e *Engine) logEvent(attemptID int64, kind string, data any) {
+func (e *Engine) logEvent(l *live, kind string, data any) {
+	attemptID := l.id
 	o := &op{attemptID: attemptID, at: e.now(), kind: kind, data: mustJSON(data), done: func(err error) {
 		if err != nil {
 			e.log.Warn("attempt log", "attempt", attemptID, "kind", kind, "err", err)
 		}
 	}}
+	if err := e.fence(l, o); err != nil {
+		e.log.Info("attempt log not written: the room moved", "attempt", attemptID, "kind", kind)
+		return
+	}
 	if err := e.w.enqueue(o); err != nil {
 		e.log.Warn("attempt log", "attempt", attemptID, "kind", kind, "err", err)
 	}
@@ -63,15 +68,15 @@ func (e *Engine) Attach(ctx context.Context, h *Handle, peer Peer, connID string
 			// old connection die: a network drop, not a second login.
 			old.Close("replaced", "")
 			lostAt = lastSeen(old, e.now())
-			e.logEvent(l.id, EvDisconnect, connData{"pc", "replaced"})
+			e.logEvent(l, EvDisconnect, connData{"pc", "replaced"})
 			e.signal(l.id, "connection_lost", "start")
 		} else {
 			old.Close("takeover", "")
-			e.logEvent(l.id, EvTakeover, connData{"pc", connID})
+			e.logEvent(l, EvTakeover, connData{"pc", connID})
 			e.signal(l.id, "second_login", "instant")
 		}
 	}
-	e.logEvent(l.id, EvConnect, connData{"pc", connID})
+	e.logEvent(l, EvConnect, connData{"pc", connID})
 	e.signal(l.id, "connected", "instant")
 	if !lostAt.IsZero() {
 		e.signal(l.id, "connection_lost", "end")
@@ -135,7 +140,7 @@ func (e *Engine) Detach(h *Handle, peer Peer, connID string) {
 	status := l.status
 	l.mu.Unlock()
 	if mine {
-		e.logEvent(l.id, EvDisconnect, connData{"pc", connID})
+		e.logEvent(l, EvDisconnect, connData{"pc", connID})
 		if status == StatusInProgress {
 			e.signal(l.id, "connection_lost", "start")
 		}
@@ -185,6 +190,9 @@ func (e *Engine) credit(ctx context.Context, h *Handle, gap time.Duration) error
 				Updates(map[string]any{"deadline": deadline, "credited_seconds": a.CreditedSeconds + secs})
 			return res.RowsAffected == 1, res.Error
 		}}
+	if err := e.fence(h.l, o); err != nil {
+		return err
+	}
 	if err := e.w.do(ctx, o); err != nil {
 		return err
 	}

@@ -253,9 +253,12 @@ func ackFunc(c Conn, seq int64) func(error) {
 		}
 		if es, ok := c.(ErrorSender); ok {
 			es.SendError(seq, err)
-			return
+		} else {
+			c.Send(map[string]any{"type": "error", "seq": seq, "code": "unavailable"})
 		}
-		c.Send(map[string]any{"type": "error", "seq": seq, "code": "unavailable"})
+		if errors.Is(err, store.ErrNotOwner) {
+			c.Close("moved", "") // the device goes on at the room's new owner
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +40,10 @@ type op struct {
 	readsAnswers bool
 	refuse       error
 	done         func(error)
+	// room and fence, when fence is not 0, are the room's lease under which
+	// the op was taken: the batch refuses it if a newer owner has written.
+	room  string
+	fence int64
 }
 
 // rowState is an attempt's state as the batch sees it.
@@ -144,10 +150,25 @@ func (w *writer) commit(batch []*op) {
 		if err != nil {
 			return err
 		}
+		stale, moved, err := b.fences(batch)
+		if err != nil {
+			return err
+		}
+		for _, o := range batch {
+			if moved[o.room] {
+				// The room came (back) to this node: what it cached of the
+				// room's attempts may predate another owner's writes.
+				delete(w.heads, o.attemptID)
+				delete(w.seqs, o.attemptID)
+			}
+		}
 		inBatch := map[seqKey]storedEvent{}
 		for i, o := range batch {
 			st := states[o.attemptID]
 			switch {
+			case o.fence != 0 && o.fence < stale[o.room]:
+				results[i] = store.ErrNotOwner
+				continue
 			case st == nil:
 				results[i] = ErrNoAttempt
 				continue
@@ -300,6 +321,58 @@ func (b *batchTx) states(batch []*op) (map[int64]*rowState, error) {
 		states[rows[i].ID] = &rows[i]
 	}
 	return states, nil
+}
+
+// fences checks the batch's rooms' fencing numbers. It returns, per room,
+// the newest fence written (ops with an older one come from a former owner
+// and are refused) and the rooms whose fence this batch raises (the room
+// changed owner since this node last wrote for it). The rows are locked
+// until the batch commits, so a new owner's first write waits for a former
+// owner's batch in flight, and the former owner's next batch sees the new
+// fence.
+func (b *batchTx) fences(batch []*op) (newest map[string]int64, raised map[string]bool, err error) {
+	want := map[string]int64{}
+	for _, o := range batch {
+		if o.fence != 0 {
+			want[o.room] = max(want[o.room], o.fence)
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil, nil
+	}
+	var rows []struct {
+		Room  string
+		Fence int64
+	}
+	q := b.tx.Table("room_fences").Select("room, fence").Where("room IN ?", slices.Collect(maps.Keys(want)))
+	if b.dialect == store.Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, nil, err
+	}
+	newest = map[string]int64{}
+	for _, r := range rows {
+		newest[r.Room] = r.Fence
+	}
+	raised = map[string]bool{}
+	for room, f := range want {
+		if f <= newest[room] {
+			continue
+		}
+		// Another node may have raised it since the read (a row that did
+		// not exist locks nothing): raise only upward, then read it back.
+		err := b.tx.Exec(`INSERT INTO room_fences (room, fence) VALUES (?, ?)
+			ON CONFLICT (room) DO UPDATE SET fence = excluded.fence WHERE room_fences.fence < excluded.fence`, room, f).Error
+		if err == nil {
+			err = b.tx.Raw("SELECT fence FROM room_fences WHERE room = ?", room).Row().Scan(&f)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		newest[room], raised[room] = f, true
+	}
+	return newest, raised, nil
 }
 
 // flush writes the rows gathered so far.

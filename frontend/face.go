@@ -70,7 +70,7 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if !faceKinds[kind] {
 			return ErrBadRequest
 		}
-		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
+		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
 			return err
 		}
 		b, err := io.ReadAll(io.LimitReader(r.Body, maxStill+1))
@@ -101,7 +101,7 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if err != nil {
 			return err
 		}
-		if _, err := engine.Open(r.Context(), a.User.ID, id); err != nil {
+		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
 			return err
 		}
 		names, err := s.stills.List(r.Context(), fmt.Sprint(id), "-page-enrol.jpg") // by time

@@ -436,6 +436,10 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 		sk.s.metrics.socketMessages.WithLabelValues(m.Type).Inc()
 		if err := h(c.ctx, c, m); err != nil {
 			c.ReplyError(m, err)
+			if errors.Is(err, store.ErrNotOwner) {
+				c.Close("moved", "")
+				return
+			}
 		}
 	}
 }

@@ -386,6 +386,11 @@ ALTER TABLE recordings ADD COLUMN blob_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE recordings ADD COLUMN node TEXT NOT NULL DEFAULT '';
 CREATE INDEX recordings_upload ON recordings (state, blob_key)
 `},
+	// A room's fencing number as its writes last saw it: a node whose lease
+	// was taken over writes nothing with an older one.
+	{"0013_room_fences", `
+CREATE TABLE room_fences (room TEXT PRIMARY KEY, fence BIGINT NOT NULL)
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

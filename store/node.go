@@ -41,6 +41,9 @@ var (
 	ErrRoomMoving = NewError("cluster", Unavailable, "room_moving", "the room is moving to another node")
 	// ErrNoNode means no live node takes rooms.
 	ErrNoNode = NewError("cluster", Unavailable, "no_node", "no live node can take the room")
+	// ErrNotOwner refuses a write of a node whose lease of the room was
+	// taken over (a larger fencing number has written for it).
+	ErrNotOwner = NewError("cluster", Unavailable, "moved", "this node no longer owns the room; reconnect")
 	// ErrClusterDown means the leases could not be read (Redis is away).
 	ErrClusterDown = NewError("cluster", Unavailable, "cluster_down", "the cluster's coordination store does not answer")
 )
