@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
@@ -48,7 +49,35 @@ func (s *Server) MountAll(ctx context.Context, svc Services) error {
 		return fmt.Errorf("join the cluster: %w", err)
 	}
 	go s.node.Run(ctx)
+	go s.retryUploads(ctx)
 	return nil
+}
+
+// retryUploads sends, every 10 s, the files (stills, photos, images) that
+// object storage refused when they were written; they wait on this disk.
+func (s *Server) retryUploads(ctx context.Context) {
+	if s.cfg.Blobs == nil {
+		return
+	}
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, f := range s.files() {
+			if left, err := f.RetryPending(ctx); err != nil {
+				s.log.Warn("files wait for object storage", "dir", f.Prefix, "left", left, "err", err)
+			}
+		}
+	}
+}
+
+// files are the kinds of file the server keeps.
+func (s *Server) files() []*store.Files {
+	return []*store.Files{s.stills, s.identity, s.photos, s.images}
 }
 
 // Node is the server's place in its cluster.

@@ -166,7 +166,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	rooms := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_cluster_rooms", Help: "Rooms this node owns (their sockets, media and consoles run here)."},
 		func() float64 { return float64(s.node.Rooms()) })
-	for _, c := range []prometheus.Collector{rooms, s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
+	waiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_files_upload_backlog", Help: "Stills, photos and images on this node's disk that object storage refused; retried every 10 s."},
+		func() float64 {
+			n := 0
+			for _, f := range s.files() {
+				n += f.Pending()
+			}
+			return float64(n)
+		})
+	for _, c := range []prometheus.Collector{rooms, waiting, s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
 		if err := cfg.Metrics.Register(c); err != nil {
 			return nil, err
 		}

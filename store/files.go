@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -80,12 +81,72 @@ func (f *Files) Create(ctx context.Context, dir string, name func(n int) string,
 	}
 }
 
-// Upload sends a file written on this node's disk to object storage.
+// Upload sends a file written on this node's disk to object storage. When
+// the store refuses or is down, the file stays on this disk, marked
+// pending, and RetryPending sends it later: the caller's write stands.
 func (f *Files) Upload(ctx context.Context, rel string) error {
 	if f.Blobs == nil {
 		return nil
 	}
-	return f.Blobs.Put(ctx, f.key(rel), f.path(rel), "")
+	// A store that is down would hold the request for its client's retries.
+	ctx, cancel := context.WithTimeout(ctx, uploadWait)
+	defer cancel()
+	if err := f.Blobs.Put(ctx, f.key(rel), f.path(rel), ""); err != nil {
+		return f.markPending(rel)
+	}
+	return nil
+}
+
+// uploadWait bounds a write's wait for object storage (a still is a few
+// tens of KB): after it the file waits on disk for RetryPending.
+const uploadWait = 2 * time.Second
+
+// pendingDir holds an empty marker per file not yet in object storage,
+// named by the file's relative path with its slashes escaped.
+func (f *Files) pendingDir() string { return filepath.Join(f.Dir, ".pending") }
+
+func (f *Files) markPending(rel string) error {
+	if err := os.MkdirAll(f.pendingDir(), 0o750); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(f.pendingDir(), url.PathEscape(rel)), nil, 0o640)
+}
+
+// Pending counts the files on this disk waiting for object storage.
+func (f *Files) Pending() int {
+	entries, _ := os.ReadDir(f.pendingDir())
+	return len(entries)
+}
+
+// RetryPending sends the files waiting for object storage, oldest marker
+// first, and stops at the first refusal; it returns how many still wait.
+// A file deleted meanwhile (retention) is forgotten.
+func (f *Files) RetryPending(ctx context.Context) (int, error) {
+	if f.Blobs == nil {
+		return 0, nil
+	}
+	entries, err := os.ReadDir(f.pendingDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	for i, d := range entries {
+		rel, err := url.PathUnescape(d.Name())
+		marker := filepath.Join(f.pendingDir(), d.Name())
+		if err != nil {
+			os.Remove(marker)
+			continue
+		}
+		err = f.Blobs.Put(ctx, f.key(rel), f.path(rel), "")
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			os.Remove(marker)
+		case err != nil:
+			return len(entries) - i, err
+		default:
+			os.Remove(marker)
+		}
+	}
+	return 0, nil
 }
 
 // Open reads a file from this node's disk or, failing that, object storage.
