@@ -70,6 +70,8 @@ type examEnv struct {
 	// analysis (restart the server after setting them).
 	faceModels string
 	faceCheck  bool
+	// goneAfter, when set, is the media service's GoneAfter.
+	goneAfter time.Duration
 	// leases are shared by the env's nodes (secondNode), as Redis is by
 	// a cluster's; node names this one.
 	leases *store.MemLeases
@@ -220,7 +222,7 @@ func (e *examEnv) startServer() {
 		e.t.Fatal(err)
 	}
 	go e.proc.Run(ctx)
-	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Blobs: e.blobs, NodeID: e.node, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck})
+	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Blobs: e.blobs, NodeID: e.node, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck, GoneAfter: e.goneAfter})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/examhall/examhall/exam"
@@ -123,4 +124,48 @@ func mustOpen(t *testing.T, e *examEnv, cd cand) *exam.Handle {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// A page whose camera falls silent while its connection still answers is
+// released by the server after GoneAfter; the page notices its connection
+// end and publishes again on the same socket, into a new recording.
+func TestExamPagePublishesAgainAfterReleaseInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	e.stop()
+	e.goneAfter = 3 * time.Second
+	e.startServer()
+	cd := e.cands[0]
+	ctx := browsertest.New(t)
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx, "candidate starts",
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	recordings := func() (open, closed int64) {
+		e.db.Model(&store.Recording{}).Where("attempt_id = ? AND device = 'pc' AND state = 'open'", cd.attempt).Count(&open)
+		e.db.Model(&store.Recording{}).Where("attempt_id = ? AND device = 'pc' AND state = 'closed'", cd.attempt).Count(&closed)
+		return
+	}
+	waitFor := func(what string, ok func(open, closed int64) bool) {
+		t.Helper()
+		for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if o, c := recordings(); ok(o, c) {
+				return
+			} else if time.Now().After(end) {
+				t.Fatalf("%s: %d recordings open, %d closed", what, o, c)
+			}
+		}
+	}
+	waitFor("the camera is recorded", func(o, _ int64) bool { return o == 1 })
+	// The page's camera stops sending; ICE goes on answering.
+	browsertest.Eval[bool](t, ctx, `(window.__pcs.at(-1).getSenders().filter((s) => s.track?.kind === 'video').forEach((s) => s.replaceTrack(null)), true)`)
+	waitFor("released and published again", func(o, c int64) bool { return c >= 1 && o == 1 })
+	if n := browsertest.Eval[int](t, ctx, `window.__pcs.length`); n < 2 {
+		t.Fatalf("the page made %d connections, want a new one after the release", n)
+	}
 }

@@ -5,6 +5,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,9 @@ type Config struct {
 	// LostAfter is how long a video may go without packets before it is
 	// reported lost (default 2 s).
 	LostAfter time.Duration
+	// GoneAfter is how long a device may send no video before its
+	// connection is released and its recording closed (default 30 s).
+	GoneAfter time.Duration
 	// KeyFrameEvery is how often a key frame is asked for (default 3 s).
 	KeyFrameEvery time.Duration
 	// RollEvery is how long one file lasts before a new one starts (default 5 min).
@@ -119,6 +123,9 @@ type metrics struct {
 func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.GoneAfter == 0 {
+		cfg.GoneAfter = 30 * time.Second
 	}
 	if cfg.LostAfter == 0 {
 		cfg.LostAfter = 2 * time.Second
@@ -751,6 +758,14 @@ func (p *Peer) watch() {
 					phase = "start"
 				}
 				p.onSignal("video_frozen", phase)
+			}
+			// A device that sent no video for GoneAfter is released even
+			// if its connection still answers (a page frozen in the
+			// background): its recording closes, so review lists it, and
+			// the page publishes again on a new connection when it wakes.
+			if since := cmp.Or(last, p.started); now.Sub(since) > p.s.cfg.GoneAfter {
+				p.s.log.Info("media: device sent no video; released", "attempt", p.attempt, "device", p.device, "silent", now.Sub(since).Round(time.Second))
+				go p.Close()
 			}
 		}
 	}

@@ -2,7 +2,7 @@
 // for the invigilator and the recording. Signaling rides on the exam
 // socket; after a reconnect the page offers again (an ICE restart).
 import { biEl, h } from './i18n.js';
-import { addCamera, candidateQueue } from './rtc.js';
+import { addCamera, candidateQueue, republishOnLoss } from './rtc.js';
 
 let stream = null;
 let pc = null;
@@ -65,6 +65,7 @@ async function offer() {
   queue = candidateQueue(pc);
   for (const t of stream.getTracks()) t.kind === 'video' ? addCamera(pc, t, stream) : pc.addTrack(t, stream);
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'media_ice', candidate: e.candidate.toJSON() }); };
+  republishOnLoss(pc, () => pc, offer);
   const o = await pc.createOffer();
   await pc.setLocalDescription(o);
   send({ type: 'media_offer', id: 'mo', sdp: o.sdp });

@@ -2,7 +2,7 @@
 // films the candidate from behind at 45 degrees, with the microphone off
 // (the rules forbid it), keeps the screen awake, and reconnects by itself.
 import { loadDictionary, t, bi, h, biEl } from './i18n.js';
-import { addCamera, candidateQueue } from './rtc.js';
+import { addCamera, candidateQueue, republishOnLoss } from './rtc.js';
 import { socketTarget } from './socket.js';
 
 await loadDictionary();
@@ -122,6 +122,7 @@ async function publish(iceServers) {
     if (pc.connectionState === 'connected') say('phone.live', 'ok');
     if (pc.connectionState === 'failed' || pc.connectionState === 'disconnected') say('phone.reconnecting', 'error');
   };
+  republishOnLoss(pc, () => pc, () => publish(iceServers));
   const o = await pc.createOffer();
   await pc.setLocalDescription(o);
   ws.send(JSON.stringify({ type: 'media_offer', id: 'mo', sdp: o.sdp }));

@@ -31,3 +31,15 @@ export function addCamera(pc, track, stream) {
     ],
   }).sender;
 }
+
+// republishOnLoss offers a new connection when this one has failed, or
+// was released by the server (a device silent for 30 s), and has not come
+// back within 3 s while the socket stays up.
+export function republishOnLoss(mine, current, again) {
+  mine.addEventListener('connectionstatechange', () => {
+    if (!['failed', 'closed', 'disconnected'].includes(mine.connectionState)) return;
+    setTimeout(() => {
+      if (current() === mine && !['connected', 'connecting', 'new'].includes(mine.connectionState)) again();
+    }, 3000);
+  });
+}

@@ -51,12 +51,21 @@ type Publisher struct {
 	IVF  string
 	stop chan struct{}
 	once sync.Once
+	udp  net.PacketConn // every packet of the device goes through it
+}
+
+// Vanish ends the device as a killed process does: nothing more is sent,
+// not even the DTLS close a hang-up sends.
+func (p *Publisher) Vanish() {
+	p.once.Do(func() { close(p.stop) })
+	p.udp.Close()
 }
 
 // Close hangs up, as a candidate's device that goes away, and stops Send.
 func (p *Publisher) Close() {
 	p.once.Do(func() { close(p.stop) })
 	p.PC.Close()
+	p.udp.Close()
 }
 
 // stopped says whether Close was called.
@@ -92,6 +101,12 @@ func New(t testing.TB, audio, simulcast bool) *Publisher {
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.udp = udp
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, udp))
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se), webrtc.WithInterceptorRegistry(reg))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
