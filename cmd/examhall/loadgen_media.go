@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -148,6 +149,9 @@ func readOgg(path string) ([][]byte, error) {
 		p, _, err := r.ParseNextPage()
 		if err != nil {
 			break
+		}
+		if bytes.HasPrefix(p, []byte("OpusTags")) {
+			continue // a header, not a packet to send (NewWith read OpusHead)
 		}
 		out = append(out, p)
 	}

@@ -5,6 +5,7 @@
 package mediatest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -264,6 +265,9 @@ func (p *Publisher) playAudio(end time.Time) {
 			}
 			n := h.GranulePosition - last
 			last = h.GranulePosition
+			if bytes.HasPrefix(page, []byte("OpusTags")) {
+				continue // a header, not a packet (NewWith read OpusHead)
+			}
 			<-tick.C
 			p.audio.WriteSample(pmedia.Sample{Data: page, Duration: time.Duration(n) * time.Second / 48000})
 		}
