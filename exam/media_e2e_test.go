@@ -2,6 +2,7 @@ package exam_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -167,5 +168,63 @@ func TestExamPagePublishesAgainAfterReleaseInChromium(t *testing.T) {
 	waitFor("released and published again", func(o, c int64) bool { return c >= 1 && o == 1 })
 	if n := browsertest.Eval[int](t, ctx, `window.__pcs.length`); n < 2 {
 		t.Fatalf("the page made %d connections, want a new one after the release", n)
+	}
+}
+
+// The exam's cap on the PC camera reaches the page (media_config), the
+// page's sender carries it on the full layer, and the recording keeps
+// under it: the fake camera sends about 400 kbit/s uncapped.
+func TestCameraKeepsToItsCapInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		t.Skip("ffprobe is not installed (apt-get install ffmpeg; .ci/run does it)")
+	}
+	e := newExamEnv(t, "sqlite", 1)
+	if err := e.db.Model(&store.Exam{}).Where("id = ?", e.exam.ID).Update("policy", `{"pc_max_kbps":150}`).Error; err != nil {
+		t.Fatal(err)
+	}
+	cd := e.cands[0]
+	ctx := browsertest.New(t)
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx, "candidate starts",
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	browsertest.WaitTrue(t, ctx, "the camera is sent", `window.__pcs.some((pc) => pc.connectionState === 'connected')`, 20*time.Second)
+	caps := browsertest.Eval[string](t, ctx, `JSON.stringify(window.__pcs.at(-1).getSenders().filter((s) => s.track?.kind === 'video')
+  .flatMap((s) => s.getParameters().encodings.map((x) => [x.rid || '', x.maxBitrate])))`)
+	if caps != `[["l",20000],["h",150000]]` {
+		t.Fatalf("the camera's layers and caps: %s, want the full layer at the exam's 150 kbit/s", caps)
+	}
+	time.Sleep(12 * time.Second)
+	e.media.Close() // the recording ends
+	var rec store.Recording
+	if err := e.db.Where("attempt_id = ? AND device = 'pc'", cd.attempt).Take(&rec).Error; err != nil {
+		t.Fatal(err)
+	}
+	// The video's bitrate after the first 3 s (the encoder's ramp-up).
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,size", "-of", "csv=p=0", rec.Path).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bytes, first, last float64
+	for _, line := range strings.Fields(string(out)) {
+		var pts, size float64
+		if _, err := fmt.Sscanf(strings.Replace(line, ",", " ", 1), "%g %g", &pts, &size); err != nil || pts < 3 {
+			continue
+		}
+		if first == 0 {
+			first = pts
+		}
+		last, bytes = pts, bytes+size
+	}
+	kbps := bytes * 8 / (last - first) / 1000
+	t.Logf("recorded video: %.0f kbit/s over %.1f s with a 150 kbit/s cap", kbps, last-first)
+	if last-first < 5 || kbps > 150*1.1 {
+		t.Fatalf("recorded video %.0f kbit/s over %.1f s: want at most the 150 kbit/s cap", kbps, last-first)
 	}
 }

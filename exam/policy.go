@@ -1,9 +1,13 @@
 package exam
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/examhall/examhall/store"
 )
 
 // Policy is an exam's clock rules, stored as JSON with the exam. Missing
@@ -16,6 +20,11 @@ type Policy struct {
 	CreditCapSeconds *int `json:"outage_credit_cap_seconds,omitempty"`
 	// MinOutageSeconds is the shortest disconnection credited (default 5).
 	MinOutageSeconds *int `json:"min_outage_seconds,omitempty"`
+	// PCMaxKbps and PhoneMaxKbps cap each camera's full layer (defaults
+	// 300 and 200 kbit/s, from 100 to 2000): what candidates' uplinks and
+	// the recordings pay per second.
+	PCMaxKbps    *int `json:"pc_max_kbps,omitempty"`
+	PhoneMaxKbps *int `json:"phone_max_kbps,omitempty"`
 }
 
 // ParsePolicy reads a policy; empty is all defaults.
@@ -32,6 +41,11 @@ func ParsePolicy(s string) (Policy, error) {
 			return p, fmt.Errorf("%w: policy values are seconds from 0 to 3600", ErrBadValue)
 		}
 	}
+	for _, v := range []*int{p.PCMaxKbps, p.PhoneMaxKbps} {
+		if v != nil && (*v < 100 || *v > 2000) {
+			return p, fmt.Errorf("%w: camera caps are kbit/s from 100 to 2000", ErrBadValue)
+		}
+	}
 	return p, nil
 }
 
@@ -45,3 +59,39 @@ func secs(v *int, def int) time.Duration {
 func (p Policy) grace() time.Duration     { return secs(p.GraceSeconds, 5) }
 func (p Policy) creditCap() time.Duration { return secs(p.CreditCapSeconds, 300) }
 func (p Policy) minOutage() time.Duration { return secs(p.MinOutageSeconds, 5) }
+
+// VideoCap is what a camera's full layer may send.
+type VideoCap struct {
+	MaxBitrate   int `json:"max_bitrate"`   // bit/s
+	MaxFramerate int `json:"max_framerate"` // frames a second
+}
+
+// videoCap is the exam's cap for a device ("pc" or "phone").
+func (p Policy) videoCap(device string) VideoCap {
+	kbps, def := p.PCMaxKbps, 300
+	if device == "phone" {
+		kbps, def = p.PhoneMaxKbps, 200
+	}
+	return VideoCap{MaxBitrate: cmp.Or(deref(kbps), def) * 1000, MaxFramerate: 15}
+}
+
+func deref(v *int) int {
+	if v == nil {
+		return 0
+	}
+	return *v
+}
+
+// VideoCapOf is the cap on a device's camera in an attempt, by its exam's
+// policy.
+func (e *Engine) VideoCapOf(ctx context.Context, attemptID int64, device string) (VideoCap, error) {
+	var a store.Attempt
+	if err := e.db.WithContext(ctx).Select("id, exam_id").Take(&a, attemptID).Error; err != nil {
+		return VideoCap{}, err
+	}
+	info, err := e.exam(ctx, a.ExamID)
+	if err != nil {
+		return VideoCap{}, err
+	}
+	return info.policy.videoCap(device), nil
+}

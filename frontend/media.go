@@ -53,7 +53,7 @@ func (s *Server) mountMedia(svc *media.Service, engine *exam.Engine) {
 			return nil
 		})
 		s.viewerHandlers(sk)
-		publishHandlers(sk, svc, media.PC, func(c *Conn) int64 { return exam.AttemptOf(c) })
+		publishHandlers(sk, svc, engine, media.PC, func(c *Conn) int64 { return exam.AttemptOf(c) })
 	}
 }
 
@@ -94,7 +94,7 @@ func (s *Server) mountPhone(svc *media.Service, engine *exam.Engine) {
 			c.Send(map[string]any{"type": "paired", "device_key": key})
 		}
 	})
-	publishHandlers(sk, svc, media.Phone, func(c *Conn) int64 { return c.Value(phoneKey{}).(int64) })
+	publishHandlers(sk, svc, engine, media.Phone, func(c *Conn) int64 { return c.Value(phoneKey{}).(int64) })
 	s.mux.HandleFunc("GET /phone", func(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, s.pages.phone, http.StatusOK, &pageData{Title: T("phone.title")})
 	})
@@ -210,10 +210,15 @@ func parseFocus(raw []byte) (int64, error) {
 type focusKey struct{}
 
 // publishHandlers let a device publish its camera over its socket:
-// media_config, media_offer and trickled media_ice.
-func publishHandlers(sk *Socket, svc *media.Service, device string, attemptOf func(*Conn) int64) {
+// media_config (with its exam's cap on the camera), media_offer and
+// trickled media_ice.
+func publishHandlers(sk *Socket, svc *media.Service, engine *exam.Engine, device string, attemptOf func(*Conn) int64) {
 	sk.Handle("media_config", func(ctx context.Context, c *Conn, m *Inbound) error {
-		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers()})
+		vc, err := engine.VideoCapOf(ctx, attemptOf(c), device)
+		if err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "media_config", "id": m.ID, "ice_servers": svc.ICEServers(), "video": vc})
 	})
 	sk.HandleLarge("media_offer", MaxSDPMessage, func(ctx context.Context, c *Conn, m *Inbound) error {
 		var req struct {

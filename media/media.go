@@ -185,6 +185,10 @@ func New(cfg Config) (*Service, error) {
 			return nil, fmt.Errorf("media: listen on UDP port %d: %w", cfg.UDPPort, err)
 		}
 		s.udp = conn
+		if got, err := setReceiveBuffer(conn.(*net.UDPConn), udpBuffer); err != nil || got < udpBuffer {
+			s.log.Warn("media: the kernel gave the UDP port a smaller receive buffer than asked; under load packets are dropped (raise net.core.rmem_max, or run with CAP_NET_ADMIN)",
+				"asked", udpBuffer, "got", got, "err", err)
+		}
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
 	}
 	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))

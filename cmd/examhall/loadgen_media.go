@@ -29,18 +29,24 @@ import (
 
 // MediaLoadResult is what `examhall loadgen media` prints.
 type MediaLoadResult struct {
-	Candidates            int      `json:"candidates"`
-	Tracks                int      `json:"tracks"`
-	PacketsSent           int64    `json:"packets_sent"`
-	ServerPacketsReceived int64    `json:"server_packets_received"`
-	LossRatio             float64  `json:"loss_ratio"`
-	ServerCPUSeconds      float64  `json:"server_cpu_seconds"`
-	CPUSecondsPerCandMin  float64  `json:"server_cpu_seconds_per_candidate_minute"`
-	Recordings            int64    `json:"recordings"`
-	DropDetectP50ms       float64  `json:"drop_detect_p50_ms"`
-	DropDetectP99ms       float64  `json:"drop_detect_p99_ms"`
-	Errors                int64    `json:"errors"`
-	ErrorSamples          []string `json:"error_samples,omitempty"`
+	Candidates            int     `json:"candidates"`
+	Tracks                int     `json:"tracks"`
+	PacketsSent           int64   `json:"packets_sent"`
+	ServerPacketsReceived int64   `json:"server_packets_received"`
+	LossRatio             float64 `json:"loss_ratio"`
+	ServerCPUSeconds      float64 `json:"server_cpu_seconds"`
+	CPUSecondsPerCandMin  float64 `json:"server_cpu_seconds_per_candidate_minute"`
+	Recordings            int64   `json:"recordings"`
+	DropDetectP50ms       float64 `json:"drop_detect_p50_ms"`
+	DropDetectP99ms       float64 `json:"drop_detect_p99_ms"`
+	// UDPRcvbufErrors and UDPInErrors are this machine's kernel counts
+	// (/proc/net/snmp) over the run: datagrams dropped because a socket's
+	// receive buffer was full, and all UDP receive errors; on loopback they
+	// count the server's and the generator's sockets alike.
+	UDPRcvbufErrors int64    `json:"udp_rcvbuf_errors"`
+	UDPInErrors     int64    `json:"udp_in_errors"`
+	Errors          int64    `json:"errors"`
+	ErrorSamples    []string `json:"error_samples,omitempty"`
 }
 
 func loadgenMedia(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -355,6 +361,7 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 	if err != nil {
 		return nil, err
 	}
+	udpBefore := udpCounters()
 	var sent atomic.Int64
 	end := time.Now().Add(dur)
 	// A tenth of the phones stop sending for 4 s in the middle, to measure
@@ -391,6 +398,9 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 	}
 	packetsSent = sent.Load()
 	res := &MediaLoadResult{Candidates: len(devices) / 2, Tracks: tracks, PacketsSent: packetsSent, Errors: st.errors.Load(), ErrorSamples: st.samples}
+	udpAfter := udpCounters()
+	res.UDPRcvbufErrors = udpAfter["RcvbufErrors"] - udpBefore["RcvbufErrors"]
+	res.UDPInErrors = udpAfter["InErrors"] - udpBefore["InErrors"]
 	res.ServerPacketsReceived = int64(after["examhall_media_rtp_packets_total"] - before["examhall_media_rtp_packets_total"])
 	// Loss is what the server saw missing in each track's sequence numbers.
 	lost := after["examhall_media_packets_lost_total"] - before["examhall_media_packets_lost_total"]
@@ -409,6 +419,35 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 		res.DropDetectP99ms = bucketP99(after, before, "examhall_media_drop_detection_seconds_bucket")
 	}
 	return res, nil
+}
+
+// udpCounters reads the kernel's UDP counters from /proc/net/snmp (its
+// "Udp:" header line names the values of the next); empty where there is
+// no such file.
+func udpCounters() map[string]int64 {
+	b, err := os.ReadFile("/proc/net/snmp")
+	out := map[string]int64{}
+	if err != nil {
+		return out
+	}
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f[1:]
+			continue
+		}
+		for i, v := range f[1:] {
+			if i < len(names) {
+				out[names[i]], _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		break
+	}
+	return out
 }
 
 // bucketP99 reads an approximate 99th percentile from histogram buckets.

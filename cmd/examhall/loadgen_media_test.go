@@ -22,3 +22,13 @@ func TestReadOggSendsOnlyAudio(t *testing.T) {
 		}
 	}
 }
+
+// The kernel's UDP counters are read by name from /proc/net/snmp.
+func TestUDPCounters(t *testing.T) {
+	c := udpCounters()
+	for _, k := range []string{"InDatagrams", "InErrors", "RcvbufErrors"} {
+		if _, ok := c[k]; !ok {
+			t.Fatalf("no %s in %v", k, c)
+		}
+	}
+}

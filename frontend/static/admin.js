@@ -150,17 +150,21 @@ function examEditor(ex) {
   const grace = h('input', { type: 'number', min: 0, max: 3600, value: pol.grace_seconds ?? 5, class: 'num' });
   const credit = h('input', { type: 'number', min: 0, max: 3600, value: pol.outage_credit_cap_seconds ?? 300, class: 'num' });
   const minOut = h('input', { type: 'number', min: 0, max: 3600, value: pol.min_outage_seconds ?? 5, class: 'num' });
+  const pcKbps = h('input', { type: 'number', min: 100, max: 2000, value: pol.pc_max_kbps ?? 300, class: 'num' });
+  const phoneKbps = h('input', { type: 'number', min: 100, max: 2000, value: pol.phone_max_kbps ?? 200, class: 'num' });
   sum();
   return h('div', { class: 'exam-edit' },
     h('h3', {}, `${ex.title_zh} `, h('span', { class: 'en' }, ex.title_en), h('span', { class: 'hint' }, ` ${ex.code} · ${ex.duration_minutes} min`)),
     h('table', {}, h('tr', {}, biEl('th', 'admin.exam.section'), biEl('th', 'admin.exam.kind'), biEl('th', 'admin.exam.count'), biEl('th', 'admin.exam.points')), ...rows),
     total,
-    h('div', { class: 'grid-form' }, label('admin.exam.grace', grace), label('admin.exam.credit', credit), label('admin.exam.minoutage', minOut)),
+    h('div', { class: 'grid-form' }, label('admin.exam.grace', grace), label('admin.exam.credit', credit), label('admin.exam.minoutage', minOut),
+      label('admin.exam.pckbps', pcKbps), label('admin.exam.phonekbps', phoneKbps)),
     biEl('p', 'admin.exam.note', {}, { class: 'hint' }),
     biEl('button', 'admin.save', {}, { type: 'button', class: 'primary', onclick: async () => {
       try {
         await api('PUT', `/api/admin/exams/${ex.id}`, { blueprint: { sections: secs }, policy: {
-          grace_seconds: Number(grace.value), outage_credit_cap_seconds: Number(credit.value), min_outage_seconds: Number(minOut.value) } });
+          grace_seconds: Number(grace.value), outage_credit_cap_seconds: Number(credit.value), min_outage_seconds: Number(minOut.value),
+          pc_max_kbps: Number(pcKbps.value), phone_max_kbps: Number(phoneKbps.value) } });
         note(msg, 'admin.saved');
       } catch (e) { note(msg, '', {}, e); }
     } }),

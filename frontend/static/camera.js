@@ -9,6 +9,7 @@ let pc = null;
 let send = () => false;
 let onSignal = () => {};
 let iceServers = [];
+let videoCap = {}; // the exam's cap on this camera, from media_config
 let queue = null;
 
 // startCamera asks for the camera and microphone once and shows a preview.
@@ -46,6 +47,7 @@ export function onMediaMessage(m) {
   switch (m.type) {
     case 'media_config':
       iceServers = m.ice_servers || [];
+      videoCap = m.video || {};
       offer();
       return true;
     case 'media_answer':
@@ -63,7 +65,7 @@ async function offer() {
   pc?.close();
   pc = new RTCPeerConnection({ iceServers });
   queue = candidateQueue(pc);
-  for (const t of stream.getTracks()) t.kind === 'video' ? addCamera(pc, t, stream) : pc.addTrack(t, stream);
+  for (const t of stream.getTracks()) t.kind === 'video' ? addCamera(pc, t, stream, videoCap) : pc.addTrack(t, stream);
   pc.onicecandidate = (e) => { if (e.candidate) send({ type: 'media_ice', candidate: e.candidate.toJSON() }); };
   republishOnLoss(pc, () => pc, offer);
   const o = await pc.createOffer();

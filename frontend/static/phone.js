@@ -14,6 +14,7 @@ let key = sessionStorage.getItem(`examhall:phone:${token}`);
 let stream = null;
 let pc = null;
 let queue = null;
+let videoCap = {}; // the exam's cap on this camera, from media_config
 let ws = null;
 let backoff = 500;
 let refused = 0; // handshakes refused in a row before the link was accepted
@@ -98,6 +99,7 @@ function onMessage(m) {
       sessionStorage.setItem(`examhall:phone:${token}`, key);
       break;
     case 'media_config':
+      videoCap = m.video || {};
       publish(m.ice_servers || []);
       break;
     case 'media_answer':
@@ -116,7 +118,7 @@ async function publish(iceServers) {
   pc?.close();
   pc = new RTCPeerConnection({ iceServers });
   queue = candidateQueue(pc);
-  for (const tr of stream.getVideoTracks()) addCamera(pc, tr, stream);
+  for (const tr of stream.getVideoTracks()) addCamera(pc, tr, stream, videoCap);
   pc.onicecandidate = (e) => { if (e.candidate) ws.send(JSON.stringify({ type: 'media_ice', candidate: e.candidate.toJSON() })); };
   pc.onconnectionstatechange = () => {
     if (pc.connectionState === 'connected') say('phone.live', 'ok');

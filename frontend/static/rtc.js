@@ -19,17 +19,14 @@ export function candidateQueue(pc) {
 // about what two full cameras do; no frame rate cap, since Chromium's VP8
 // simulcast would apply it to the full layer too) and the
 // recording and the opened candidate the full one ("h"); otherwise in one.
-export function addCamera(pc, track, stream) {
+// The full layer keeps to cap, the exam's limit for this camera from
+// media_config ({max_bitrate, max_framerate}).
+export function addCamera(pc, track, stream, cap = {}) {
   const { width = 0, height = 0 } = track.getSettings();
-  if (Math.min(width, height) < 360) return pc.addTrack(track, stream);
-  return pc.addTransceiver(track, {
-    direction: 'sendonly',
-    streams: [stream],
-    sendEncodings: [
-      { rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 20000 },
-      { rid: 'h', maxBitrate: 800000 },
-    ],
-  }).sender;
+  const full = { maxBitrate: cap.max_bitrate || 300000 };
+  const send = (sendEncodings) => pc.addTransceiver(track, { direction: 'sendonly', streams: [stream], sendEncodings }).sender;
+  if (Math.min(width, height) < 360) return send([full]);
+  return send([{ rid: 'l', scaleResolutionDownBy: 4, maxBitrate: 20000 }, { rid: 'h', ...full }]);
 }
 
 // republishOnLoss offers a new connection when this one has failed, or
