@@ -43,10 +43,16 @@ type MediaLoadResult struct {
 	// (/proc/net/snmp) over the run: datagrams dropped because a socket's
 	// receive buffer was full, and all UDP receive errors; on loopback they
 	// count the server's and the generator's sockets alike.
-	UDPRcvbufErrors int64    `json:"udp_rcvbuf_errors"`
-	UDPInErrors     int64    `json:"udp_in_errors"`
-	Errors          int64    `json:"errors"`
-	ErrorSamples    []string `json:"error_samples,omitempty"`
+	UDPRcvbufErrors int64 `json:"udp_rcvbuf_errors"`
+	UDPInErrors     int64 `json:"udp_in_errors"`
+	// FaceFramesPerCameraMinute is how often the server's face check
+	// looked at each camera over the run (0 with --face-check=false);
+	// FaceFramesDropped the key frames a newer one replaced before their
+	// turn.
+	FaceFramesPerCameraMinute float64  `json:"face_frames_per_camera_minute"`
+	FaceFramesDropped         int64    `json:"face_frames_dropped"`
+	Errors                    int64    `json:"errors"`
+	ErrorSamples              []string `json:"error_samples,omitempty"`
 }
 
 func loadgenMedia(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -412,6 +418,11 @@ func runMediaLoad(ctx context.Context, demo *DemoFile, n int, dur time.Duration,
 		res.CPUSecondsPerCandMin = res.ServerCPUSeconds / float64(res.Candidates) / dur.Minutes()
 	}
 	res.Recordings = int64(after["examhall_media_recordings_opened_total"])
+	if res.Candidates > 0 {
+		analysed := after["examhall_media_face_frames_analysed_total"] - before["examhall_media_face_frames_analysed_total"]
+		res.FaceFramesPerCameraMinute = analysed / float64(2*res.Candidates) / dur.Minutes()
+		res.FaceFramesDropped = int64(after["examhall_media_face_frames_dropped_total"] - before["examhall_media_face_frames_dropped_total"])
+	}
 	dc := after["examhall_media_drop_detection_seconds_count"] - before["examhall_media_drop_detection_seconds_count"]
 	ds := after["examhall_media_drop_detection_seconds_sum"] - before["examhall_media_drop_detection_seconds_sum"]
 	if dc > 0 {

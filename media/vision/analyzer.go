@@ -41,8 +41,6 @@ type Config struct {
 	// (default 2.5 s: the recorder asks for a key frame every 3 s, and key
 	// frames sent after packet loss are skipped).
 	MinGap time.Duration
-	// Queue is how many frames may wait; more are dropped (default 4).
-	Queue int
 	// AbsentOn lists the devices whose missing face is reported (default
 	// "pc": the phone films the candidate from behind).
 	AbsentOn []string
@@ -53,16 +51,22 @@ type Config struct {
 
 // Analyzer counts faces in key frames handed to it by the media receive
 // loops, on its own goroutine, and turns the counts into signals. Offer
-// never blocks: a frame that comes too soon or while the queue is full is
-// dropped, so analysis can never slow the media.
+// never blocks. Each camera keeps only its newest frame waiting, and the
+// cameras with a frame waiting take turns in the order they offered: when
+// the analysis cannot keep up, every camera is still looked at in turn, at
+// the rate the analysis achieves (FramesPerCameraMinute), and a frame is
+// dropped only because a newer one of its camera replaced it.
 type Analyzer struct {
 	cfg  Config
-	jobs chan job
+	wake chan struct{}
 
-	mu   sync.Mutex
-	cams map[camKey]*camera
+	mu    sync.Mutex
+	cams  map[camKey]*camera
+	turns []camKey    // cameras with a frame waiting, in turn
+	done  []time.Time // when frames were analysed, over the last minute
 
-	// Analysed and Dropped count frames, for metrics and tests.
+	// Analysed counts frames analysed; Dropped frames replaced by a newer
+	// one of their camera before their turn came.
 	Analysed, Dropped atomic.Int64
 }
 
@@ -73,6 +77,7 @@ type camKey struct {
 
 type camera struct {
 	offered  time.Time
+	waiting  *job // the newest frame not yet analysed
 	absent   bool
 	multiple bool
 }
@@ -88,20 +93,18 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	if cfg.MinGap == 0 {
 		cfg.MinGap = 2500 * time.Millisecond
 	}
-	if cfg.Queue == 0 {
-		cfg.Queue = 4
-	}
 	if cfg.AbsentOn == nil {
 		cfg.AbsentOn = []string{"pc"}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Analyzer{cfg: cfg, jobs: make(chan job, cfg.Queue), cams: map[camKey]*camera{}}
+	return &Analyzer{cfg: cfg, wake: make(chan struct{}, 1), cams: map[camKey]*camera{}}
 }
 
 // Offer hands over a whole VP8 frame of a camera. Only key frames are
-// taken, at most one per MinGap per camera; the frame is copied when taken.
+// taken, at most one per MinGap per camera; the frame is copied when taken
+// and waits for its camera's turn, replacing an older one still waiting.
 func (a *Analyzer) Offer(attemptID int64, device string, frame []byte) bool {
 	if !IsKeyFrame(frame) {
 		return false
@@ -119,14 +122,34 @@ func (a *Analyzer) Offer(attemptID int64, device string, frame []byte) bool {
 		return false
 	}
 	c.offered = now
+	if c.waiting != nil {
+		a.Dropped.Add(1)
+	} else {
+		a.turns = append(a.turns, k)
+	}
+	c.waiting = &job{cam: k, at: now, frame: append([]byte(nil), frame...)}
 	a.mu.Unlock()
 	select {
-	case a.jobs <- job{cam: k, at: now, frame: append([]byte(nil), frame...)}:
-		return true
+	case a.wake <- struct{}{}:
 	default:
-		a.Dropped.Add(1)
-		return false
 	}
+	return true
+}
+
+// next takes the frame of the camera whose turn it is, if any.
+func (a *Analyzer) next() (job, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(a.turns) > 0 {
+		k := a.turns[0]
+		a.turns = a.turns[1:]
+		if c := a.cams[k]; c != nil && c.waiting != nil {
+			j := *c.waiting
+			c.waiting = nil
+			return j, true
+		}
+	}
+	return job{}, false
 }
 
 // Run analyses frames until ctx ends.
@@ -135,10 +158,33 @@ func (a *Analyzer) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case j := <-a.jobs:
+		case <-a.wake:
+		}
+		for j, ok := a.next(); ok && ctx.Err() == nil; j, ok = a.next() {
 			a.analyse(j)
 		}
 	}
+}
+
+// FramesPerCameraMinute is the rate the analysis achieved over the last
+// minute: frames analysed per camera known to it.
+func (a *Analyzer) FramesPerCameraMinute() float64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.trim(time.Now())
+	if len(a.cams) == 0 {
+		return 0
+	}
+	return float64(len(a.done)) / float64(len(a.cams))
+}
+
+// trim forgets analysis times over a minute old.
+func (a *Analyzer) trim(now time.Time) {
+	i := 0
+	for i < len(a.done) && now.Sub(a.done[i]) > time.Minute {
+		i++
+	}
+	a.done = a.done[i:]
 }
 
 // Forget ends a camera's open conditions (its connection is gone) and
@@ -174,6 +220,9 @@ func (a *Analyzer) analyse(j job) {
 		absentOn = absentOn || d == j.cam.device
 	}
 	a.mu.Lock()
+	now := time.Now()
+	a.trim(now)
+	a.done = append(a.done, now)
 	c := a.cams[j.cam]
 	if c == nil { // forgotten meanwhile
 		a.mu.Unlock()

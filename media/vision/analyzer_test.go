@@ -23,35 +23,35 @@ func TestAnalyzerSignals(t *testing.T) {
 	dir := t.TempDir()
 	var mu sync.Mutex
 	var got []Signal
-	a := NewAnalyzer(Config{Detector: d, StillDir: dir, MinGap: time.Nanosecond, Queue: 200, Signal: func(s Signal) {
+	a := NewAnalyzer(Config{Detector: d, StillDir: dir, MinGap: time.Nanosecond, Signal: func(s Signal) {
 		mu.Lock()
 		got = append(got, s)
 		mu.Unlock()
 	}})
 	frames := readIVF(t, "testdata/face.ivf")
-	keys := int64(0)
-	for _, f := range frames {
-		if IsKeyFrame(f.data) {
-			keys++
-		}
-	}
-	for _, device := range []string{"pc", "phone"} {
-		for _, f := range frames {
-			a.Offer(7, device, f.data)
-			time.Sleep(time.Microsecond) // distinct offer times
-		}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
-	// Generous: under the race detector on a busy 2-core machine the
-	// detector takes over 30 s for these frames.
+	// Each key frame is offered once the one before was analysed, as a
+	// camera's come seconds apart. Generous: under the race detector on a
+	// busy 2-core machine the detector takes over 30 s for these frames.
 	deadline := time.Now().Add(3 * time.Minute)
-	for a.Analysed.Load()+a.Dropped.Load() < 2*keys && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	for _, device := range []string{"pc", "phone"} {
+		for _, f := range frames {
+			n := a.Analysed.Load()
+			if !a.Offer(7, device, f.data) {
+				continue
+			}
+			for a.Analysed.Load() == n && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
 	}
 	cancel()
 	<-done
+	if r, want := a.FramesPerCameraMinute(), float64(a.Analysed.Load())/2; r != want {
+		t.Fatalf("achieved rate %.1f frames per camera-minute, want %.1f (%d frames, 2 cameras)", r, want, a.Analysed.Load())
+	}
 	a.Forget(7, "pc")
 	a.Forget(7, "phone")
 	if a.Dropped.Load() != 0 {
@@ -84,14 +84,16 @@ func TestAnalyzerSignals(t *testing.T) {
 	}
 }
 
-// TestAnalyzerDropsWhenBusy checks that Offer never waits: inter frames,
-// frames too soon after the last, and frames beyond a full queue are refused.
-func TestAnalyzerDropsWhenBusy(t *testing.T) {
+// TestAnalyzerTakesTurns checks that Offer never waits and that cameras
+// take turns: inter frames and frames too soon after the last are refused,
+// a newer frame of a camera replaces its older one still waiting, and each
+// camera with a frame waiting is analysed once before any is again.
+func TestAnalyzerTakesTurns(t *testing.T) {
 	d, err := NewDetector()
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAnalyzer(Config{Detector: d, MinGap: time.Hour, Queue: 1})
+	a := NewAnalyzer(Config{Detector: d, MinGap: time.Nanosecond})
 	var key, inter []byte
 	for _, f := range readIVF(t, "testdata/face.ivf") {
 		if IsKeyFrame(f.data) && key == nil {
@@ -103,16 +105,27 @@ func TestAnalyzerDropsWhenBusy(t *testing.T) {
 	if a.Offer(1, "pc", inter) {
 		t.Fatal("took an inter frame")
 	}
-	if !a.Offer(1, "pc", key) {
-		t.Fatal("refused the first key frame")
+	// A busy camera offers 20 frames while two others offer one each.
+	for i := range 20 {
+		if !a.Offer(1, "pc", key) {
+			t.Fatalf("refused frame %d of a camera past MinGap", i)
+		}
+		time.Sleep(time.Microsecond)
 	}
-	if a.Offer(1, "pc", key) {
+	a.Offer(2, "pc", key)
+	a.Offer(3, "phone", key)
+	var order []string
+	for j, ok := a.next(); ok; j, ok = a.next() {
+		order = append(order, fmt.Sprint(j.cam.attempt, j.cam.device))
+	}
+	if got := strings.Join(order, ","); got != "1pc,2pc,3phone" {
+		t.Fatalf("turns %s, want each camera once in the order it offered", got)
+	}
+	if a.Dropped.Load() != 19 {
+		t.Fatalf("dropped %d, want the busy camera's 19 replaced frames", a.Dropped.Load())
+	}
+	gap := NewAnalyzer(Config{Detector: d, MinGap: time.Hour})
+	if !gap.Offer(1, "pc", key) || gap.Offer(1, "pc", key) {
 		t.Fatal("took a second frame within MinGap")
-	}
-	if a.Offer(2, "pc", key) {
-		t.Fatal("took a frame beyond the queue")
-	}
-	if a.Dropped.Load() != 1 {
-		t.Fatalf("dropped %d", a.Dropped.Load())
 	}
 }
