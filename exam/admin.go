@@ -410,6 +410,20 @@ type SessionView struct {
 	AdmissionMode   string         `json:"admission_mode"`
 	Seats           int            `json:"seats"`
 	Attempts        map[string]int `json:"attempts"`
+	// StorageEstimateBytes is what the session's recordings take at most:
+	// every seat's two cameras at the exam's caps and the PC microphone
+	// for the exam's whole length.
+	StorageEstimateBytes int64 `json:"storage_estimate_bytes"`
+}
+
+// audioKbps is what the PC's microphone adds (Opus, as browsers send it).
+const audioKbps = 32
+
+// storagePerSeat is the most a seat's recordings take in an exam.
+func storagePerSeat(ex store.Exam) int64 {
+	p, _ := ParsePolicy(ex.Policy)
+	bps := int64(p.videoCap("pc").MaxBitrate + p.videoCap("phone").MaxBitrate + audioKbps*1000)
+	return bps / 8 * int64(ex.DurationMinutes) * 60
 }
 
 // Sessions lists the sessions, newest first.
@@ -418,12 +432,21 @@ func Sessions(ctx context.Context, db *store.DB) ([]SessionView, error) {
 	if err := db.WithContext(ctx).Order("starts_at DESC").Limit(200).Find(&rows).Error; err != nil {
 		return nil, err
 	}
+	var exams []store.Exam
+	if err := db.WithContext(ctx).Find(&exams).Error; err != nil {
+		return nil, err
+	}
+	perSeat := map[int64]int64{}
+	for _, ex := range exams {
+		perSeat[ex.ID] = storagePerSeat(ex)
+	}
 	out := make([]SessionView, 0, len(rows))
 	for _, r := range rows {
 		v := SessionView{ID: r.ID, ExamID: r.ExamID, Code: r.Code, Title: r.Title, StartsAt: r.StartsAt, AdmissionEndsAt: r.AdmissionEndsAt, EndsAt: r.EndsAt, AdmissionMode: r.AdmissionMode, Attempts: map[string]int{}}
 		var seats int64
 		db.WithContext(ctx).Model(&store.Seat{}).Where("session_id = ?", r.ID).Count(&seats)
 		v.Seats = int(seats)
+		v.StorageEstimateBytes = seats * perSeat[r.ExamID]
 		var counts []struct {
 			Status string
 			N      int

@@ -48,5 +48,6 @@ func TestAdminSessionsInChromium(t *testing.T) {
 	if u.Photo == "" {
 		t.Fatal("no photo on file")
 	}
+	browsertest.WaitTrue(t, ctx, "the session shows its recordings' size", `document.querySelector('[data-storage]').textContent.includes('GB')`, 10*time.Second)
 	browsertest.WaitTrue(t, ctx, "the page lists this node as live", `[...document.querySelectorAll('#cluster tr')].some((r) => r.textContent.startsWith('n1') && r.textContent.includes('运行中'))`, 10*time.Second)
 }

@@ -320,3 +320,40 @@ func TestQuestionPools(t *testing.T) {
 		t.Fatalf("a candidate moved a question: %d", code)
 	}
 }
+
+// Each session shows the most its recordings take: every seat's two
+// cameras at the exam's caps and the microphone, for the exam's length.
+func TestSessionStorageEstimate(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 3)
+	admin := e.login(e.admin)
+	estimate := func() int64 {
+		code, out := call(t, e, admin, "GET", "/api/admin/sessions", nil)
+		var r struct {
+			Sessions []struct {
+				ID      int64 `json:"id"`
+				Seats   int   `json:"seats"`
+				Storage int64 `json:"storage_estimate_bytes"`
+			}
+		}
+		if err := json.Unmarshal(out, &r); err != nil || code != 200 || len(r.Sessions) != 1 || r.Sessions[0].Seats != 3 {
+			t.Fatalf("sessions: %d %s", code, out)
+		}
+		return r.Sessions[0].Storage
+	}
+	// 3 seats × (300 + 200 + 32) kbit/s × 120 min.
+	if got, want := estimate(), int64(3*(300+200+32)*1000/8*120*60); got != want {
+		t.Fatalf("estimate %d bytes, want %d", got, want)
+	}
+	code, out := call(t, e, admin, "PUT", fmt.Sprintf("/api/admin/exams/%d", e.exam.ID), map[string]any{
+		"blueprint": json.RawMessage(e.exam.Blueprint), "policy": map[string]any{"pc_max_kbps": 600, "phone_max_kbps": 100}})
+	if code != 200 && code != 204 {
+		t.Fatalf("policy with caps: %d %s", code, out)
+	}
+	if got, want := estimate(), int64(3*(600+100+32)*1000/8*120*60); got != want {
+		t.Fatalf("estimate after the caps changed %d bytes, want %d", got, want)
+	}
+	if code, _ := call(t, e, admin, "PUT", fmt.Sprintf("/api/admin/exams/%d", e.exam.ID), map[string]any{
+		"blueprint": json.RawMessage(e.exam.Blueprint), "policy": map[string]any{"pc_max_kbps": 5000}}); code != 400 {
+		t.Fatalf("a cap of 5000 kbit/s: %d, want 400", code)
+	}
+}

@@ -43,7 +43,7 @@ async function sessions(exams) {
         modeSelect(s.admission_mode, async (mode) => {
           try { await api('PUT', `/api/admin/sessions/${s.id}/admission`, { mode }); note(msg, 'admin.session.mode.saved'); } catch (e) { note(msg, '', {}, e); }
         }, { 'data-mode': s.id })),
-      h('td', {}, String(s.seats)),
+      h('td', {}, String(s.seats), biEl('div', 'admin.session.storage', { gb: (s.storage_estimate_bytes / 1e9).toFixed(1) }, { class: 'hint', 'data-storage': s.id })),
       h('td', {}, ...counts),
       h('td', { class: 'actions' },
         biEl('button', 'admin.session.schedule', {}, { type: 'button', onclick: async () => {
