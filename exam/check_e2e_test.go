@@ -29,6 +29,11 @@ func TestDeviceCheckInChromium(t *testing.T) {
 			chromedp.WaitVisible("a[data-check]"), chromedp.Click("a[data-check]"), chromedp.WaitVisible("#check-preview"))
 		browsertest.WaitTrue(t, ctx, "the verdict", `document.querySelector('#check-verdict').dataset.passed !== undefined`, 30*time.Second)
 		browsertest.Screenshot(t, ctx, "device-check")
+		// The upload is judged against the exam's cameras at their caps:
+		// (300 + 20) + (200 + 20) kbit/s of video and 32 of microphone.
+		if need := browsertest.Eval[string](t, ctx, `document.querySelector('[data-need]')?.dataset.need`); need != "572" {
+			t.Fatalf("the check judges the upload against %q kbit/s, want the exam's 572", need)
+		}
 		return browsertest.Eval[string](t, ctx, `document.querySelector('[data-check="browser"]').className + ' ' + document.querySelector('[data-check="browser"]').textContent`),
 			browsertest.Eval[string](t, ctx, `document.querySelector('#check-verdict').dataset.passed`) == "true"
 	}

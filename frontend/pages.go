@@ -69,6 +69,8 @@ type pageData struct {
 	Report *Report
 	// Exam page
 	Attempt int64
+	// Device check: the upload the exam's cameras need, in kbit/s.
+	NeedKbps int
 	Wide    bool
 	// Face: the page runs the browser's face analysis.
 	Face bool
