@@ -71,7 +71,7 @@ type pageData struct {
 	Attempt int64
 	// Device check: the upload the exam's cameras need, in kbit/s.
 	NeedKbps int
-	Wide    bool
+	Wide     bool
 	// Face: the page runs the browser's face analysis.
 	Face bool
 }
