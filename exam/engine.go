@@ -533,7 +533,7 @@ func grade(tx *gorm.DB, info *examInfo, a *store.Attempt) (float64, bool, error)
 		}
 	}
 	total = round2(total)
-	return total, total >= float64(info.exam.PassMark), nil
+	return total, store.Passes(total, info.exam.PassMark), nil
 }
 
 // SweepOverdue auto-submits every attempt whose deadline (plus its exam's

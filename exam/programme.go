@@ -3,16 +3,16 @@
 // and retakes.
 package exam
 
+import "github.com/examhall/examhall/store"
+
 // Rules are a programme's configurable rules. DefaultRules carries the values
 // of the 客服联络咨询师 certificate (shared/SEED-SUMMARY.md).
 type Rules struct {
 	// PassMark is the score out of 100 that passes any component.
 	PassMark int `json:"pass_mark"`
-	// InvigilatorRatio, MinInvigilatorsPerRoom and RoomCapacity are the
-	// invigilation rules (see proctor.Invigilation).
-	InvigilatorRatio       int `json:"invigilator_ratio"`
-	MinInvigilatorsPerRoom int `json:"min_invigilators_per_room"`
-	RoomCapacity           int `json:"room_capacity"`
+	// The invigilation rules: invigilator_ratio, min_invigilators_per_room
+	// and room_capacity.
+	store.Invigilation
 	// RetakesPerComponent is how many retakes each component allows.
 	RetakesPerComponent int `json:"retakes_per_component"`
 	// RetakeFeeCents is the fee of one retake, in fen.
@@ -34,9 +34,7 @@ type Rules struct {
 // DefaultRules are the certificate's rules.
 var DefaultRules = Rules{
 	PassMark:                 80,
-	InvigilatorRatio:         15,
-	MinInvigilatorsPerRoom:   2,
-	RoomCapacity:             15,
+	Invigilation:             store.Invigilation{Ratio: 15, MinPerRoom: 2, RoomCapacity: 15},
 	RetakesPerComponent:      1,
 	RetakeFeeCents:           200_00,
 	DedicatedRetakeThreshold: 50,

@@ -23,7 +23,7 @@ func roomRules(tx *gorm.DB, roomID int64) (Invigilation, error) {
 	}
 	r := DefaultInvigilation
 	json.Unmarshal([]byte(rules), &r)
-	return r, r.valid()
+	return r, validRules(r)
 }
 
 // AddInvigilator puts an invigilator in a room.

@@ -3,23 +3,20 @@
 // invigilator console.
 package proctor
 
-import "fmt"
+import (
+	"fmt"
 
-// Invigilation holds a programme's invigilation rules.
-type Invigilation struct {
-	// Ratio is the most candidates one invigilator is responsible for.
-	Ratio int `json:"invigilator_ratio"`
-	// MinPerRoom is the fewest invigilators a room may have.
-	MinPerRoom int `json:"min_invigilators_per_room"`
-	// RoomCapacity is the most candidates in one room: one console grid.
-	RoomCapacity int `json:"room_capacity"`
-}
+	"github.com/examhall/examhall/store"
+)
+
+// Invigilation holds a programme's invigilation rules (store.Invigilation).
+type Invigilation = store.Invigilation
 
 // DefaultInvigilation is the certificate's rule: one invigilator per 15
 // candidates and at least two per room; a room holds one grid of 15.
 var DefaultInvigilation = Invigilation{Ratio: 15, MinPerRoom: 2, RoomCapacity: 15}
 
-func (r Invigilation) valid() error {
+func validRules(r Invigilation) error {
 	if r.Ratio < 1 || r.MinPerRoom < 1 || r.RoomCapacity < 1 {
 		return ErrBadRules
 	}
@@ -36,7 +33,7 @@ type RoomPlan struct {
 // evenly (sizes differ by at most one), and gives each room the invigilators
 // the rules need.
 func PlanRooms(n int, r Invigilation) ([]RoomPlan, error) {
-	if err := r.valid(); err != nil {
+	if err := validRules(r); err != nil {
 		return nil, err
 	}
 	if n <= 0 {
@@ -57,7 +54,7 @@ func PlanRooms(n int, r Invigilation) ([]RoomPlan, error) {
 // CheckRoom says whether a room with these candidates and invigilators meets
 // the rules, naming the rule it breaks.
 func CheckRoom(candidates, invigilators int, r Invigilation) error {
-	if err := r.valid(); err != nil {
+	if err := validRules(r); err != nil {
 		return err
 	}
 	if invigilators < r.MinPerRoom {

@@ -324,3 +324,19 @@ type ReadinessStep struct {
 	DoneAt    time.Time
 	Detail    string
 }
+
+// Invigilation is a programme's invigilation rules, the one definition of
+// them and of their names in settings and on the wire.
+type Invigilation struct {
+	// Ratio is the most candidates one invigilator is responsible for.
+	Ratio int `json:"invigilator_ratio"`
+	// MinPerRoom is the fewest invigilators a room may have.
+	MinPerRoom int `json:"min_invigilators_per_room"`
+	// RoomCapacity is the most candidates in one room: one console grid.
+	RoomCapacity int `json:"room_capacity"`
+}
+
+// Passes is the pass rule, the one place it is written: a score (out of
+// 100) passes at or above the pass mark. The exam engine, the review's
+// decisions and the certificate's components all ask it.
+func Passes(score float64, passMark int) bool { return score >= float64(passMark) }

@@ -123,7 +123,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		return nil, fmt.Errorf("demo bank: %v", errs)
 	}
 	rules := exam.DefaultRules
-	plan, err := proctor.PlanRooms(n, proctor.Invigilation{Ratio: rules.InvigilatorRatio, MinPerRoom: rules.MinInvigilatorsPerRoom, RoomCapacity: rules.RoomCapacity})
+	plan, err := proctor.PlanRooms(n, rules.Invigilation)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/store"
 )
 
 // Policy is what the certificate programme reads from a programme's rules:
@@ -256,7 +257,7 @@ func Aggregate(method string, scores []float64) float64 {
 }
 
 // Passes reports whether a component score passes.
-func Passes(p Policy, score float64) bool { return score >= float64(p.PassMark) }
+func Passes(p Policy, score float64) bool { return store.Passes(score, p.PassMark) }
 
 // Outcome is how one sitting of a component ended.
 type Outcome string

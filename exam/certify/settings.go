@@ -65,8 +65,8 @@ func ValidatePolicy(p *Policy) error {
 		}
 	}
 	check(p.PassMark >= 0 && p.PassMark <= 100, "pass_mark", "%d is not within 0 to 100", p.PassMark)
-	check(p.InvigilatorRatio >= 1, "invigilator_ratio", "%d candidates per invigilator; at least 1", p.InvigilatorRatio)
-	check(p.MinInvigilatorsPerRoom >= 1, "min_invigilators_per_room", "%d; at least 1", p.MinInvigilatorsPerRoom)
+	check(p.Ratio >= 1, "invigilator_ratio", "%d candidates per invigilator; at least 1", p.Ratio)
+	check(p.MinPerRoom >= 1, "min_invigilators_per_room", "%d; at least 1", p.MinPerRoom)
 	check(p.RoomCapacity >= 1, "room_capacity", "%d; at least 1", p.RoomCapacity)
 	check(p.RetakesPerComponent >= 0, "retakes_per_component", "%d; 0 or more", p.RetakesPerComponent)
 	check(p.RetakeFeeCents >= 0, "retake_fee_cents", "%d; 0 or more", p.RetakeFeeCents)

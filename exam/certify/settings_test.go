@@ -45,9 +45,9 @@ func TestValidatePolicy(t *testing.T) {
 		{"uploads of 1 GiB", func(p *Policy) { p.MaxUploadBytes = 1 << 30 }, "max_upload_bytes"},
 		{"bachelor or above", func(p *Policy) { p.MinEducation = "bachelor" }, ""},
 		{"an unknown education", func(p *Policy) { p.MinEducation = "kindergarten" }, "min_education"},
-		{"ratio 1", func(p *Policy) { p.InvigilatorRatio = 1 }, ""},
-		{"ratio 0", func(p *Policy) { p.InvigilatorRatio = 0 }, "invigilator_ratio"},
-		{"no invigilator per room", func(p *Policy) { p.MinInvigilatorsPerRoom = 0 }, "min_invigilators_per_room"},
+		{"ratio 1", func(p *Policy) { p.Ratio = 1 }, ""},
+		{"ratio 0", func(p *Policy) { p.Ratio = 0 }, "invigilator_ratio"},
+		{"no invigilator per room", func(p *Policy) { p.MinPerRoom = 0 }, "min_invigilators_per_room"},
 		{"rooms of 0", func(p *Policy) { p.RoomCapacity = 0 }, "room_capacity"},
 		{"a theory exam of 0 minutes", func(p *Policy) { p.TheoryMinutes = 0 }, "theory_minutes"},
 	} {

@@ -136,7 +136,7 @@ func Decide(ctx context.Context, db *store.DB, attemptID, reviewer int64, decisi
 			if err := tx.Table("exams").Select("pass_mark").Where("id = ?", a.ExamID).Row().Scan(&pass); err != nil {
 				return err
 			}
-			passed = *a.Score >= float64(pass)
+			passed = store.Passes(*a.Score, pass)
 		}
 		if err := tx.Model(&store.Attempt{}).Where("id = ?", attemptID).Update("passed", passed).Error; err != nil {
 			return err
