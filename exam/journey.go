@@ -210,3 +210,40 @@ func (e *Engine) ReadyToAdmit(ctx context.Context, ids []int64) ([]int64, error)
 	}
 	return out, nil
 }
+
+// IsCandidate reports whether id is a candidate's account (ErrNoCandidate
+// otherwise), before a registered photo is filed for it.
+func (e *Engine) IsCandidate(ctx context.Context, id int64) error {
+	var n int64
+	err := e.db.WithContext(ctx).Model(&store.User{}).Where("id = ? AND role = ?", id, store.RoleCandidate).Count(&n).Error
+	if err == nil && n == 0 {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// RegisterPhoto files a candidate's registered photo (the file's name, the
+// file already stored), audited as the admin's act.
+func (e *Engine) RegisterPhoto(ctx context.Context, candidateID, adminID int64, name string) error {
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&store.User{}).Where("id = ? AND role = ?", candidateID, store.RoleCandidate).Update("photo", name)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return store.ErrNotFound
+		}
+		d, _ := json.Marshal(map[string]string{"photo": name})
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &adminID, Action: "photo_registered", ObjectType: "user",
+			ObjectID: itoa(candidateID), Detail: string(d)}).Error
+	})
+}
+
+// PhotoOfAttempt is the registered photo of an attempt's candidate ("" if
+// none is on file).
+func (e *Engine) PhotoOfAttempt(ctx context.Context, attemptID int64) (string, error) {
+	var photo string
+	err := e.db.WithContext(ctx).Table("attempts").Select("users.photo").Joins("JOIN users ON users.id = attempts.candidate_id").
+		Where("attempts.id = ?", attemptID).Scan(&photo).Error
+	return photo, err
+}

@@ -130,7 +130,7 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if err := s.mayIdentify(r.Context(), svc, a.User, id); err != nil {
+		if err := svc.MayIdentify(r.Context(), a.User, id); err != nil {
 			return err
 		}
 		return serveStill(w, r, id)
@@ -142,9 +142,8 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		var u store.User
-		if err := s.db.WithContext(r.Context()).Where("id = ? AND role = ?", id, store.RoleCandidate).Take(&u).Error; err != nil {
-			return store.ErrNotFound
+		if err := engine.IsCandidate(r.Context(), id); err != nil {
+			return err
 		}
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
 		if err != nil {
@@ -157,10 +156,9 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if err := s.db.WithContext(r.Context()).Model(&u).Update("photo", name).Error; err != nil {
+		if err := engine.RegisterPhoto(r.Context(), id, a.User.ID, name); err != nil {
 			return err
 		}
-		s.audit(r.Context(), &a.User.ID, "photo_registered", "user", strconv.FormatInt(id, 10), clientIP(r), map[string]string{"photo": name})
 		return WriteJSON(w, http.StatusOK, map[string]string{"photo": name})
 	}))
 	s.mux.Handle("GET /api/proctor/attempts/{id}/photo", s.api(staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
@@ -168,12 +166,10 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		if err != nil {
 			return err
 		}
-		if err := s.mayIdentify(r.Context(), svc, a.User, id); err != nil {
+		if err := svc.MayIdentify(r.Context(), a.User, id); err != nil {
 			return err
 		}
-		var photo string
-		err = s.db.WithContext(r.Context()).Table("attempts").Select("users.photo").Joins("JOIN users ON users.id = attempts.candidate_id").
-			Where("attempts.id = ?", id).Scan(&photo).Error
+		photo, err := engine.PhotoOfAttempt(r.Context(), id)
 		if err != nil {
 			return err
 		}
@@ -251,22 +247,4 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 		}
 		return WriteJSON(w, http.StatusOK, map[string]int{"admitted": n})
 	}))
-}
-
-// mayIdentify says whether u may see an attempt's identity still and the
-// candidate's registered photo: the candidate's invigilators, a chief and
-// an admin (who admit them), and reviewers (who rule on the attempt).
-func (s *Server) mayIdentify(ctx context.Context, svc *proctor.Service, u *store.User, attemptID int64) error {
-	if u.Role != store.RoleReviewer {
-		_, err := svc.CanSee(ctx, u, attemptID)
-		return err
-	}
-	var n int64
-	if err := s.db.WithContext(ctx).Model(&store.Attempt{}).Where("id = ?", attemptID).Count(&n).Error; err != nil {
-		return err
-	}
-	if n == 0 {
-		return store.ErrNotFound
-	}
-	return nil
 }

@@ -408,3 +408,21 @@ func (s *Service) Refuse(ctx context.Context, u *store.User, attemptID int64, re
 	s.publish(CandidateTopic, CandidateMsg{AttemptID: attemptID, Payload: map[string]any{"type": "admission", "state": "refused", "reason": reason}})
 	return s.audit(s.db.WithContext(ctx), u.ID, "candidate_refused", "attempt", attemptID, map[string]any{"reason": reason})
 }
+
+// MayIdentify says whether u may see an attempt's identity still and the
+// candidate's registered photo: the candidate's invigilators, a chief and
+// an admin (who admit them), and reviewers (who rule on the attempt).
+func (s *Service) MayIdentify(ctx context.Context, u *store.User, attemptID int64) error {
+	if u.Role != store.RoleReviewer {
+		_, err := s.CanSee(ctx, u, attemptID)
+		return err
+	}
+	var n int64
+	if err := s.cfg.DB.WithContext(ctx).Model(&store.Attempt{}).Where("id = ?", attemptID).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
