@@ -219,7 +219,7 @@ func New(cfg Config) (*Service, error) {
 		s.metrics.skipped = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_dropped_total",
 			Help: "Key frames not analysed because a newer one of their camera replaced them before their turn (the analysis was busy)."}, func() float64 { return float64(s.faces.Dropped.Load()) })
 		rate := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_media_face_frames_per_camera_minute",
-			Help: "Key frames analysed per camera over the last minute: the server's face check's achieved rate (at most 24: one key frame per camera every 2.5 s)."}, s.faces.FramesPerCameraMinute)
+			Help: "Key frames analysed per camera over the last minute: the server's face check's achieved rate (at most 60 s / --face-every: 24 at the default 2.5 s)."}, s.faces.FramesPerCameraMinute)
 		if cfg.Metrics != nil {
 			cfg.Metrics.MustRegister(s.metrics.analysed, s.metrics.skipped, rate)
 		}

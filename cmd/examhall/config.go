@@ -51,6 +51,8 @@ type Config struct {
 	MetricsToken string
 	// FaceCheck counts faces on the server in every camera's key frames.
 	FaceCheck bool
+	// FaceEvery is the least time between two looks at one camera.
+	FaceEvery time.Duration
 	// FaceModels is the node_modules folder with the browser's face models.
 	FaceModels string
 	// NodeID names this node in its cluster (default: the host name).
@@ -232,6 +234,15 @@ var options = []option{
 				return fmt.Errorf("want true or false")
 			}
 			c.FaceCheck = b
+			return nil
+		}},
+	{name: "face-every", def: "2.5s", usage: "the server's face check looks at each camera at most this often (each look costs about 19 ms of CPU; 2.5s to 60s)",
+		set: func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 2500*time.Millisecond || d > time.Minute {
+				return fmt.Errorf("want a duration from 2.5s to 60s")
+			}
+			c.FaceEvery = d
 			return nil
 		}},
 	{name: "face-models", def: "frontend/node_modules", usage: "node_modules folder with @vladmandic/human and @tensorflow/tfjs-backend-wasm (make installs them); missing: the exam page does not analyse faces",

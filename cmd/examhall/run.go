@@ -284,7 +284,7 @@ func newHTTPServer(ctx context.Context, cfg *Config, log *slog.Logger, h http.Ha
 // left open when it last stopped.
 func startMedia(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, reg prometheus.Registerer) (*media.Service, error) {
 	av, err := media.New(media.Config{Blobs: b.blobs, NodeID: cfg.NodeID, RollEvery: cfg.RecordingSegment, DB: b.db, Bus: b.bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
-		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, Metrics: reg})
+		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, FaceEvery: cfg.FaceEvery, Metrics: reg})
 	if err != nil {
 		return nil, err
 	}
