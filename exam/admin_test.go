@@ -357,3 +357,43 @@ func TestSessionStorageEstimate(t *testing.T) {
 		t.Fatalf("a cap of 5000 kbit/s: %d, want 400", code)
 	}
 }
+
+// Changes of a room's invigilators and the drawing of a session's papers
+// are audited where they are decided, with the admin who made them, in the
+// same transaction as the change.
+func TestRoomAndScheduleChangesAreAudited(t *testing.T) {
+	e := newExamEnv(t, "sqlite", 1)
+	var before int64 // the set-up's own drawing is the system's
+	e.db.Model(&store.AuditEvent{}).Select("COALESCE(MAX(id), 0)").Scan(&before)
+	admin := e.login(e.admin)
+	room := fmt.Sprintf("/api/admin/rooms/%d/invigilators", e.room)
+	if code, out := call(t, e, admin, "POST", room, map[string]any{"user_id": e.invD.id}); code != 200 && code != 204 {
+		t.Fatalf("add an invigilator: %d %s", code, out)
+	}
+	if code, out := call(t, e, admin, "DELETE", fmt.Sprintf("%s/%d", room, e.invD.id), nil); code != 200 {
+		t.Fatalf("remove the invigilator: %d %s", code, out)
+	}
+	if code, out := call(t, e, admin, "POST", "/api/admin/rooms/999999/invigilators", map[string]any{"user_id": e.cands[0].id}); code < 400 {
+		t.Fatalf("a candidate as invigilator: %d %s", code, out)
+	}
+	seat := &store.Seat{SessionID: e.session, RoomID: e.room, CandidateID: e.invD.id, Ticket: "T-extra"}
+	if err := e.db.Create(seat).Error; err != nil {
+		t.Fatal(err)
+	}
+	if code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/sessions/%d/schedule", e.session), nil); code != 200 {
+		t.Fatalf("schedule: %d %s", code, out)
+	}
+	var got []store.AuditEvent
+	e.db.Where("id > ? AND action IN ?", before, []string{"invigilator_added", "invigilator_removed", "session_scheduled"}).Order("id").Find(&got)
+	var seen []string
+	for _, a := range got {
+		if a.ActorID == nil || *a.ActorID != e.admin.id {
+			t.Errorf("%s by %v, want the admin", a.Action, a.ActorID)
+		}
+		seen = append(seen, a.Action+" "+a.Detail)
+	}
+	want := fmt.Sprintf(`[invigilator_added {"user_id":%d} invigilator_removed {"user_id":%d} session_scheduled {"papers":1}]`, e.invD.id, e.invD.id)
+	if fmt.Sprint(seen) != want {
+		t.Fatalf("audit %v, want %s", seen, want)
+	}
+}

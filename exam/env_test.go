@@ -180,7 +180,7 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	}
 	e.db.Model(&store.Seat{}).Where("room_id = ?", r.ID).Update("invigilator_id", e.invA.id)
 	e.room = r.ID
-	if n, err := exam.ScheduleSession(ctx, e.db.DB, s.ID); err != nil || n != candidates {
+	if n, err := exam.ScheduleSession(ctx, e.db.DB, s.ID, nil); err != nil || n != candidates {
 		t.Fatalf("schedule: %d %v", n, err)
 	}
 	for i := range e.cands {

@@ -342,7 +342,10 @@ func bankOf(info *examInfo, pool string) []store.Question {
 // ScheduleSession draws a paper for every seat of a session that has none,
 // so the start of the exam costs nothing but a state change. It returns how
 // many attempts it created.
-func ScheduleSession(ctx context.Context, tx *gorm.DB, sessionID int64) (int, error) {
+//
+// The drawing is audited as actor's (nil: the system's, as when a
+// registration's seat is drawn).
+func ScheduleSession(ctx context.Context, tx *gorm.DB, sessionID int64, actor *int64) (int, error) {
 	var s store.ExamSession
 	if err := tx.WithContext(ctx).Take(&s, sessionID).Error; err != nil {
 		return 0, err
@@ -379,7 +382,12 @@ func ScheduleSession(ctx context.Context, tx *gorm.DB, sessionID int64) (int, er
 	if len(attempts) == 0 {
 		return 0, nil
 	}
-	return len(attempts), tx.WithContext(ctx).CreateInBatches(attempts, 200).Error
+	if err := tx.WithContext(ctx).CreateInBatches(attempts, 200).Error; err != nil {
+		return 0, err
+	}
+	d, _ := json.Marshal(map[string]int{"papers": len(attempts)})
+	return len(attempts), tx.WithContext(ctx).Create(&store.AuditEvent{At: now, ActorID: actor, Action: "session_scheduled", ObjectType: "session",
+		ObjectID: itoa(sessionID), Detail: string(d)}).Error
 }
 
 // AttemptSummary is one of a candidate's attempts, for their home page.

@@ -164,11 +164,10 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 		if err != nil {
 			return err
 		}
-		n, err := exam.ScheduleSession(r.Context(), s.db.DB, id)
+		n, err := exam.ScheduleSession(r.Context(), s.db.DB, id, &a.User.ID)
 		if err != nil {
 			return err
 		}
-		s.audit(r.Context(), &a.User.ID, "session_scheduled", "session", strconv.FormatInt(id, 10), clientIP(r), map[string]int{"papers": n})
 		return WriteJSON(w, http.StatusOK, map[string]int{"papers": n})
 	})
 	handle("GET /api/admin/sessions/{id}/results", func(w http.ResponseWriter, r *http.Request, a *Auth) error {

@@ -310,10 +310,9 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	handle("POST /api/admin/rooms/{id}/invigilators", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
-		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID); err != nil {
+		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID, a.User.ID); err != nil {
 			return nil, err
 		}
-		s.audit(r.Context(), &a.User.ID, "invigilator_added", "room", strconv.FormatInt(id, 10), clientIP(r), req)
 		return nil, nil
 	}))
 	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
@@ -325,10 +324,9 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		if err != nil {
 			return store.ErrNotFound
 		}
-		if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user); err != nil {
+		if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user, a.User.ID); err != nil {
 			return err
 		}
-		s.audit(r.Context(), &a.User.ID, "invigilator_removed", "room", strconv.FormatInt(id, 10), clientIP(r), map[string]int64{"user_id": user})
 		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 	})
 	handle("PUT /api/admin/seats/{id}/invigilator", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -26,18 +28,30 @@ func roomRules(tx *gorm.DB, roomID int64) (Invigilation, error) {
 	return r, validRules(r)
 }
 
-// AddInvigilator puts an invigilator in a room.
-func AddInvigilator(ctx context.Context, db *store.DB, roomID, userID int64) error {
+// AddInvigilator puts an invigilator in a room, audited as the admin's act.
+func AddInvigilator(ctx context.Context, db *store.DB, roomID, userID, adminID int64) error {
 	var u store.User
 	if err := db.WithContext(ctx).Take(&u, userID).Error; err != nil || u.Role != store.RoleInvigilator {
 		return fmt.Errorf("%w: only an invigilator account can invigilate a room", ErrOneResponsible)
 	}
-	return db.WithContext(ctx).Create(&store.RoomInvigilator{RoomID: roomID, UserID: userID}).Error
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&store.RoomInvigilator{RoomID: roomID, UserID: userID}).Error; err != nil {
+			return err
+		}
+		return auditRoom(tx, adminID, "invigilator_added", roomID, userID)
+	})
+}
+
+// auditRoom records an admin's change of a room's invigilators.
+func auditRoom(tx *gorm.DB, adminID int64, action string, roomID, userID int64) error {
+	d, _ := json.Marshal(map[string]int64{"user_id": userID})
+	return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &adminID, Action: action, ObjectType: "room",
+		ObjectID: strconv.FormatInt(roomID, 10), Detail: string(d)}).Error
 }
 
 // RemoveInvigilator takes an invigilator out of a room, unless that leaves
 // the room with fewer than the minimum or their candidates unattended.
-func RemoveInvigilator(ctx context.Context, db *store.DB, roomID, userID int64) error {
+func RemoveInvigilator(ctx context.Context, db *store.DB, roomID, userID, adminID int64) error {
 	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r, err := roomRules(tx, roomID)
 		if err != nil {
@@ -52,7 +66,10 @@ func RemoveInvigilator(ctx context.Context, db *store.DB, roomID, userID int64) 
 		if mine > 0 {
 			return fmt.Errorf("%w: %d candidates are still assigned to this one; reassign them first", ErrOneResponsible, mine)
 		}
-		return tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&store.RoomInvigilator{}).Error
+		if err := tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&store.RoomInvigilator{}).Error; err != nil {
+			return err
+		}
+		return auditRoom(tx, adminID, "invigilator_removed", roomID, userID)
 	})
 }
 

@@ -306,7 +306,7 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 		if err := tx.CreateInBatches(seats, 500).Error; err != nil {
 			return err
 		}
-		if _, err := exam.ScheduleSession(ctx, tx, sess.ID); err != nil {
+		if _, err := exam.ScheduleSession(ctx, tx, sess.ID, nil); err != nil {
 			return err
 		}
 		if err := seedCertificates(ctx, tx, prog, levels, demo, idOf, seats, startsAt); err != nil {

@@ -422,7 +422,7 @@ func (s *Service) seat(ctx context.Context, tx *gorm.DB, actorID, regID, session
 		}
 		return nil, err
 	}
-	if _, err := exam.ScheduleSession(ctx, tx, sessionID); err != nil {
+	if _, err := exam.ScheduleSession(ctx, tx, sessionID, nil); err != nil {
 		return nil, err
 	}
 	if err := tx.Model(st).Update("seat_id", seat.ID).Error; err != nil {
