@@ -114,11 +114,7 @@ func TestEverySocketEndsAtItsRoomsOwner(t *testing.T) {
 // question image, an enrolment still) is read on another, whose disk never
 // had it.
 func TestUploadsReadOnAnotherNode(t *testing.T) {
-	s3 := storetest.NewS3(t)
-	e := newExamEnv(t, "sqlite", 1)
-	e.stop()
-	e.blobs = s3.Open("examhall")
-	e.startServer()
+	e := newS3Env(t)
 	other := e.secondNode()
 
 	admin := e.login(e.admin)
@@ -164,11 +160,7 @@ func TestDeviceCheckResultFollowsItsNode(t *testing.T) {
 // An admin sees the cluster's live nodes and, per node, the recording
 // segments still waiting on its disk for object storage.
 func TestAdminSeesTheCluster(t *testing.T) {
-	s3 := storetest.NewS3(t)
-	e := newExamEnv(t, "sqlite", 1)
-	e.stop()
-	e.blobs = s3.Open("examhall")
-	e.startServer()
+	e := newS3Env(t)
 	other := e.secondNode()
 	end := e.clock.now()
 	waiting := &store.Recording{AttemptID: e.cands[0].attempt, Device: "phone", Connection: "c9", Path: "/nowhere.webm",
@@ -259,4 +251,14 @@ func TestFormerOwnerCannotWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newS3Env is an env of one candidate whose files go to a fresh S3 server.
+func newS3Env(t *testing.T) *examEnv {
+	s3 := storetest.NewS3(t)
+	e := newExamEnv(t, "sqlite", 1)
+	e.stop()
+	e.blobs = s3.Open("examhall")
+	e.startServer()
+	return e
 }

@@ -139,14 +139,7 @@ func TestExamPagePublishesAgainAfterReleaseInChromium(t *testing.T) {
 	e.goneAfter = 3 * time.Second
 	e.startServer()
 	cd := e.cands[0]
-	ctx := browsertest.New(t)
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
-		t.Fatal(err)
-	}
-	browsertest.Run(t, ctx, "candidate starts",
-		e.loginPage(cd),
-		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
-		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	ctx := startWatchedExam(t, e, cd)
 	recordings := func() (open, closed int64) {
 		e.db.Model(&store.Recording{}).Where("attempt_id = ? AND device = 'pc' AND state = 'open'", cd.attempt).Count(&open)
 		e.db.Model(&store.Recording{}).Where("attempt_id = ? AND device = 'pc' AND state = 'closed'", cd.attempt).Count(&closed)
@@ -186,14 +179,7 @@ func TestCameraKeepsToItsCapInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	cd := e.cands[0]
-	ctx := browsertest.New(t)
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
-		t.Fatal(err)
-	}
-	browsertest.Run(t, ctx, "candidate starts",
-		e.loginPage(cd),
-		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
-		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	ctx := startWatchedExam(t, e, cd)
 	browsertest.WaitTrue(t, ctx, "the camera is sent", `window.__pcs.some((pc) => pc.connectionState === 'connected')`, 20*time.Second)
 	caps := browsertest.Eval[string](t, ctx, `JSON.stringify(window.__pcs.at(-1).getSenders().filter((s) => s.track?.kind === 'video')
   .flatMap((s) => s.getParameters().encodings.map((x) => [x.rid || '', x.maxBitrate])))`)
@@ -227,4 +213,18 @@ func TestCameraKeepsToItsCapInChromium(t *testing.T) {
 	if last-first < 5 || kbps > 150*1.1 {
 		t.Fatalf("recorded video %.0f kbit/s over %.1f s: want at most the 150 kbit/s cap", kbps, last-first)
 	}
+}
+
+// startWatchedExam opens the exam page in Chromium, its peer connections
+// kept in window.__pcs (capturePCs), and starts the attempt.
+func startWatchedExam(t *testing.T, e *examEnv, cd cand) context.Context {
+	ctx := browsertest.New(t)
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx, "candidate starts",
+		e.loginPage(cd),
+		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
+		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
+	return ctx
 }
