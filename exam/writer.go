@@ -154,54 +154,22 @@ func (w *writer) commit(batch []*op) {
 		if err != nil {
 			return err
 		}
-		for _, o := range batch {
-			if moved[o.room] {
-				// The room came (back) to this node: what it cached of the
-				// room's attempts may predate another owner's writes.
-				delete(w.heads, o.attemptID)
-				delete(w.seqs, o.attemptID)
-			}
-		}
+		w.forget(batch, func(o *op) bool { return moved[o.room] })
 		inBatch := map[seqKey]storedEvent{}
 		for i, o := range batch {
 			st := states[o.attemptID]
-			switch {
-			case o.fence != 0 && o.fence < stale[o.room]:
-				results[i] = store.ErrNotOwner
-				continue
-			case st == nil:
-				results[i] = ErrNoAttempt
-				continue
-			case o.requireOpen && st.Status == StatusNotStarted:
-				results[i] = ErrNotStarted
-				continue
-			case o.requireOpen && st.Status != StatusInProgress:
-				results[i] = ErrEnded
+			if results[i] = admit(o, st, stale[o.room]); results[i] != nil {
 				continue
 			}
 			if o.clientSeq > 0 {
-				_, seqs, err := w.load(tx, o.attemptID)
+				again, refusal, err := w.resent(tx, o, inBatch)
 				if err != nil {
 					return err
 				}
-				k := seqKey{o.attemptID, o.clientSeq}
-				if seqs.has(o.clientSeq) {
-					// A resent message: stored already, so acknowledge it,
-					// unless the sequence number was reused for something else.
-					prev, ok := inBatch[k]
-					if !ok {
-						if err := tx.Raw("SELECT kind, data FROM attempt_events WHERE attempt_id = ? AND client_seq = ?", o.attemptID, o.clientSeq).
-							Row().Scan(&prev.kind, &prev.data); err != nil {
-							return err
-						}
-					}
-					if prev.kind != o.kind || prev.data != string(o.data) {
-						results[i] = ErrBadSeq
-					}
+				if again {
+					results[i] = refusal
 					continue
 				}
-				seqs.add(o.clientSeq)
-				inBatch[k] = storedEvent{o.kind, string(o.data)}
 			}
 			if o.apply != nil {
 				if o.readsAnswers {
@@ -218,21 +186,8 @@ func (w *writer) commit(batch []*op) {
 					continue
 				}
 			}
-			h, ok := newHeads[o.attemptID]
-			if !ok {
-				if h, _, err = w.load(tx, o.attemptID); err != nil {
-					return err
-				}
-			}
-			e := store.AttemptEvent{AttemptID: o.attemptID, N: h.n + 1, At: o.at, Kind: o.kind, ClientSeq: o.clientSeq, Data: string(o.data), PrevHash: h.hash}
-			e.Hash = eventHash(h.hash, &e)
-			newHeads[o.attemptID] = head{e.N, e.Hash}
-			b.events = append(b.events, e)
-			switch o.kind {
-			case EvAnswer:
-				b.answer(o)
-			case EvMark:
-				b.mark(o)
+			if err := w.appendEvent(b, newHeads, o); err != nil {
+				return err
 			}
 		}
 		return b.flush()
@@ -244,10 +199,7 @@ func (w *writer) commit(batch []*op) {
 		}
 		// The cached heads and sequence sets may be ahead of the database
 		// now: reload them.
-		for _, o := range batch {
-			delete(w.heads, o.attemptID)
-			delete(w.seqs, o.attemptID)
-		}
+		w.forget(batch, func(*op) bool { return true })
 	} else {
 		for id, h := range newHeads {
 			w.heads[id] = h
@@ -260,6 +212,87 @@ func (w *writer) commit(batch []*op) {
 			o.done(results[i])
 		}
 	}
+}
+
+// forget drops what the writer cached (log heads, sequence numbers) of
+// the attempts of the batch's ops that match: after a failed batch, or
+// when their room came (back) to this node and another owner may have
+// written since.
+func (w *writer) forget(batch []*op, match func(*op) bool) {
+	for _, o := range batch {
+		if match(o) {
+			delete(w.heads, o.attemptID)
+			delete(w.seqs, o.attemptID)
+		}
+	}
+}
+
+// admit says why an op is refused before anything of it is written: a
+// former owner's (its fence older than the room's newest), or one for an
+// attempt missing or not in progress; nil lets it go on.
+func admit(o *op, st *rowState, newestFence int64) error {
+	switch {
+	case o.fence != 0 && o.fence < newestFence:
+		return store.ErrNotOwner
+	case st == nil:
+		return ErrNoAttempt
+	case o.requireOpen && st.Status == StatusNotStarted:
+		return ErrNotStarted
+	case o.requireOpen && st.Status != StatusInProgress:
+		return ErrEnded
+	}
+	return nil
+}
+
+// resent reports whether the op's client sequence number was stored
+// before: then the op is acknowledged again (refusal nil), unless the
+// number was used for something else (ErrBadSeq). Otherwise the number is
+// taken for this op.
+func (w *writer) resent(tx *gorm.DB, o *op, inBatch map[seqKey]storedEvent) (again bool, refusal, err error) {
+	_, seqs, err := w.load(tx, o.attemptID)
+	if err != nil {
+		return false, nil, err
+	}
+	k := seqKey{o.attemptID, o.clientSeq}
+	if !seqs.has(o.clientSeq) {
+		seqs.add(o.clientSeq)
+		inBatch[k] = storedEvent{o.kind, string(o.data)}
+		return false, nil, nil
+	}
+	prev, ok := inBatch[k]
+	if !ok {
+		if err := tx.Raw("SELECT kind, data FROM attempt_events WHERE attempt_id = ? AND client_seq = ?", o.attemptID, o.clientSeq).
+			Row().Scan(&prev.kind, &prev.data); err != nil {
+			return false, nil, err
+		}
+	}
+	if prev.kind != o.kind || prev.data != string(o.data) {
+		return true, ErrBadSeq, nil
+	}
+	return true, nil, nil
+}
+
+// appendEvent chains the op's event onto its attempt's log and gathers its
+// answer or mark.
+func (w *writer) appendEvent(b *batchTx, newHeads map[int64]head, o *op) error {
+	h, ok := newHeads[o.attemptID]
+	if !ok {
+		var err error
+		if h, _, err = w.load(b.tx, o.attemptID); err != nil {
+			return err
+		}
+	}
+	e := store.AttemptEvent{AttemptID: o.attemptID, N: h.n + 1, At: o.at, Kind: o.kind, ClientSeq: o.clientSeq, Data: string(o.data), PrevHash: h.hash}
+	e.Hash = eventHash(h.hash, &e)
+	newHeads[o.attemptID] = head{e.N, e.Hash}
+	b.events = append(b.events, e)
+	switch o.kind {
+	case EvAnswer:
+		b.answer(o)
+	case EvMark:
+		b.mark(o)
+	}
+	return nil
 }
 
 type seqKey struct{ attempt, seq int64 }
