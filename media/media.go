@@ -139,22 +139,8 @@ func New(cfg Config) (*Service, error) {
 			cfg.RollEvery = SegmentEvery
 		}
 	}
-	m := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
-		return nil, err
-	}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
-		return nil, err
-	}
-	// Simulcast: a camera's layers are told apart by their RTP stream id.
-	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
-		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
-			return nil, err
-		}
-	}
-	reg := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+	m, reg, err := newMediaEngine()
+	if err != nil {
 		return nil, err
 	}
 	se := webrtc.SettingEngine{}
@@ -176,23 +162,74 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger, peers: map[string]*Peer{}, sources: map[string]*source{}, viewers: map[*Viewer]struct{}{},
 		stills: &store.Files{Dir: filepath.Join(cfg.DataDir, "stills"), Prefix: "stills", Blobs: cfg.Blobs}}
 	if cfg.UDPPort > 0 {
-		host := ""
-		if cfg.LoopbackOnly {
-			host = "127.0.0.1"
+		if err := s.listenUDP(&se); err != nil {
+			return nil, err
 		}
-		conn, err := net.ListenPacket("udp4", fmt.Sprintf("%s:%d", host, cfg.UDPPort))
-		if err != nil {
-			return nil, fmt.Errorf("media: listen on UDP port %d: %w", cfg.UDPPort, err)
-		}
-		s.udp = conn
-		if got, err := setReceiveBuffer(conn.(*net.UDPConn), udpBuffer); err != nil || got < udpBuffer {
-			s.log.Warn("media: the kernel gave the UDP port a smaller receive buffer than asked; under load packets are dropped (raise net.core.rmem_max, or run with CAP_NET_ADMIN)",
-				"asked", udpBuffer, "got", got, "err", err)
-		}
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
 	}
 	s.api = webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg), webrtc.WithSettingEngine(se))
-	s.metrics = &metrics{
+	s.metrics = newMetrics()
+	if cfg.FaceCheck {
+		if err := s.startFaceCheck(); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.forwarded, s.metrics.forwardedBytes, s.metrics.plis, s.metrics.detection} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	s.startUploads()
+	return s, nil
+}
+
+// newMediaEngine registers VP8 and Opus only, the simulcast header
+// extensions, and pion's default interceptors (NACK, RTCP reports).
+func newMediaEngine() (*webrtc.MediaEngine, *interceptor.Registry, error) {
+	m := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: "ccm", Parameter: "fir"}, {Type: "goog-remb"}}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo); err != nil {
+		return nil, nil, err
+	}
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, nil, err
+	}
+	// Simulcast: a camera's layers are told apart by their RTP stream id.
+	for _, uri := range []string{sdp.SDESMidURI, sdp.SDESRTPStreamIDURI} {
+		if err := m.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: uri}, webrtc.RTPCodecTypeVideo); err != nil {
+			return nil, nil, err
+		}
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, nil, err
+	}
+	return m, reg, nil
+}
+
+// listenUDP opens the one UDP port that carries every device's media,
+// with a receive buffer large enough to lose nothing under load.
+func (s *Service) listenUDP(se *webrtc.SettingEngine) error {
+	host := ""
+	if s.cfg.LoopbackOnly {
+		host = "127.0.0.1"
+	}
+	conn, err := net.ListenPacket("udp4", fmt.Sprintf("%s:%d", host, s.cfg.UDPPort))
+	if err != nil {
+		return fmt.Errorf("media: listen on UDP port %d: %w", s.cfg.UDPPort, err)
+	}
+	s.udp = conn
+	if got, err := setReceiveBuffer(conn.(*net.UDPConn), udpBuffer); err != nil || got < udpBuffer {
+		s.log.Warn("media: the kernel gave the UDP port a smaller receive buffer than asked; under load packets are dropped (raise net.core.rmem_max, or run with CAP_NET_ADMIN)",
+			"asked", udpBuffer, "got", got, "err", err)
+	}
+	se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, conn))
+	return nil
+}
+
+func newMetrics() *metrics {
+	return &metrics{
 		tracks:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "examhall_media_tracks", Help: "Media tracks being received."}),
 		packets:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_packets_total", Help: "RTP packets received, by kind."}, []string{"kind"}),
 		bytes:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "examhall_media_rtp_bytes_total", Help: "RTP payload bytes received, by kind."}, []string{"kind"}),
@@ -205,34 +242,28 @@ func New(cfg Config) (*Service, error) {
 		detection: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "examhall_media_drop_detection_seconds",
 			Help: "From a video's last packet to its loss being reported.", Buckets: []float64{.5, 1, 1.5, 2, 2.5, 3, 4, 5}}),
 	}
-	if cfg.FaceCheck {
-		det, err := vision.NewDetector()
-		if err != nil {
-			return nil, err
-		}
-		s.faces = vision.NewAnalyzer(vision.Config{Detector: det, StillDir: filepath.Join(cfg.DataDir, "stills"), MinGap: cfg.FaceEvery, Signal: s.faceSignal, Logger: cfg.Logger})
-		ctx, cancel := context.WithCancel(context.Background())
-		s.stop = cancel
-		go s.faces.Run(ctx)
-		s.metrics.analysed = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_analysed_total",
-			Help: "Key frames whose faces were counted."}, func() float64 { return float64(s.faces.Analysed.Load()) })
-		s.metrics.skipped = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_dropped_total",
-			Help: "Key frames not analysed because a newer one of their camera replaced them before their turn (the analysis was busy)."}, func() float64 { return float64(s.faces.Dropped.Load()) })
-		rate := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_media_face_frames_per_camera_minute",
-			Help: "Key frames analysed per camera over the last minute: the server's face check's achieved rate (at most 60 s / --face-every: 24 at the default 2.5 s)."}, s.faces.FramesPerCameraMinute)
-		if cfg.Metrics != nil {
-			cfg.Metrics.MustRegister(s.metrics.analysed, s.metrics.skipped, rate)
-		}
+}
+
+// startFaceCheck starts the server's face check and its metrics.
+func (s *Service) startFaceCheck() error {
+	det, err := vision.NewDetector()
+	if err != nil {
+		return err
 	}
-	if cfg.Metrics != nil {
-		for _, c := range []prometheus.Collector{s.metrics.tracks, s.metrics.packets, s.metrics.bytes, s.metrics.lost, s.metrics.written, s.metrics.files, s.metrics.forwarded, s.metrics.forwardedBytes, s.metrics.plis, s.metrics.detection} {
-			if err := cfg.Metrics.Register(c); err != nil {
-				return nil, err
-			}
-		}
+	s.faces = vision.NewAnalyzer(vision.Config{Detector: det, StillDir: filepath.Join(s.cfg.DataDir, "stills"), MinGap: s.cfg.FaceEvery, Signal: s.faceSignal, Logger: s.cfg.Logger})
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.faces.Run(ctx)
+	s.metrics.analysed = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_analysed_total",
+		Help: "Key frames whose faces were counted."}, func() float64 { return float64(s.faces.Analysed.Load()) })
+	s.metrics.skipped = prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "examhall_media_face_frames_dropped_total",
+		Help: "Key frames not analysed because a newer one of their camera replaced them before their turn (the analysis was busy)."}, func() float64 { return float64(s.faces.Dropped.Load()) })
+	rate := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "examhall_media_face_frames_per_camera_minute",
+		Help: "Key frames analysed per camera over the last minute: the server's face check's achieved rate (at most 60 s / --face-every: 24 at the default 2.5 s)."}, s.faces.FramesPerCameraMinute)
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.MustRegister(s.metrics.analysed, s.metrics.skipped, rate)
 	}
-	s.startUploads()
-	return s, nil
+	return nil
 }
 
 // ICEServers are the servers a browser should use, for its RTCPeerConnection.
