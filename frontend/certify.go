@@ -70,6 +70,20 @@ type certPage struct {
 	LoginInstead         bool
 }
 
+// certAPI serves the certificate's pages and API; routes are methods below.
+type certAPI struct {
+	*Server
+	svc  *certify.Service
+	cert certPages
+}
+
+// registerReq registers a candidate (their own, or by an admin) for a level.
+type registerReq struct {
+	LevelID     int64 `json:"level_id"`
+	CandidateID int64 `json:"candidate_id"`
+	certify.Applicant
+}
+
 // mountCertify puts the certificate programme on the web: the candidate's
 // registration and path, the admin's programme page, the panel page, the
 // printable certificate and the public verification page.
@@ -88,6 +102,7 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 			return err
 		}
 	}
+	api := &certAPI{Server: s, svc: svc, cert: p}
 	candidate, admin, panel := []store.Role{store.RoleCandidate}, []store.Role{store.RoleAdmin}, []store.Role{store.RolePanel}
 	page := func(roles []store.Role, t *template.Template, title, section string) http.Handler {
 		return s.page(roles, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
@@ -99,20 +114,7 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 	s.mux.Handle("GET /path", page(candidate, p.path, "cert.path.title", "path"))
 	s.mux.Handle("GET /admin/programme", page(admin, p.admin, "cert.admin.title", ""))
 	s.mux.Handle("GET /panel", page(panel, p.panel, "cert.panel.title", ""))
-	s.mux.Handle("GET /cert/{number}", s.page([]store.Role{store.RoleCandidate, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		c, err := svc.Print(r.Context(), a.User, r.PathValue("number"))
-		if err != nil {
-			return err
-		}
-		link := strings.TrimRight(s.baseURL(r), "/") + "/verify?" + url.Values{"number": {c.Number}, "code": {c.Code}}.Encode()
-		png, err := qrcode.Encode(link, qrcode.Medium, 256)
-		if err != nil {
-			return err
-		}
-		s.renderCert(w, r, p.certificate, &certPage{pageData: &pageData{Title: T("cert.certificate.title"), CSRF: a.Session.CSRFToken, User: a.User},
-			Cert: c, QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), VerifyURL: link})
-		return nil
-	}))
+	s.mux.Handle("GET /cert/{number}", s.page([]store.Role{store.RoleCandidate, store.RoleAdmin}, api.certificatePage))
 	s.mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		s.renderCert(w, r, p.verify, &certPage{pageData: &pageData{Title: T("cert.verify.title")}})
 	})
@@ -135,49 +137,9 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 	})
 
 	// The candidate's own path.
-	s.mux.Handle("GET /api/cert/levels", s.api(nil, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		list, err := svc.Levels(r.Context())
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"levels": list, "educations": certify.Educations})
-	}))
-	s.mux.Handle("GET /api/cert/path", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		list, err := svc.Path(r.Context(), a.User.ID)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"registrations": list})
-	}))
-	type registerReq struct {
-		LevelID     int64 `json:"level_id"`
-		CandidateID int64 `json:"candidate_id"`
-		certify.Applicant
-	}
-	s.mux.Handle("POST /api/cert/registrations", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		var req registerReq
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		reply := map[string]any{}
-		var reg *store.Registration
-		var err error
-		switch {
-		case a.User.Role == store.RoleCandidate:
-			reg, err = svc.Register(r.Context(), a.User.ID, a.User.ID, req.LevelID, req.Applicant)
-		case req.CandidateID != 0:
-			reg, err = svc.Register(r.Context(), a.User.ID, req.CandidateID, req.LevelID, req.Applicant)
-		default:
-			var login certify.Login
-			reg, login, err = svc.RegisterNew(r.Context(), a.User.ID, req.LevelID, req.Applicant)
-			reply["login"] = login
-		}
-		if err != nil {
-			return err
-		}
-		reply["registration_id"] = reg.ID
-		return WriteJSON(w, http.StatusCreated, reply)
-	}))
+	s.mux.Handle("GET /api/cert/levels", s.api(nil, api.levels))
+	s.mux.Handle("GET /api/cert/path", s.api(candidate, api.path))
+	s.mux.Handle("POST /api/cert/registrations", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, api.register))
 	s.mux.Handle("POST /api/cert/registrations/{id}/retakes", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Component string `json:"component"`
 	}) (any, error) {
@@ -191,64 +153,11 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 		}
 		return map[string]any{"sitting_id": st.ID, "n": st.N}, nil
 	})))
-	s.mux.Handle("POST /api/cert/sittings/{id}/document", s.uploadGuard(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		// Whose sitting and how large, before a byte of the body is read.
-		limit, err := svc.UploadLimit(r.Context(), a.User.ID, id)
-		if err != nil {
-			return err
-		}
-		limit = min(limit, maxDocument)
-		if r.ContentLength > limit {
-			return fmt.Errorf("%w: %d bytes, at most %d", certify.ErrFileTooLarge, r.ContentLength, limit)
-		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-		if err != nil {
-			return fmt.Errorf("%w: at most %d bytes", certify.ErrFileTooLarge, limit)
-		}
-		st, err := svc.Submit(r.Context(), a.User.ID, id, r.URL.Query().Get("name"), body)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusCreated, map[string]any{"sitting_id": st.ID, "file_name": st.FileName, "file_type": st.FileType,
-			"file_size": st.FileSize, "sha256": st.FileSHA256, "submitted_at": st.SubmittedAt})
-	}))
-	s.mux.Handle("GET /api/cert/sittings/{id}/document", s.api([]store.Role{store.RoleCandidate, store.RolePanel, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		path, name, kind, err := svc.Document(r.Context(), a.User, id)
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		ct := "application/pdf"
-		if kind == certify.DOCX {
-			ct = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-		}
-		w.Header().Set("Content-Type", ct)
-		w.Header().Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
-		w.Header().Set("Cache-Control", "no-store")
-		_, err = io.Copy(w, f)
-		return err
-	}))
+	s.mux.Handle("POST /api/cert/sittings/{id}/document", s.uploadGuard(candidate, api.uploadDocument))
+	s.mux.Handle("GET /api/cert/sittings/{id}/document", s.api([]store.Role{store.RoleCandidate, store.RolePanel, store.RoleAdmin}, api.document))
 
 	// Panel members.
-	s.mux.Handle("GET /api/panel", s.api(panel, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		list, err := svc.PanelQueue(r.Context(), a.User.ID)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"sittings": list})
-	}))
+	s.mux.Handle("GET /api/panel", s.api(panel, api.panelSittings))
 	s.mux.Handle("POST /api/panel/{id}/score", s.api(panel, withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Score   *float64 `json:"score"`
 		Comment string   `json:"comment"`
@@ -270,6 +179,128 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 	s.mountCertAdmin(svc)
 	s.mountSignup(svc, p.signup)
 	return nil
+}
+
+// certificatePage shows a certificate to its holder or an admin (GET /cert/{number}).
+func (s *certAPI) certificatePage(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	c, err := s.svc.Print(r.Context(), a.User, r.PathValue("number"))
+	if err != nil {
+		return err
+	}
+	link := strings.TrimRight(s.baseURL(r), "/") + "/verify?" + url.Values{"number": {c.Number}, "code": {c.Code}}.Encode()
+	png, err := qrcode.Encode(link, qrcode.Medium, 256)
+	if err != nil {
+		return err
+	}
+	s.renderCert(w, r, s.cert.certificate, &certPage{pageData: &pageData{Title: T("cert.certificate.title"), CSRF: a.Session.CSRFToken, User: a.User},
+		Cert: c, QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png)), VerifyURL: link})
+	return nil
+}
+
+// levels lists the programme's levels (GET /api/cert/levels).
+func (s *certAPI) levels(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	list, err := s.svc.Levels(r.Context())
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"levels": list, "educations": certify.Educations})
+}
+
+// path shows a candidate's path through the certificate (GET /api/cert/path).
+func (s *certAPI) path(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	list, err := s.svc.Path(r.Context(), a.User.ID)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"registrations": list})
+}
+
+// register registers a candidate for a level (POST /api/cert/registrations).
+func (s *certAPI) register(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	var req registerReq
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	reply := map[string]any{}
+	var reg *store.Registration
+	var err error
+	switch {
+	case a.User.Role == store.RoleCandidate:
+		reg, err = s.svc.Register(r.Context(), a.User.ID, a.User.ID, req.LevelID, req.Applicant)
+	case req.CandidateID != 0:
+		reg, err = s.svc.Register(r.Context(), a.User.ID, req.CandidateID, req.LevelID, req.Applicant)
+	default:
+		var login certify.Login
+		reg, login, err = s.svc.RegisterNew(r.Context(), a.User.ID, req.LevelID, req.Applicant)
+		reply["login"] = login
+	}
+	if err != nil {
+		return err
+	}
+	reply["registration_id"] = reg.ID
+	return WriteJSON(w, http.StatusCreated, reply)
+}
+
+// uploadDocument takes a candidate's practical plan or review materials (POST /api/cert/sittings/{id}/document).
+func (s *certAPI) uploadDocument(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	// Whose sitting and how large, before a byte of the body is read.
+	limit, err := s.svc.UploadLimit(r.Context(), a.User.ID, id)
+	if err != nil {
+		return err
+	}
+	limit = min(limit, maxDocument)
+	if r.ContentLength > limit {
+		return fmt.Errorf("%w: %d bytes, at most %d", certify.ErrFileTooLarge, r.ContentLength, limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return fmt.Errorf("%w: at most %d bytes", certify.ErrFileTooLarge, limit)
+	}
+	st, err := s.svc.Submit(r.Context(), a.User.ID, id, r.URL.Query().Get("name"), body)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusCreated, map[string]any{"sitting_id": st.ID, "file_name": st.FileName, "file_type": st.FileType,
+		"file_size": st.FileSize, "sha256": st.FileSHA256, "submitted_at": st.SubmittedAt})
+}
+
+// document serves a sitting's document to its candidate, its panel and admins (GET /api/cert/sittings/{id}/document).
+func (s *certAPI) document(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	path, name, kind, err := s.svc.Document(r.Context(), a.User, id)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ct := "application/pdf"
+	if kind == certify.DOCX {
+		ct = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Disposition", "attachment; filename*=UTF-8''"+url.PathEscape(name))
+	w.Header().Set("Cache-Control", "no-store")
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// panelSittings lists the sittings of the panels the member sits on (GET /api/panel).
+func (s *certAPI) panelSittings(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	list, err := s.svc.PanelQueue(r.Context(), a.User.ID)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"sittings": list})
 }
 
 func (s *Server) mountCertAdmin(svc *certify.Service) {
