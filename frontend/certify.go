@@ -319,18 +319,7 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 	handle("GET /api/admin/cert/panels", list("sittings", func(ctx context.Context) (any, error) { return svc.PanelQueue(ctx, 0) }))
 	handle("GET /api/admin/cert/retakes", list("retakes", func(ctx context.Context) (any, error) { return svc.RetakeQueue(ctx) }))
 	handle("GET /api/admin/cert/attention", list("certificates", func(ctx context.Context) (any, error) { return svc.NeedsAttention(ctx) }))
-	handle("GET /api/admin/cert/reviewers", list("reviewers", func(ctx context.Context) (any, error) {
-		var out []struct {
-			ID           int64  `json:"id"`
-			Username     string `json:"username"`
-			DisplayName  string `json:"display_name"`
-			Organisation string `json:"organisation"`
-		}
-		err := s.db.WithContext(ctx).Table("users").Select("users.id, users.username, users.display_name, COALESCE(affiliations.organisation, '') AS organisation").
-			Joins("LEFT JOIN affiliations ON affiliations.user_id = users.id").Where("users.role = ? AND NOT users.disabled", store.RolePanel).
-			Order("users.id").Scan(&out).Error
-		return out, err
-	}))
+	handle("GET /api/admin/cert/reviewers", list("reviewers", func(ctx context.Context) (any, error) { return svc.PanelMembers(ctx) }))
 	handle("PUT /api/admin/cert/reviewers/{id}/affiliation", withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Organisation string `json:"organisation"`
 	}) (any, error) {

@@ -237,3 +237,20 @@ func (s *Service) Levels(ctx context.Context) ([]LevelView, error) {
 	}
 	return out, nil
 }
+
+// PanelAccount is a panel member's account, for the admin's panel forms.
+type PanelAccount struct {
+	ID           int64  `json:"id"`
+	Username     string `json:"username"`
+	DisplayName  string `json:"display_name"`
+	Organisation string `json:"organisation"`
+}
+
+// PanelMembers lists the active panel members with their organisations.
+func (s *Service) PanelMembers(ctx context.Context) ([]PanelAccount, error) {
+	var out []PanelAccount
+	err := s.db.WithContext(ctx).Table("users").Select("users.id, users.username, users.display_name, COALESCE(affiliations.organisation, '') AS organisation").
+		Joins("LEFT JOIN affiliations ON affiliations.user_id = users.id").Where("users.role = ? AND NOT users.disabled", store.RolePanel).
+		Order("users.id").Scan(&out).Error
+	return out, err
+}
