@@ -123,7 +123,7 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 			if !proctor.ValidStill(name) {
 				return store.ErrNotFound
 			}
-			if err := s.mayWatch(r.Context(), svc, a.User, id); err != nil {
+			if err := svc.MayWatch(r.Context(), a.User, id); err != nil {
 				return err
 			}
 			return serveFile(w, r, s.stills, fmt.Sprintf("%d/%s", id, name), "private, no-store")

@@ -25,11 +25,11 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		if err != nil {
 			return err
 		}
-		if err := s.mayWatch(r.Context(), svc, a.User, id); err != nil {
+		if err := svc.MayWatch(r.Context(), a.User, id); err != nil {
 			return err
 		}
-		var recs []store.Recording
-		if err := s.db.WithContext(r.Context()).Where("attempt_id = ?", id).Order("started_at").Find(&recs).Error; err != nil {
+		recs, err := review.Recordings(r.Context(), s.db, id)
+		if err != nil {
 			return err
 		}
 		return WriteJSON(w, http.StatusOK, review.Build(recs))
@@ -39,11 +39,11 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		if err != nil {
 			return err
 		}
-		var rec store.Recording
-		if err := s.db.WithContext(r.Context()).Take(&rec, id).Error; err != nil {
+		rec, err := review.Recording(r.Context(), s.db, id)
+		if err != nil {
 			return err
 		}
-		if err := s.mayWatch(r.Context(), svc, a.User, rec.AttemptID); err != nil {
+		if err := svc.MayWatch(r.Context(), a.User, rec.AttemptID); err != nil {
 			return err
 		}
 		f, mod, err := s.media.OpenRecording(r.Context(), rec)
@@ -129,12 +129,12 @@ func (s *reviewAPI) attempt(w http.ResponseWriter, r *http.Request, a *Auth) err
 	if err != nil {
 		return err
 	}
-	var at store.Attempt
-	if err := s.db.WithContext(r.Context()).Select("id, status, score, passed, started_at, ended_at, end_reason").Take(&at, id).Error; err != nil {
+	at, err := review.Outcome(r.Context(), s.db, id)
+	if err != nil {
 		return err
 	}
-	var recs []store.Recording
-	if err := s.db.WithContext(r.Context()).Where("attempt_id = ?", id).Order("started_at").Find(&recs).Error; err != nil {
+	recs, err := review.Recordings(r.Context(), s.db, id)
+	if err != nil {
 		return err
 	}
 	flags, err := s.svc.Flags(r.Context(), id)
@@ -205,31 +205,6 @@ func (s *reviewAPI) reportCSV(w http.ResponseWriter, r *http.Request, a *Auth) e
 	return cw.Error()
 }
 
-// mayWatch says whether u may watch an attempt's recordings.
-func (s *Server) mayWatch(ctx context.Context, svc *proctor.Service, u *store.User, attemptID int64) error {
-	switch u.Role {
-	case store.RoleAdmin, store.RoleReviewer:
-		var n int64
-		if err := s.db.WithContext(ctx).Model(&store.Attempt{}).Where("id = ?", attemptID).Count(&n).Error; err != nil || n == 0 {
-			return store.ErrNotFound
-		}
-		return nil
-	case store.RoleInvigilator:
-		if _, err := svc.CanSee(ctx, u, attemptID); err != nil {
-			return err
-		}
-		var a store.Attempt
-		if err := s.db.WithContext(ctx).Select("status").Take(&a, attemptID).Error; err != nil {
-			return err
-		}
-		if a.Status != "in_progress" {
-			return proctor.ErrNotYours
-		}
-		return nil
-	}
-	return ErrForbidden
-}
-
 // Report is an attempt's incident report.
 type Report struct {
 	Name, Ticket, Room, Status, EndReason string
@@ -244,8 +219,8 @@ func (s *Server) report(ctx context.Context, svc *proctor.Service, id int64) (*R
 	if err != nil {
 		return nil, err
 	}
-	var at store.Attempt
-	if err := s.db.WithContext(ctx).Take(&at, id).Error; err != nil {
+	at, err := review.Outcome(ctx, s.db, id)
+	if err != nil {
 		return nil, err
 	}
 	flags, err := svc.Flags(ctx, id)

@@ -426,3 +426,30 @@ func (s *Service) MayIdentify(ctx context.Context, u *store.User, attemptID int6
 	}
 	return nil
 }
+
+// MayWatch says whether u may watch an attempt's recordings: admins and
+// reviewers any attempt's; an invigilator those they may see, while the
+// attempt is in progress.
+func (s *Service) MayWatch(ctx context.Context, u *store.User, attemptID int64) error {
+	switch u.Role {
+	case store.RoleAdmin, store.RoleReviewer:
+		var n int64
+		if err := s.cfg.DB.WithContext(ctx).Model(&store.Attempt{}).Where("id = ?", attemptID).Count(&n).Error; err != nil || n == 0 {
+			return store.ErrNotFound
+		}
+		return nil
+	case store.RoleInvigilator:
+		if _, err := s.CanSee(ctx, u, attemptID); err != nil {
+			return err
+		}
+		var a store.Attempt
+		if err := s.cfg.DB.WithContext(ctx).Select("status").Take(&a, attemptID).Error; err != nil {
+			return err
+		}
+		if a.Status != "in_progress" {
+			return ErrNotYours
+		}
+		return nil
+	}
+	return ErrNotYours
+}

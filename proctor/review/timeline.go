@@ -3,10 +3,13 @@
 package review
 
 import (
+	"context"
+	"errors"
 	"sort"
 	"time"
 
 	"github.com/examhall/examhall/store"
+	"gorm.io/gorm"
 )
 
 // Segment is one recording placed on the attempt's clock.
@@ -70,4 +73,33 @@ func (t Timeline) At(device string, offset int64) (seg Segment, pos int64, ok bo
 		}
 	}
 	return Segment{}, 0, false
+}
+
+// Recordings lists an attempt's recording segments in time order, for its
+// timeline.
+func Recordings(ctx context.Context, db *store.DB, attemptID int64) ([]store.Recording, error) {
+	var recs []store.Recording
+	err := db.WithContext(ctx).Where("attempt_id = ?", attemptID).Order("started_at").Find(&recs).Error
+	return recs, err
+}
+
+// Recording is one recording segment (store.ErrNotFound if none).
+func Recording(ctx context.Context, db *store.DB, id int64) (store.Recording, error) {
+	var rec store.Recording
+	err := db.WithContext(ctx).Take(&rec, id).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return rec, store.ErrNotFound
+	}
+	return rec, err
+}
+
+// Outcome is an attempt's state and result, for the review page and the
+// incident report (store.ErrNotFound if none).
+func Outcome(ctx context.Context, db *store.DB, attemptID int64) (store.Attempt, error) {
+	var at store.Attempt
+	err := db.WithContext(ctx).Select("id, status, score, passed, started_at, ended_at, end_reason").Take(&at, attemptID).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return at, store.ErrNotFound
+	}
+	return at, err
 }
