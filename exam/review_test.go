@@ -3,6 +3,7 @@ package exam_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/examhall/examhall/proctor/review"
 	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/storetest"
 )
 
 // Recordings are served with Range support to reviewers and admins, and to
@@ -89,7 +91,13 @@ func TestRecordingsRangeAndAuthorisation(t *testing.T) {
 }
 
 func TestIncidentReportAndDecision(t *testing.T) {
-	e := newExamEnv(t, "sqlite", 1)
+	for _, kind := range storetest.DBKinds() {
+		t.Run(kind, func(t *testing.T) { testIncidentReport(t, kind) })
+	}
+}
+
+func testIncidentReport(t *testing.T, kind string) {
+	e := newExamEnv(t, kind, 1)
 	cand := e.connect(e.cands[0])
 	cand.start()
 	cand.send(map[string]any{"type": "signal", "id": 1, "kind": "paste", "phase": "instant"})
@@ -125,9 +133,16 @@ func TestIncidentReportAndDecision(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	var flagged int64
+	e.db.Model(&store.Flag{}).Where("attempt_id = ?", attempt).Update("status", "confirmed").Count(&flagged)
 	code, out := call(t, e, rev, "GET", fmt.Sprintf("/api/review/sessions/%d/report.csv", e.session), nil)
-	if code != 200 || !bytes.Contains(out, []byte(e.cands[0].ticket)) || !bytes.Contains(out, []byte("invalid,粘贴外部内容")) {
-		t.Fatalf("csv: %d %s", code, out)
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(out, []byte("\uFEFF")))).ReadAll()
+	if code != 200 || err != nil || len(rows) < 2 {
+		t.Fatalf("csv: %d %v %s", code, err, out)
+	}
+	row := rows[1]
+	if row[0] != e.cands[0].ticket || row[8] != fmt.Sprint(flagged) || row[9] != "invalid" || row[10] != "粘贴外部内容" || flagged == 0 {
+		t.Fatalf("csv row %q, want the ticket, %d confirmed flags, invalid and the reason", row, flagged)
 	}
 	code, out = call(t, e, rev, "GET", fmt.Sprintf("/api/review/sessions/%d/attempts?filter=unreviewed", e.session), nil)
 	if code != 200 || bytes.Contains(out, []byte(e.cands[0].ticket)) {

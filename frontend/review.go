@@ -188,18 +188,8 @@ func (s *reviewAPI) reportCSV(w http.ResponseWriter, r *http.Request, a *Auth) e
 	cw := sheetWriter{csv.NewWriter(w)}
 	cw.Write([]string{"准考证号 ticket", "姓名 name", "考场 room", "状态 status", "成绩 score", "严重 critical", "警告 warning", "提示 info", "确认违规 confirmed", "结论 decision", "理由 reason"})
 	for _, row := range rows {
-		rep, err := s.report(r.Context(), s.svc, row.AttemptID)
-		if err != nil {
-			return err
-		}
-		confirmed := 0
-		for _, f := range rep.Flags {
-			if f.Status == "confirmed" {
-				confirmed++
-			}
-		}
-		cw.Write([]string{row.Ticket, row.Name, row.Room, row.Status, rep.Score, strconv.Itoa(row.Flags["critical"]), strconv.Itoa(row.Flags["warning"]),
-			strconv.Itoa(row.Flags["info"]), strconv.Itoa(confirmed), rep.Decision, rep.Reason})
+		cw.Write([]string{row.Ticket, row.Name, row.Room, row.Status, fmtFloat(row.Score), strconv.Itoa(row.Flags["critical"]), strconv.Itoa(row.Flags["warning"]),
+			strconv.Itoa(row.Flags["info"]), strconv.Itoa(row.Confirmed), row.Decision, row.Reason})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -31,7 +31,10 @@ type Row struct {
 	Score     *float64       `json:"score"`
 	Passed    *bool          `json:"passed"`
 	Flags     map[string]int `json:"flags" gorm:"-"`
-	Decision  string         `json:"decision"`
+	// Confirmed counts the flags an invigilator or reviewer confirmed.
+	Confirmed int    `json:"confirmed" gorm:"-"`
+	Decision  string `json:"decision"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // List gives a session's attempts for review. filter is "", "unreviewed",
@@ -40,7 +43,7 @@ func List(ctx context.Context, db *store.DB, sessionID int64, filter string) ([]
 	var rows []Row
 	q := db.WithContext(ctx).Table("attempts").
 		Select(`attempts.id AS attempt_id, seats.ticket, users.display_name AS name, rooms.name AS room, attempts.status, attempts.score, attempts.passed,
-			COALESCE(attempt_reviews.decision, '') AS decision`).
+			COALESCE(attempt_reviews.decision, '') AS decision, COALESCE(attempt_reviews.reason, '') AS reason`).
 		Joins("JOIN seats ON seats.id = attempts.seat_id").
 		Joins("JOIN users ON users.id = attempts.candidate_id").
 		Joins("JOIN rooms ON rooms.id = seats.room_id").
@@ -65,17 +68,26 @@ func List(ctx context.Context, db *store.DB, sessionID int64, filter string) ([]
 	var counts []struct {
 		AttemptID int64
 		Severity  string
+		Confirmed bool
 		N         int
 	}
 	if len(ids) > 0 {
-		db.WithContext(ctx).Table("flags").Select("attempt_id, severity, COUNT(*) AS n").Where("attempt_id IN ?", ids).Group("attempt_id, severity").Scan(&counts)
+		err := db.WithContext(ctx).Table("flags").Select("attempt_id, severity, status = 'confirmed' AS confirmed, COUNT(*) AS n").
+			Where("attempt_id IN ?", ids).Group("attempt_id, severity, status = 'confirmed'").Scan(&counts).Error
+		if err != nil {
+			return nil, err
+		}
 	}
 	at := map[int64]int{}
 	for i, r := range rows {
 		at[r.AttemptID] = i
 	}
 	for _, c := range counts {
-		rows[at[c.AttemptID]].Flags[c.Severity] = c.N
+		row := &rows[at[c.AttemptID]]
+		row.Flags[c.Severity] += c.N
+		if c.Confirmed {
+			row.Confirmed += c.N
+		}
 	}
 	return rows, nil
 }
