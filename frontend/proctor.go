@@ -187,42 +187,21 @@ func (s *Server) runConsole(c *Conn, svc *proctor.Service, readiness readinessFu
 	}
 }
 
+// proctorAPI serves the invigilators' and the admin's proctoring API;
+// routes are methods below.
+type proctorAPI struct {
+	*Server
+	svc *proctor.Service
+}
+
 func (s *Server) mountProctorAPI(svc *proctor.Service) {
+	x := &proctorAPI{Server: s, svc: svc}
 	staff := []store.Role{store.RoleInvigilator, store.RoleAdmin}
 	handle := func(pattern string, roles []store.Role, h APIHandler) { s.mux.Handle(pattern, s.api(roles, h)) }
 
-	handle("GET /api/proctor/rooms", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		rooms, err := svc.Rooms(r.Context(), a.User)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
-	})
-	handle("GET /api/proctor/rooms/{id}", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		v, err := svc.Room(r.Context(), a.User, id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, v)
-	})
-	handle("GET /api/proctor/attempts/{id}/flags", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if _, err := svc.CanSee(r.Context(), a.User, id); err != nil {
-			return err
-		}
-		flags, err := svc.Flags(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"flags": flags})
-	})
+	handle("GET /api/proctor/rooms", staff, x.rooms)
+	handle("GET /api/proctor/rooms/{id}", staff, x.room)
+	handle("GET /api/proctor/attempts/{id}/flags", staff, x.flags)
 	for _, kind := range []string{"message", "warning"} {
 		handle("POST /api/proctor/attempts/{id}/"+kind+"s", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 			id, err := pathID(r)
@@ -244,25 +223,7 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 	}
 	// A candidate who mistyped (or whose ticket number someone else tried)
 	// is let in again at once by their invigilator.
-	handle("POST /api/proctor/attempts/{id}/clear-login-delay", staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		info, err := svc.CanSee(r.Context(), a.User, id)
-		if err != nil {
-			return err
-		}
-		u, err := s.db.UserByID(r.Context(), info.CandidateID)
-		if err != nil {
-			return err
-		}
-		if err := s.ClearLoginDelay(r.Context(), u.Username); err != nil {
-			return err
-		}
-		s.audit(r.Context(), &a.User.ID, "login_delay_cleared", "user", strconv.FormatInt(u.ID, 10), clientIP(r), map[string]any{"attempt_id": id})
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	handle("POST /api/proctor/attempts/{id}/clear-login-delay", staff, x.clearLoginDelay)
 	handle("POST /api/proctor/attempts/{id}/terminate", staff, withID(func(r *http.Request, a *Auth, id int64, req reasonReq) (any, error) {
 		return nil, svc.Terminate(r.Context(), a.User, id, req.Reason)
 	}))
@@ -284,51 +245,15 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 	// Room assignment and proctoring rules, for admins; every change keeps
 	// the invigilation rules.
 	admin := []store.Role{store.RoleAdmin}
-	handle("GET /api/admin/exams/{id}/proctor-rules", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		rules, err := svc.ExamRules(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"rules": rules})
-	})
-	handle("PUT /api/admin/exams/{id}/proctor-rules", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		var raw json.RawMessage
-		if err := decodeJSON(r, &raw); err != nil {
-			return err
-		}
-		if err := svc.SetExamRules(r.Context(), a.User.ID, id, string(raw)); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	handle("GET /api/admin/exams/{id}/proctor-rules", admin, x.rules)
+	handle("PUT /api/admin/exams/{id}/proctor-rules", admin, x.setRules)
 	handle("POST /api/admin/rooms/{id}/invigilators", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
 		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID, a.User.ID); err != nil {
 			return nil, err
 		}
 		return nil, nil
 	}))
-	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		user, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
-		if err != nil {
-			return store.ErrNotFound
-		}
-		if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user, a.User.ID); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, x.removeInvigilator)
 	handle("PUT /api/admin/seats/{id}/invigilator", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
 		if err := proctor.Assign(r.Context(), s.db, id, req.UserID); err != nil {
 			return nil, err
@@ -336,17 +261,124 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 		s.audit(r.Context(), &a.User.ID, "candidate_assigned", "seat", strconv.FormatInt(id, 10), clientIP(r), req)
 		return nil, nil
 	}))
-	handle("POST /api/admin/rooms/{id}/balance", admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if err := proctor.Balance(r.Context(), s.db, id); err != nil {
-			return err
-		}
-		s.audit(r.Context(), &a.User.ID, "room_balanced", "room", strconv.FormatInt(id, 10), clientIP(r), nil)
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	handle("POST /api/admin/rooms/{id}/balance", admin, x.balance)
+}
+
+// rooms lists the rooms the caller watches (GET /api/proctor/rooms).
+func (s *proctorAPI) rooms(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	rooms, err := s.svc.Rooms(r.Context(), a.User)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
+}
+
+// room shows a room with its candidates and their state (GET /api/proctor/rooms/{id}).
+func (s *proctorAPI) room(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	v, err := s.svc.Room(r.Context(), a.User, id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, v)
+}
+
+// flags lists an attempt's flags (GET /api/proctor/attempts/{id}/flags).
+func (s *proctorAPI) flags(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.svc.CanSee(r.Context(), a.User, id); err != nil {
+		return err
+	}
+	flags, err := s.svc.Flags(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"flags": flags})
+}
+
+// clearLoginDelay clears a candidate's login waits (POST /api/proctor/attempts/{id}/clear-login-delay).
+func (s *proctorAPI) clearLoginDelay(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	info, err := s.svc.CanSee(r.Context(), a.User, id)
+	if err != nil {
+		return err
+	}
+	u, err := s.db.UserByID(r.Context(), info.CandidateID)
+	if err != nil {
+		return err
+	}
+	if err := s.ClearLoginDelay(r.Context(), u.Username); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "login_delay_cleared", "user", strconv.FormatInt(u.ID, 10), clientIP(r), map[string]any{"attempt_id": id})
+	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// rules shows the proctoring rules in force for an exam and its overrides (GET /api/admin/exams/{id}/proctor-rules).
+func (s *proctorAPI) rules(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rules, err := s.svc.ExamRules(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"rules": rules})
+}
+
+// setRules sets an exam's proctoring-rule overrides (PUT /api/admin/exams/{id}/proctor-rules).
+func (s *proctorAPI) setRules(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := decodeJSON(r, &raw); err != nil {
+		return err
+	}
+	if err := s.svc.SetExamRules(r.Context(), a.User.ID, id, string(raw)); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// removeInvigilator takes an invigilator out of a room (DELETE /api/admin/rooms/{id}/invigilators/{user}).
+func (s *proctorAPI) removeInvigilator(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	user, err := strconv.ParseInt(r.PathValue("user"), 10, 64)
+	if err != nil {
+		return store.ErrNotFound
+	}
+	if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user, a.User.ID); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// balance spreads a room's candidates evenly over its invigilators (POST /api/admin/rooms/{id}/balance).
+func (s *proctorAPI) balance(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := proctor.Balance(r.Context(), s.db, id); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "room_balanced", "room", strconv.FormatInt(id, 10), clientIP(r), nil)
+	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 
 type reasonReq struct {
