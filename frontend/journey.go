@@ -54,8 +54,18 @@ func servePhoto(w http.ResponseWriter, r *http.Request, files *store.Files, name
 	return serveFile(w, r, files, name, "private, no-cache")
 }
 
+// journeyAPI serves the candidate's steps before the exam and what staff
+// see of them; routes are methods below.
+type journeyAPI struct {
+	*Server
+	engine *exam.Engine
+	av     *media.Service
+	svc    *proctor.Service
+}
+
 // mountJourney puts the steps before the exam on the web.
 func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proctor.Service) {
+	x := &journeyAPI{Server: s, engine: engine, av: av, svc: svc}
 	candidate := []store.Role{store.RoleCandidate}
 	staff := []store.Role{store.RoleInvigilator, store.RoleAdmin, store.RoleReviewer}
 	// own wraps a candidate's handler of their own attempt {id}.
@@ -71,180 +81,224 @@ func (s *Server) mountJourney(engine *exam.Engine, av *media.Service, svc *proct
 			return h(w, r, a, id)
 		})
 	}
-	readiness := func(w http.ResponseWriter, r *http.Request, id int64) error {
-		views, err := engine.Readiness(r.Context(), []int64{id})
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]any{"readiness": views[id], "rules_version": exam.RulesVersion,
-			"setup_items": exam.SetupItems, "retention_days": s.cfg.RetentionDays})
-	}
-	s.mux.Handle("GET /api/attempts/{id}/readiness", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		return readiness(w, r, id)
-	}))
-	s.mux.Handle("POST /api/attempts/{id}/rules", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		var req struct {
-			Version string `json:"version"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := engine.AcceptRules(r.Context(), id, req.Version); err != nil {
-			return err
-		}
-		s.audit(r.Context(), &a.User.ID, "rules_accepted", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
-		return readiness(w, r, id)
-	}))
-	s.mux.Handle("POST /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
-		if err != nil {
-			return ErrTooLarge
-		}
-		cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
-		if err != nil || cfg.Width < 320 || cfg.Height < 240 {
-			return ErrBadStill
-		}
-		name, err := storeByContent(r.Context(), s.identity, b, "jpg")
-		if err != nil {
-			return err
-		}
-		still := exam.Identity{SHA256: name[:64], Width: cfg.Width, Height: cfg.Height}
-		if err := engine.RecordIdentity(r.Context(), id, still); err != nil {
-			return err
-		}
-		s.audit(r.Context(), &a.User.ID, "identity_still", "attempt", strconv.FormatInt(id, 10), clientIP(r), still)
-		return readiness(w, r, id)
-	}))
-	serveStill := func(w http.ResponseWriter, r *http.Request, id int64) error {
-		still, err := engine.IdentityOf(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		return servePhoto(w, r, s.identity, still.SHA256+".jpg")
-	}
-	s.mux.Handle("GET /api/attempts/{id}/identity", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		return serveStill(w, r, id)
-	}))
-	s.mux.Handle("GET /api/proctor/attempts/{id}/identity", s.api(staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if err := svc.MayIdentify(r.Context(), a.User, id); err != nil {
-			return err
-		}
-		return serveStill(w, r, id)
-	}))
+	s.mux.Handle("GET /api/attempts/{id}/readiness", own(x.showReadiness))
+	s.mux.Handle("POST /api/attempts/{id}/rules", own(x.acceptRules))
+	s.mux.Handle("POST /api/attempts/{id}/identity", own(x.takeIdentity))
+	s.mux.Handle("GET /api/attempts/{id}/identity", own(x.ownIdentity))
+	s.mux.Handle("GET /api/proctor/attempts/{id}/identity", s.api(staff, x.identityForStaff))
 	// The registered photo: an admin files it; the invigilator sees it
 	// beside the identity still.
-	s.mux.Handle("PUT /api/admin/users/{id}/photo", s.api([]store.Role{store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if err := engine.IsCandidate(r.Context(), id); err != nil {
-			return err
-		}
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
-		if err != nil {
-			return ErrTooLarge
-		}
-		if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
-			return ErrBadStill
-		}
-		name, err := storeByContent(r.Context(), s.photos, b, "jpg")
-		if err != nil {
-			return err
-		}
-		if err := engine.RegisterPhoto(r.Context(), id, a.User.ID, name); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]string{"photo": name})
-	}))
-	s.mux.Handle("GET /api/proctor/attempts/{id}/photo", s.api(staff, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		if err := svc.MayIdentify(r.Context(), a.User, id); err != nil {
-			return err
-		}
-		photo, err := engine.PhotoOfAttempt(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		return servePhoto(w, r, s.photos, photo)
-	}))
-	s.mux.Handle("POST /api/attempts/{id}/phone", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		if err := engine.RecordPhone(r.Context(), id, av.Live(id, media.Phone)); err != nil {
-			return err
-		}
-		return readiness(w, r, id)
-	}))
-	s.mux.Handle("POST /api/attempts/{id}/setup", own(func(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-		var req struct {
-			Items []string `json:"items"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := engine.ConfirmSetup(r.Context(), id, req.Items); err != nil {
-			return err
-		}
-		s.audit(r.Context(), &a.User.ID, "setup_confirmed", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
-		return readiness(w, r, id)
-	}))
+	s.mux.Handle("PUT /api/admin/users/{id}/photo", s.api([]store.Role{store.RoleAdmin}, x.registerPhoto))
+	s.mux.Handle("GET /api/proctor/attempts/{id}/photo", s.api(staff, x.photoForStaff))
+	s.mux.Handle("POST /api/attempts/{id}/phone", own(x.phoneStep))
+	s.mux.Handle("POST /api/attempts/{id}/setup", own(x.confirmSetup))
 
 	// The device check's test publish: the page offers one camera with
 	// every candidate gathered, then asks whether packets arrived.
-	s.mux.Handle("GET /api/device-check/webrtc", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		return WriteJSON(w, http.StatusOK, map[string]any{"ice_servers": av.ICEServers()})
-	}))
-	s.mux.Handle("POST /api/device-check/webrtc", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		var req struct {
-			SDP string `json:"sdp"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-		defer cancel()
-		id, answer, err := av.Probe(ctx, a.User.ID, req.SDP)
-		if err != nil {
-			return err
-		}
-		// The test connection lives on this node: its id names the node.
-		return WriteJSON(w, http.StatusCreated, map[string]any{"id": s.node.ID() + "." + id, "sdp": answer})
-	}))
-	s.mux.Handle("GET /api/device-check/webrtc/{id}", s.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		node, id, _ := strings.Cut(r.PathValue("id"), ".")
-		if node != s.node.ID() {
-			// Asked of another node of the cluster: sent to the one that
-			// holds the test connection.
-			to, ok := s.node.URLOf(node)
-			if !ok {
-				return store.ErrNotFound
-			}
-			http.Redirect(w, r, to+r.URL.Path, http.StatusTemporaryRedirect)
-			return nil
-		}
-		res, err := av.ProbeResult(a.User.ID, id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, res)
-	}))
+	s.mux.Handle("GET /api/device-check/webrtc", s.api(candidate, x.probeConfig))
+	s.mux.Handle("POST /api/device-check/webrtc", s.api(candidate, x.probe))
+	s.mux.Handle("GET /api/device-check/webrtc/{id}", s.api(candidate, x.probeResult))
 
 	// The invigilator admits every candidate of the room who is ready.
-	s.mux.Handle("POST /api/proctor/rooms/{id}/admit-ready", s.api([]store.Role{store.RoleInvigilator, store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
+	s.mux.Handle("POST /api/proctor/rooms/{id}/admit-ready", s.api([]store.Role{store.RoleInvigilator, store.RoleAdmin}, x.admitReady))
+}
+
+// serveStill serves an attempt's identity still.
+func (s *journeyAPI) serveStill(w http.ResponseWriter, r *http.Request, id int64) error {
+	still, err := s.engine.IdentityOf(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return servePhoto(w, r, s.identity, still.SHA256+".jpg")
+}
+
+// readiness replies with where the candidate stands in the lobby, after
+// each of its steps.
+func (s *journeyAPI) readiness(w http.ResponseWriter, r *http.Request, id int64) error {
+	views, err := s.engine.Readiness(r.Context(), []int64{id})
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"readiness": views[id], "rules_version": exam.RulesVersion,
+		"setup_items": exam.SetupItems, "retention_days": s.cfg.RetentionDays})
+}
+
+// showReadiness shows where the candidate stands in the lobby (GET /api/attempts/{id}/readiness).
+func (s *journeyAPI) showReadiness(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	return s.readiness(w, r, id)
+}
+
+// acceptRules records that the candidate accepted the rules (POST /api/attempts/{id}/rules).
+func (s *journeyAPI) acceptRules(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	var req struct {
+		Version string `json:"version"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.engine.AcceptRules(r.Context(), id, req.Version); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "rules_accepted", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
+	return s.readiness(w, r, id)
+}
+
+// takeIdentity takes the candidate's identity still (POST /api/attempts/{id}/identity).
+func (s *journeyAPI) takeIdentity(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
+	if err != nil {
+		return ErrTooLarge
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil || cfg.Width < 320 || cfg.Height < 240 {
+		return ErrBadStill
+	}
+	name, err := storeByContent(r.Context(), s.identity, b, "jpg")
+	if err != nil {
+		return err
+	}
+	still := exam.Identity{SHA256: name[:64], Width: cfg.Width, Height: cfg.Height}
+	if err := s.engine.RecordIdentity(r.Context(), id, still); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "identity_still", "attempt", strconv.FormatInt(id, 10), clientIP(r), still)
+	return s.readiness(w, r, id)
+}
+
+// ownIdentity serves the candidate their own identity still (GET /api/attempts/{id}/identity).
+func (s *journeyAPI) ownIdentity(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	return s.serveStill(w, r, id)
+}
+
+// identityForStaff serves an attempt's identity still to those who may identify the candidate (GET /api/proctor/attempts/{id}/identity).
+func (s *journeyAPI) identityForStaff(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.MayIdentify(r.Context(), a.User, id); err != nil {
+		return err
+	}
+	return s.serveStill(w, r, id)
+}
+
+// registerPhoto files a candidate's registered photo (PUT /api/admin/users/{id}/photo).
+func (s *journeyAPI) registerPhoto(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.engine.IsCandidate(r.Context(), id); err != nil {
+		return err
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
+	if err != nil {
+		return ErrTooLarge
+	}
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
+		return ErrBadStill
+	}
+	name, err := storeByContent(r.Context(), s.photos, b, "jpg")
+	if err != nil {
+		return err
+	}
+	if err := s.engine.RegisterPhoto(r.Context(), id, a.User.ID, name); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]string{"photo": name})
+}
+
+// photoForStaff serves an attempt's candidate's registered photo to those who may identify them (GET /api/proctor/attempts/{id}/photo).
+func (s *journeyAPI) photoForStaff(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.MayIdentify(r.Context(), a.User, id); err != nil {
+		return err
+	}
+	photo, err := s.engine.PhotoOfAttempt(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return servePhoto(w, r, s.photos, photo)
+}
+
+// phoneStep records whether the candidate's phone is live (POST /api/attempts/{id}/phone).
+func (s *journeyAPI) phoneStep(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	if err := s.engine.RecordPhone(r.Context(), id, s.av.Live(id, media.Phone)); err != nil {
+		return err
+	}
+	return s.readiness(w, r, id)
+}
+
+// confirmSetup records the candidate's set-up checklist (POST /api/attempts/{id}/setup).
+func (s *journeyAPI) confirmSetup(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
+	var req struct {
+		Items []string `json:"items"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.engine.ConfirmSetup(r.Context(), id, req.Items); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "setup_confirmed", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
+	return s.readiness(w, r, id)
+}
+
+// probeConfig gives the device check's STUN/TURN servers (GET /api/device-check/webrtc).
+func (s *journeyAPI) probeConfig(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	return WriteJSON(w, http.StatusOK, map[string]any{"ice_servers": s.av.ICEServers()})
+}
+
+// probe answers the device check's test publish (POST /api/device-check/webrtc).
+func (s *journeyAPI) probe(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	var req struct {
+		SDP string `json:"sdp"`
+	}
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	id, answer, err := s.av.Probe(ctx, a.User.ID, req.SDP)
+	if err != nil {
+		return err
+	}
+	// The test connection lives on this node: its id names the node.
+	return WriteJSON(w, http.StatusCreated, map[string]any{"id": s.node.ID() + "." + id, "sdp": answer})
+}
+
+// probeResult says whether the test publish's packets arrived, or sends the page to the node that holds it (GET /api/device-check/webrtc/{id}).
+func (s *journeyAPI) probeResult(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	node, id, _ := strings.Cut(r.PathValue("id"), ".")
+	if node != s.node.ID() {
+		// Asked of another node of the cluster: sent to the one that
+		// holds the test connection.
+		to, ok := s.node.URLOf(node)
+		if !ok {
+			return store.ErrNotFound
 		}
-		n, err := svc.AdmitReady(r.Context(), a.User, id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]int{"admitted": n})
-	}))
+		http.Redirect(w, r, to+r.URL.Path, http.StatusTemporaryRedirect)
+		return nil
+	}
+	res, err := s.av.ProbeResult(a.User.ID, id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, res)
+}
+
+// admitReady admits every ready candidate of a room (POST /api/proctor/rooms/{id}/admit-ready).
+func (s *journeyAPI) admitReady(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	n, err := s.svc.AdmitReady(r.Context(), a.User, id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]int{"admitted": n})
 }
