@@ -249,7 +249,14 @@ function keyCorrection() {
 // cluster lists the live nodes with their load, and warns when recording
 // segments wait on a node's disk because object storage is unreachable.
 async function cluster() {
-  const c = await api('GET', '/api/admin/cluster');
+  let c;
+  try {
+    c = await api('GET', '/api/admin/cluster');
+  } catch (e) { // the rest of the page works without it (Redis away)
+    const msg = h('div');
+    note(msg, '', {}, e);
+    return section('admin.cluster', msg);
+  }
   const cell = (v) => h('td', {}, String(v));
   const rows = c.nodes.map((n) => h('tr', {}, h('td', {}, n.id, n.id === c.node ? ' *' : ''), cell(n.url || '—'),
     h('td', {}, biEl('span', n.draining ? 'admin.cluster.draining' : 'admin.cluster.live')),
