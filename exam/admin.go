@@ -416,14 +416,11 @@ type SessionView struct {
 	StorageEstimateBytes int64 `json:"storage_estimate_bytes"`
 }
 
-// audioKbps is what the PC's microphone adds (Opus, as browsers send it).
-const audioKbps = 32
-
-// storagePerSeat is the most a seat's recordings take in an exam.
+// storagePerSeat is the most a seat's recordings take in an exam: both
+// full layers and the microphone (the small layers are not recorded).
 func storagePerSeat(ex store.Exam) int64 {
 	p, _ := ParsePolicy(ex.Policy)
-	bps := int64(p.videoCap("pc").MaxBitrate + p.videoCap("phone").MaxBitrate + audioKbps*1000)
-	return bps / 8 * int64(ex.DurationMinutes) * 60
+	return int64(p.recordedBps()) / 8 * int64(ex.DurationMinutes) * 60
 }
 
 // Sessions lists the sessions, newest first.

@@ -210,8 +210,13 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 	if err != nil {
 		return nil, err
 	}
+	// Its room is read once, when the attempt first goes live here (a
+	// reconnect finds it live).
+	e.mu.Lock()
+	known := e.live[a.ID] != nil
+	e.mu.Unlock()
 	room := ""
-	if e.cfg.Node != nil {
+	if e.cfg.Node != nil && !known {
 		if room, err = e.Room(ctx, 0, a.ID); err != nil {
 			return nil, err
 		}
@@ -219,6 +224,12 @@ func (e *Engine) Open(ctx context.Context, candidateID, attemptID int64) (*Handl
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	l := e.live[a.ID]
+	if l == nil && e.cfg.Node != nil && known {
+		// Forgotten meanwhile (its room moved away): read again.
+		e.mu.Unlock()
+		defer e.mu.Lock() // for the deferred Unlock above
+		return e.Open(ctx, candidateID, attemptID)
+	}
 	if l == nil {
 		var p Paper
 		if err := json.Unmarshal([]byte(a.Paper), &p); err != nil {

@@ -82,16 +82,44 @@ func deref(v *int) int {
 	return *v
 }
 
+// Bitrates the pages add to the cameras' caps: the PC's microphone (Opus,
+// as browsers send it) and each camera's small layer for consoles.
+const (
+	audioBps      = 32_000
+	smallLayerBps = 20_000
+)
+
+// recordedBps is what a seat's recordings take a second at the caps.
+func (p Policy) recordedBps() int {
+	return p.videoCap("pc").MaxBitrate + p.videoCap("phone").MaxBitrate + audioBps
+}
+
+// UploadNeedKbps is the upload a candidate's devices need at the exam's
+// caps (both cameras with their small layers and the microphone; the phone
+// may share the PC's network), for the device check to judge against.
+func (e *Engine) UploadNeedKbps(ctx context.Context, attemptID int64) (int, error) {
+	info, err := e.attemptExam(ctx, attemptID)
+	if err != nil {
+		return 0, err
+	}
+	return (info.policy.recordedBps() + 2*smallLayerBps) / 1000, nil
+}
+
 // VideoCapOf is the cap on a device's camera in an attempt, by its exam's
 // policy.
 func (e *Engine) VideoCapOf(ctx context.Context, attemptID int64, device string) (VideoCap, error) {
-	var a store.Attempt
-	if err := e.db.WithContext(ctx).Select("id, exam_id").Take(&a, attemptID).Error; err != nil {
-		return VideoCap{}, err
-	}
-	info, err := e.exam(ctx, a.ExamID)
+	info, err := e.attemptExam(ctx, attemptID)
 	if err != nil {
 		return VideoCap{}, err
 	}
 	return info.policy.videoCap(device), nil
+}
+
+// attemptExam is what the engine keeps of an attempt's exam.
+func (e *Engine) attemptExam(ctx context.Context, attemptID int64) (*examInfo, error) {
+	var a store.Attempt
+	if err := e.db.WithContext(ctx).Select("id, exam_id").Take(&a, attemptID).Error; err != nil {
+		return nil, err
+	}
+	return e.exam(ctx, a.ExamID)
 }

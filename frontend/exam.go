@@ -87,17 +87,11 @@ func (web *Server) mountExamAPI(engine *exam.Engine) {
 		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
 			return err
 		}
-		// The upload both cameras need at the exam's caps, with the small
-		// layer and the microphone (the phone may share the network).
-		need := 0
-		for _, d := range []string{"pc", "phone"} {
-			vc, err := engine.VideoCapOf(r.Context(), id, d)
-			if err != nil {
-				return err
-			}
-			need += vc.MaxBitrate/1000 + 20
+		need, err := engine.UploadNeedKbps(r.Context(), id)
+		if err != nil {
+			return err
 		}
-		web.render(w, r, web.pages.check, http.StatusOK, &pageData{Title: T("check.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, NeedKbps: need + 32})
+		web.render(w, r, web.pages.check, http.StatusOK, &pageData{Title: T("check.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, NeedKbps: need})
 		return nil
 	}))
 	web.mux.Handle("POST /api/mock", web.api(candidate, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
