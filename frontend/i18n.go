@@ -1,6 +1,6 @@
 package frontend
 
-import "github.com/examhall/examhall/frontend/i18n"
+import "github.com/examhall/examhall/store/i18n"
 
 // Text is one user-facing string in both languages.
 type Text = i18n.Text

@@ -4,8 +4,8 @@ import (
 	"encoding/json"
 	"io/fs"
 
-	"github.com/examhall/examhall/frontend/i18n"
 	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/i18n"
 
 	"regexp"
 	"strings"

@@ -25,9 +25,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/examhall/examhall/frontend/i18n"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/i18n"
 )
 
 //go:embed static templates

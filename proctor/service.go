@@ -16,8 +16,8 @@ import (
 	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
-	"github.com/examhall/examhall/frontend/i18n"
 	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/i18n"
 )
 
 // Bus topics of the proctor.
