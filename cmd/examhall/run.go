@@ -14,17 +14,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/crypto/acme/autocert"
 
-	"github.com/examhall/examhall/exam"
-	"github.com/examhall/examhall/exam/certify"
+	"github.com/examhall/examhall/cmd/examhall/internal/app"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
-	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
 
@@ -150,57 +149,14 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		return fmt.Errorf("listen on %s: %w (is another examhall running? choose another port with --addr)", cfg.Addr, err)
 	}
 	defer ln.Close()
-	var av *media.Service
-	cpu := &cpuMeter{}
-	node, err := store.NewNode(store.NodeConfig{ID: cfg.NodeID, URL: cfg.nodeURL(ln.Addr()), Leases: b.leases, Logger: log,
-		Load: func() (float64, int) { return cpu.cores(), av.Tracks() }})
+	a, node, err := startNode(ctx, cfg, b, log, ln.Addr())
 	if err != nil {
 		return err
 	}
-	engine := exam.New(exam.Config{DB: db, Bus: bus, Logger: log, Node: node})
-	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
-	engineDone := make(chan struct{})
-	go func() { engine.Run(engineCtx); close(engineDone) }()
-	// Stopping the engine commits every answer already received.
-	defer func() { stopEngine(); <-engineDone }()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	web, err := frontend.New(frontend.Config{
-		Node: node, Blobs: b.blobs,
-		DB: db, Bus: bus, Counters: b.counters, Logger: log, Metrics: reg,
-		SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
-		PublicHost:     publicHost(cfg.PublicURL),
-		DataDir:        cfg.DataDir,
-		PublicURL:      cfg.PublicURL,
-		FaceModels:     cfg.FaceModels,
-		MetricsToken:   cfg.MetricsToken,
-		TrustedProxies: cfg.TrustedProxies,
-	})
-	if err != nil {
-		return err
-	}
-	proc, err := proctor.New(proctor.Config{DB: db, Bus: bus, Logger: log, Terminator: engine, Admitter: engine, Metrics: reg})
-	if err != nil {
-		return err
-	}
-	procDone := make(chan struct{})
-	go func() {
-		defer close(procDone)
-		if err := proc.Run(engineCtx); err != nil {
-			log.Error("proctor stopped", "err", err)
-		}
-	}()
-	// The proctor finishes the signal in hand before the database closes.
-	defer func() { stopEngine(); <-procDone }()
-	if av, err = startMedia(ctx, cfg, b, log, reg); err != nil {
-		return err
-	}
-	defer av.Close()
-	cert := certify.New(certify.Config{DB: db, DataDir: cfg.DataDir, NewCandidate: frontend.NewCandidateAccount})
-	if err := web.MountAll(engineCtx, frontend.Services{Engine: engine, Proctor: proc, Media: av, Certify: cert}); err != nil {
-		return err
-	}
+	// Closing commits every answer already received before the database
+	// closes.
+	defer a.Close()
+	web := a.Web
 
 	srv, err := newHTTPServer(ctx, cfg, log, web)
 	if err != nil {
@@ -245,12 +201,46 @@ func serve(ctx context.Context, cfg *Config, log *slog.Logger, stdout io.Writer,
 		log.Warn("requests still running at the shutdown deadline were cut", "err", err)
 		srv.Close()
 	}
-	web.CloseSockets()
-	av.Close() // recordings get their seek index
-	stopEngine()
-	<-engineDone
+	a.Close()
 	log.Info("stopped")
 	return nil
+}
+
+// startNode starts this node's services on the backends, with its identity
+// in the cluster and its metrics.
+func startNode(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, addr net.Addr) (*app.App, *store.Node, error) {
+	// The node's load counts the media tracks once media has started (the
+	// node's first heartbeat comes before).
+	var av atomic.Pointer[media.Service]
+	cpu := &cpuMeter{}
+	load := func() (float64, int) {
+		if m := av.Load(); m != nil {
+			return cpu.cores(), m.Tracks()
+		}
+		return cpu.cores(), 0
+	}
+	node, err := store.NewNode(store.NodeConfig{ID: cfg.NodeID, URL: cfg.nodeURL(addr), Leases: b.leases, Logger: log, Load: load})
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := app.Start(ctx, app.Config{DB: b.db, Bus: b.bus, Counters: b.counters, Blobs: b.blobs, Node: node, Logger: log, Metrics: reg, DataDir: cfg.DataDir,
+		Media: media.Config{RollEvery: cfg.RecordingSegment, ICEServers: cfg.ICEServers, UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP,
+			LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, FaceEvery: cfg.FaceEvery},
+		Web: frontend.Config{
+			SecureCookies:  cfg.https() || strings.HasPrefix(cfg.PublicURL, "https://"),
+			PublicHost:     publicHost(cfg.PublicURL),
+			PublicURL:      cfg.PublicURL,
+			FaceModels:     cfg.FaceModels,
+			MetricsToken:   cfg.MetricsToken,
+			TrustedProxies: cfg.TrustedProxies,
+		}})
+	if err != nil {
+		return nil, nil, err
+	}
+	av.Store(a.Media)
+	return a, node, nil
 }
 
 // newHTTPServer is the server of the pages, APIs and sockets, with https
@@ -278,22 +268,6 @@ func newHTTPServer(ctx context.Context, cfg *Config, log *slog.Logger, h http.Ha
 	var err error
 	srv.TLSConfig, err = cfg.tlsConfig()
 	return srv, err
-}
-
-// startMedia starts the media service and repairs the recordings this node
-// left open when it last stopped.
-func startMedia(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, reg prometheus.Registerer) (*media.Service, error) {
-	av, err := media.New(media.Config{Blobs: b.blobs, NodeID: cfg.NodeID, RollEvery: cfg.RecordingSegment, DB: b.db, Bus: b.bus, Logger: log, DataDir: cfg.DataDir, ICEServers: cfg.ICEServers,
-		UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP, LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, FaceEvery: cfg.FaceEvery, Metrics: reg})
-	if err != nil {
-		return nil, err
-	}
-	if n, err := av.RepairAll(ctx); err != nil {
-		log.Warn("repairing recordings left open", "err", err)
-	} else if n > 0 {
-		log.Info("recordings left open by a crash were repaired", "count", n)
-	}
-	return av, nil
 }
 
 // tlsConfig is the https set-up, or nil for plain http: a certificate from

@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"encoding/json"

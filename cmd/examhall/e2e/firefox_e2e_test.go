@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"bufio"
@@ -77,7 +77,7 @@ func TestJourneyInFirefox(t *testing.T) {
 // scripts' packages are not installed.
 func firefoxHarness(t *testing.T) string {
 	t.Helper()
-	dir, _ := filepath.Abs("../frontend/browsertest/firefox")
+	dir, _ := filepath.Abs("../../../frontend/browsertest/firefox")
 	for _, need := range []struct{ path, how string }{
 		{"/usr/bin/firefox-esr", "apt-get install firefox-esr"},
 		{filepath.Join(dir, "node_modules/puppeteer-core"), "make test (it runs npm ci in frontend/browsertest/firefox)"},

@@ -1,11 +1,10 @@
-package exam_test
+package e2e
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examhall/examhall/cmd/examhall/internal/app"
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend"
@@ -209,27 +208,16 @@ func (e *examEnv) startServer() {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.engine = exam.New(exam.Config{DB: e.db, Bus: e.bus, Now: e.clock.now, SweepEvery: 20 * time.Millisecond, Logger: slog.New(slog.DiscardHandler), Node: node})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { e.engine.Run(ctx); close(done) }()
-	web, err = frontend.New(frontend.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Metrics: prometheus.NewRegistry(), Logger: slog.New(slog.DiscardHandler), DataDir: e.dataDir, FaceModels: e.faceModels, Node: node, Blobs: e.blobs})
+	a, err := app.Start(context.Background(), app.Config{DB: e.db, Bus: e.bus, Counters: store.NewMemCounters(), Blobs: e.blobs, Node: node, DataDir: e.dataDir,
+		Exam:    exam.Config{Now: e.clock.now, SweepEvery: 20 * time.Millisecond},
+		Proctor: proctor.Config{TickEvery: 50 * time.Millisecond},
+		Media:   media.Config{LoopbackOnly: true, FaceCheck: e.faceCheck, GoneAfter: e.goneAfter},
+		Certify: certify.Config{Now: e.clock.now},
+		Web:     frontend.Config{FaceModels: e.faceModels}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.proc, err = proctor.New(proctor.Config{DB: e.db, Bus: e.bus, Terminator: e.engine, Admitter: e.engine, Logger: slog.New(slog.DiscardHandler), TickEvery: 50 * time.Millisecond})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	go e.proc.Run(ctx)
-	e.media, err = media.New(media.Config{DB: e.db, Bus: e.bus, DataDir: e.dataDir, LoopbackOnly: true, Blobs: e.blobs, NodeID: e.node, Logger: slog.New(slog.DiscardHandler), FaceCheck: e.faceCheck, GoneAfter: e.goneAfter})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.cert = certify.New(certify.Config{DB: e.db, DataDir: e.dataDir, Now: e.clock.now, NewCandidate: frontend.NewCandidateAccount})
-	if err := web.MountAll(ctx, frontend.Services{Engine: e.engine, Proctor: e.proc, Media: e.media, Certify: e.cert}); err != nil {
-		e.t.Fatal(err)
-	}
+	e.engine, e.proc, e.media, e.cert, web = a.Engine, a.Proctor, a.Media, a.Certify, a.Web
 	e.web = web
 	e.srv.Start()
 	stopped := false
@@ -240,10 +228,7 @@ func (e *examEnv) startServer() {
 		stopped = true
 		e.srv.CloseClientConnections()
 		e.srv.Close()
-		web.CloseSockets()
-		e.media.Close()
-		cancel()
-		<-done
+		a.Close()
 	}
 	e.t.Cleanup(e.stop)
 }

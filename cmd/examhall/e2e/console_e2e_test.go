@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"context"
@@ -180,7 +180,7 @@ func receivedBytes(t *testing.T, ctx context.Context) float64 {
 // tiles on the small layer, with one candidate opened at full quality, and
 // with every camera sent in one full layer (as before simulcast). It only
 // reports; BENCHMARKS.md has the figures. Run with
-// EXAMHALL_BENCH_CONSOLE=1 go test -count=1 -run TestConsoleCost -v ./exam/
+// EXAMHALL_BENCH_CONSOLE=1 go test -count=1 -run TestConsoleCost -v ./cmd/examhall/e2e/
 func TestConsoleCost(t *testing.T) {
 	if os.Getenv("EXAMHALL_BENCH_CONSOLE") == "" {
 		t.Skip("a measurement: set EXAMHALL_BENCH_CONSOLE=1")
@@ -240,7 +240,7 @@ func TestConsoleCost(t *testing.T) {
 // camera in each simulcast layer: the bitrate, size and frame rate the
 // pion fixtures (camera-h.ivf, camera-l.ivf) stand in for. It only
 // reports. Run with
-// EXAMHALL_BENCH_CONSOLE=1 go test -count=1 -run TestCameraLayers -v ./exam/
+// EXAMHALL_BENCH_CONSOLE=1 go test -count=1 -run TestCameraLayers -v ./cmd/examhall/e2e/
 func TestCameraLayers(t *testing.T) {
 	if os.Getenv("EXAMHALL_BENCH_CONSOLE") == "" {
 		t.Skip("a measurement: set EXAMHALL_BENCH_CONSOLE=1")

@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"bufio"
@@ -33,7 +33,7 @@ func TestFaceAnalysisInFirefox(t *testing.T) {
 		t.Skip("browser test")
 	}
 	dir := firefoxHarness(t)
-	models := "../frontend/node_modules"
+	models := "../../../frontend/node_modules"
 	if _, err := os.Stat(filepath.Join(models, "@vladmandic/human/dist/human.esm.js")); err != nil {
 		t.Skip("face models are not installed: run make models (npm ci in frontend/)")
 	}

@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func TestFaceSignalsWithStills(t *testing.T) {
 
 	// The page's analysis runs; the server sees no face, the page does.
 	still := "1764230000000-pc-face_absent.jpg"
-	jpg, err := os.ReadFile("../media/vision/testdata/face-none.jpg")
+	jpg, err := os.ReadFile("../../../media/vision/testdata/face-none.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}

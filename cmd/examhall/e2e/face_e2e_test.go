@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"encoding/json"
@@ -21,7 +21,7 @@ import (
 
 // faceFixture is the MJPEG camera: 2 s segments, each marked by the colour
 // of its top-left corner (media/vision/testdata/make.sh).
-const faceFixture = "../media/vision/testdata/face.mjpeg"
+const faceFixture = "../../../media/vision/testdata/face.mjpeg"
 
 var segmentColours = map[string][3]int{
 	"clean": {0, 255, 0}, "none": {255, 0, 0}, "two": {0, 0, 255}, "covered": {255, 0, 255}, "turned": {255, 255, 0}, "dim": {0, 255, 255},
@@ -76,7 +76,7 @@ func TestFaceAnalysisInChromium(t *testing.T) {
 	if testing.Short() {
 		t.Skip("browser test")
 	}
-	models := "../frontend/node_modules"
+	models := "../../../frontend/node_modules"
 	if _, err := os.Stat(filepath.Join(models, "@vladmandic/human/dist/human.esm.js")); err != nil {
 		t.Skip("face models are not installed: run make (npm ci in frontend/)")
 	}

@@ -1,4 +1,4 @@
-package exam_test
+package e2e
 
 import (
 	"fmt"
@@ -35,7 +35,7 @@ func TestPageQuotas(t *testing.T) {
 	cand.send(map[string]any{"type": "time", "id": "t"})
 	cand.await("time", is("time", "id", "t"))
 
-	jpg, err := os.ReadFile("../media/vision/testdata/face-none.jpg")
+	jpg, err := os.ReadFile("../../../media/vision/testdata/face-none.jpg")
 	if err != nil {
 		t.Fatal(err)
 	}
