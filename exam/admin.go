@@ -30,7 +30,7 @@ var ErrInvalidImport = store.NewError("exam", store.Invalid, "invalid_import", "
 func (e *ErrImport) LineErrors() any { return e.Lines }
 
 // ImportQuestions adds questions to a programme's bank, all or none.
-func ImportQuestions(ctx context.Context, db *store.DB, programmeID int64, qs []Question) (int, error) {
+func (e *Engine) ImportQuestions(ctx context.Context, programmeID int64, qs []Question) (int, error) {
 	if len(qs) == 0 {
 		return 0, &ErrImport{[]LineError{{0, "file", "no questions"}}}
 	}
@@ -39,7 +39,7 @@ func ImportQuestions(ctx context.Context, db *store.DB, programmeID int64, qs []
 	for i, q := range qs {
 		rows[i] = toRow(programmeID, q, now)
 	}
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Take(&store.Programme{}, programmeID).Error; err != nil {
 			return err
 		}
@@ -67,9 +67,9 @@ func FromRow(r store.Question) Question {
 }
 
 // Bank lists a programme's questions with their ids.
-func Bank(ctx context.Context, db *store.DB, programmeID int64) ([]store.Question, error) {
+func (e *Engine) Bank(ctx context.Context, programmeID int64) ([]store.Question, error) {
 	var rows []store.Question
-	err := db.WithContext(ctx).Where("programme_id = ?", programmeID).Order("id").Find(&rows).Error
+	err := e.db.WithContext(ctx).Where("programme_id = ?", programmeID).Order("id").Find(&rows).Error
 	return rows, err
 }
 
@@ -172,9 +172,9 @@ type ResultRow struct {
 }
 
 // SessionResults lists every attempt of a session, by ticket.
-func SessionResults(ctx context.Context, db *store.DB, sessionID int64) ([]ResultRow, error) {
+func (e *Engine) SessionResults(ctx context.Context, sessionID int64) ([]ResultRow, error) {
 	var rows []ResultRow
-	err := db.WithContext(ctx).Table("attempts").
+	err := e.db.WithContext(ctx).Table("attempts").
 		Select(`attempts.id AS attempt_id, attempts.candidate_id, users.photo, seats.ticket, users.display_name AS name, rooms.name AS room, attempts.status,
 			attempts.started_at, attempts.ended_at, attempts.score, attempts.passed, attempts.credited_seconds AS credited`).
 		Joins("JOIN seats ON seats.id = attempts.seat_id").
@@ -198,9 +198,9 @@ type QuestionStat struct {
 }
 
 // SessionStats computes per-question statistics over a session's ended attempts.
-func SessionStats(ctx context.Context, db *store.DB, sessionID int64) ([]QuestionStat, error) {
+func (e *Engine) SessionStats(ctx context.Context, sessionID int64) ([]QuestionStat, error) {
 	var attempts []store.Attempt
-	if err := db.WithContext(ctx).Where("session_id = ? AND status IN ?", sessionID,
+	if err := e.db.WithContext(ctx).Where("session_id = ? AND status IN ?", sessionID,
 		[]string{StatusSubmitted, StatusAutoSubmitted, StatusTerminated}).Find(&attempts).Error; err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func SessionStats(ctx context.Context, db *store.DB, sessionID int64) ([]Questio
 		return []QuestionStat{}, nil
 	}
 	var answers []store.Answer
-	if err := db.WithContext(ctx).Where("attempt_id IN ? AND value <> '[]'", ids).Find(&answers).Error; err != nil {
+	if err := e.db.WithContext(ctx).Where("attempt_id IN ? AND value <> '[]'", ids).Find(&answers).Error; err != nil {
 		return nil, err
 	}
 	sum := map[int64]float64{}
@@ -245,7 +245,9 @@ func SessionStats(ctx context.Context, db *store.DB, sessionID int64) ([]Questio
 		}
 	}
 	var qs []store.Question
-	db.WithContext(ctx).Where("id IN ?", order).Find(&qs)
+	if err := e.db.WithContext(ctx).Where("id IN ?", order).Find(&qs).Error; err != nil {
+		return nil, fmt.Errorf("questions of session %d: %w", sessionID, err)
+	}
 	for _, q := range qs {
 		stats[q.ID].Kind, stats[q.ID].Stem = q.Kind, q.Stem
 	}
@@ -270,11 +272,11 @@ var ErrPoolInUse = store.NewError("exam", store.Conflict, "pool_in_use", "a ques
 // SetQuestionPool moves a question to the formal or the practice pool,
 // audited. A practice question that any mock paper has shown can never
 // become formal, and a formal question on a paper not yet ended stays.
-func SetQuestionPool(ctx context.Context, db *store.DB, questionID int64, pool string, actorID int64) error {
+func (e *Engine) SetQuestionPool(ctx context.Context, questionID int64, pool string, actorID int64) error {
 	if pool != PoolFormal && pool != PoolPractice {
 		return ErrBadPool
 	}
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var q store.Question
 		if err := tx.Take(&q, questionID).Error; err != nil {
 			return err
@@ -319,9 +321,9 @@ type ProgrammeView struct {
 }
 
 // Programmes lists the programmes.
-func Programmes(ctx context.Context, db *store.DB) ([]ProgrammeView, error) {
+func (e *Engine) Programmes(ctx context.Context) ([]ProgrammeView, error) {
 	var out []ProgrammeView
-	err := db.WithContext(ctx).Table("programmes").
+	err := e.db.WithContext(ctx).Table("programmes").
 		Select("programmes.id, programmes.code, programmes.name_zh, programmes.name_en, (SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id) AS questions, " +
 			"(SELECT COUNT(*) FROM questions WHERE questions.programme_id = programmes.id AND questions.pool = 'practice') AS practice").
 		Order("programmes.id").Scan(&out).Error
@@ -343,9 +345,9 @@ type ExamView struct {
 }
 
 // Exams lists the exams with their blueprints and policies.
-func Exams(ctx context.Context, db *store.DB) ([]ExamView, error) {
+func (e *Engine) Exams(ctx context.Context) ([]ExamView, error) {
 	var rows []store.Exam
-	if err := db.WithContext(ctx).Order("id").Find(&rows).Error; err != nil {
+	if err := e.db.WithContext(ctx).Order("id").Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	out := make([]ExamView, 0, len(rows))
@@ -424,13 +426,13 @@ func storagePerSeat(ex store.Exam) int64 {
 }
 
 // Sessions lists the sessions, newest first.
-func Sessions(ctx context.Context, db *store.DB) ([]SessionView, error) {
+func (e *Engine) Sessions(ctx context.Context) ([]SessionView, error) {
 	var rows []store.ExamSession
-	if err := db.WithContext(ctx).Order("starts_at DESC").Limit(200).Find(&rows).Error; err != nil {
+	if err := e.db.WithContext(ctx).Order("starts_at DESC").Limit(200).Find(&rows).Error; err != nil {
 		return nil, err
 	}
 	var exams []store.Exam
-	if err := db.WithContext(ctx).Find(&exams).Error; err != nil {
+	if err := e.db.WithContext(ctx).Find(&exams).Error; err != nil {
 		return nil, err
 	}
 	perSeat := map[int64]int64{}
@@ -441,14 +443,18 @@ func Sessions(ctx context.Context, db *store.DB) ([]SessionView, error) {
 	for _, r := range rows {
 		v := SessionView{ID: r.ID, ExamID: r.ExamID, Code: r.Code, Title: r.Title, StartsAt: r.StartsAt, AdmissionEndsAt: r.AdmissionEndsAt, EndsAt: r.EndsAt, AdmissionMode: r.AdmissionMode, Attempts: map[string]int{}}
 		var seats int64
-		db.WithContext(ctx).Model(&store.Seat{}).Where("session_id = ?", r.ID).Count(&seats)
+		if err := e.db.WithContext(ctx).Model(&store.Seat{}).Where("session_id = ?", r.ID).Count(&seats).Error; err != nil {
+			return nil, fmt.Errorf("seats of session %d: %w", r.ID, err)
+		}
 		v.Seats = int(seats)
 		v.StorageEstimateBytes = seats * perSeat[r.ExamID]
 		var counts []struct {
 			Status string
 			N      int
 		}
-		db.WithContext(ctx).Model(&store.Attempt{}).Select("status, COUNT(*) AS n").Where("session_id = ?", r.ID).Group("status").Scan(&counts)
+		if err := e.db.WithContext(ctx).Model(&store.Attempt{}).Select("status, COUNT(*) AS n").Where("session_id = ?", r.ID).Group("status").Scan(&counts).Error; err != nil {
+			return nil, fmt.Errorf("attempts of session %d: %w", r.ID, err)
+		}
 		for _, c := range counts {
 			v.Attempts[c.Status] = c.N
 		}
@@ -482,11 +488,11 @@ func checkMode(mode string) error {
 
 // SetAdmissionMode changes how a session's candidates are admitted (open,
 // auto or manual), audited. Candidates already admitted stay admitted.
-func SetAdmissionMode(ctx context.Context, db *store.DB, sessionID int64, mode string, actorID int64) error {
+func (e *Engine) SetAdmissionMode(ctx context.Context, sessionID int64, mode string, actorID int64) error {
 	if err := checkMode(mode); err != nil {
 		return err
 	}
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var s store.ExamSession
 		if err := tx.Take(&s, sessionID).Error; err != nil {
 			return err
@@ -501,7 +507,7 @@ func SetAdmissionMode(ctx context.Context, db *store.DB, sessionID int64, mode s
 
 // CreateSession creates a session; seats are added by the programme's
 // registration, then ScheduleSession draws their papers.
-func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int64) (int64, error) {
+func (e *Engine) CreateSession(ctx context.Context, s SessionSpec, actorID int64) (int64, error) {
 	if s.ExamID == 0 || s.Code == "" || s.Title == "" || s.StartsAt.IsZero() || s.AdmissionEndsAt.Before(s.StartsAt) || s.EndsAt.Before(s.AdmissionEndsAt) {
 		return 0, ErrBadSession
 	}
@@ -514,7 +520,7 @@ func CreateSession(ctx context.Context, db *store.DB, s SessionSpec, actorID int
 	}
 	row := &store.ExamSession{ExamID: s.ExamID, Code: s.Code, Title: s.Title, StartsAt: s.StartsAt.UTC(), AdmissionEndsAt: s.AdmissionEndsAt.UTC(),
 		EndsAt: s.EndsAt.UTC(), AdmissionMode: mode, CreatedAt: time.Now().UTC()}
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Take(&store.Exam{}, s.ExamID).Error; err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/examhall/examhall/store"
@@ -200,10 +201,52 @@ func JudgeDeviceCheck(ua string, results map[string]string) DeviceCheck {
 	return d
 }
 
-// RecordStep stores a finished step of an attempt, replacing an earlier one.
+// CheckDevices judges a device check of the attempt's candidate, audits it
+// whether it passed or not, and records the step when it passed.
+func (e *Engine) CheckDevices(ctx context.Context, attemptID int64, ua string, results map[string]string) (DeviceCheck, error) {
+	d := JudgeDeviceCheck(ua, results)
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := e.auditStep(tx, attemptID, "device_check", d); err != nil || !d.Passed {
+			return err
+		}
+		return e.recordStep(tx, attemptID, StepDevice, d)
+	})
+	return d, err
+}
+
+// stepAudits names the audit event of each step the candidate takes; an
+// admission or refusal is audited by the proctor, as the invigilator's act.
+var stepAudits = map[Step]string{StepRules: "rules_accepted", StepIdentity: "identity_still", StepPhone: "phone_live",
+	StepSetup: "setup_confirmed", StepDevice: "device_check"}
+
+// RecordStep stores a finished step of an attempt, replacing an earlier
+// one, and audits it as the candidate's act.
 func (e *Engine) RecordStep(ctx context.Context, attemptID int64, step Step, detail any) error {
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := e.recordStep(tx, attemptID, step, detail); err != nil {
+			return err
+		}
+		if action, ok := stepAudits[step]; ok {
+			return e.auditStep(tx, attemptID, action, detail)
+		}
+		return nil
+	})
+}
+
+func (e *Engine) recordStep(tx *gorm.DB, attemptID int64, step Step, detail any) error {
 	row := &store.ReadinessStep{AttemptID: attemptID, Step: string(step), DoneAt: e.now(), Detail: string(mustJSON(detail))}
-	return e.db.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(row).Error
+	return tx.Clauses(clause.OnConflict{UpdateAll: true}).Create(row).Error
+}
+
+// auditStep records a step of the journey as the act of the attempt's
+// candidate.
+func (e *Engine) auditStep(tx *gorm.DB, attemptID int64, action string, detail any) error {
+	var a store.Attempt
+	if err := tx.Select("candidate_id").Take(&a, attemptID).Error; err != nil {
+		return err
+	}
+	return tx.Create(&store.AuditEvent{At: e.now(), ActorID: &a.CandidateID, Action: action, ObjectType: "attempt",
+		ObjectID: itoa(attemptID), Detail: string(mustJSON(detail))}).Error
 }
 
 // StepsDone lists an attempt's finished steps.

@@ -27,13 +27,13 @@ func (r *Report) OK() bool { return len(r.Problems) == 0 }
 // Verify checks an attempt's hash chain, replays its log to answers and a
 // state, and compares them with what the tables hold, then grades the
 // replayed answers and compares the score.
-func Verify(ctx context.Context, db *store.DB, attemptID int64) (*Report, error) {
+func (e *Engine) Verify(ctx context.Context, attemptID int64) (*Report, error) {
 	var a store.Attempt
-	if err := db.WithContext(ctx).Take(&a, attemptID).Error; err != nil {
+	if err := e.db.WithContext(ctx).Take(&a, attemptID).Error; err != nil {
 		return nil, fmt.Errorf("attempt %d: %w", attemptID, err)
 	}
 	var events []store.AttemptEvent
-	if err := db.WithContext(ctx).Where("attempt_id = ?", attemptID).Order("n").Find(&events).Error; err != nil {
+	if err := e.db.WithContext(ctx).Where("attempt_id = ?", attemptID).Order("n").Find(&events).Error; err != nil {
 		return nil, err
 	}
 	r := &Report{AttemptID: attemptID, Events: len(events), Status: a.Status, Score: a.Score}
@@ -49,7 +49,7 @@ func Verify(ctx context.Context, db *store.DB, attemptID int64) (*Report, error)
 		r.Problems = append(r.Problems, fmt.Sprintf("deadline: log says %s, table says %s", rep.Deadline, *a.Deadline))
 	}
 	var answers []store.Answer
-	if err := db.WithContext(ctx).Where("attempt_id = ?", attemptID).Find(&answers).Error; err != nil {
+	if err := e.db.WithContext(ctx).Where("attempt_id = ?", attemptID).Find(&answers).Error; err != nil {
 		return nil, err
 	}
 	r.Answers = len(answers)
@@ -80,7 +80,7 @@ func Verify(ctx context.Context, db *store.DB, attemptID int64) (*Report, error)
 		ids[i] = it.QuestionID
 	}
 	var qs []store.Question
-	if err := db.WithContext(ctx).Where("id IN ?", ids).Find(&qs).Error; err != nil {
+	if err := e.db.WithContext(ctx).Where("id IN ?", ids).Find(&qs).Error; err != nil {
 		return nil, err
 	}
 	byID := map[int64]store.Question{}

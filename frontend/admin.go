@@ -35,7 +35,7 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 	handle("PUT /api/admin/questions/{id}/pool", withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Pool string `json:"pool"`
 	}) (any, error) {
-		return nil, exam.SetQuestionPool(r.Context(), s.db, id, req.Pool, a.User.ID)
+		return nil, x.engine.SetQuestionPool(r.Context(), id, req.Pool, a.User.ID)
 	}))
 	handle("GET /api/admin/exams", x.listExams)
 	handle("PUT /api/admin/exams/{id}", x.updateExam)
@@ -44,7 +44,7 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 	handle("PUT /api/admin/sessions/{id}/admission", withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Mode string `json:"mode"`
 	}) (any, error) {
-		return nil, exam.SetAdmissionMode(r.Context(), s.db, id, req.Mode, a.User.ID)
+		return nil, x.engine.SetAdmissionMode(r.Context(), id, req.Mode, a.User.ID)
 	}))
 	handle("POST /api/admin/sessions/{id}/schedule", x.scheduleSession)
 	handle("GET /api/admin/sessions/{id}/results", x.sessionResults)
@@ -53,7 +53,7 @@ func (s *Server) mountExamAdmin(engine *exam.Engine) {
 
 // listProgrammes lists the programmes with the size of their banks (GET /api/admin/programmes).
 func (s *examAdmin) listProgrammes(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	list, err := exam.Programmes(r.Context(), s.db)
+	list, err := s.engine.Programmes(r.Context())
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (s *examAdmin) exportBank(w http.ResponseWriter, r *http.Request, a *Auth) 
 	if err != nil {
 		return err
 	}
-	rows, err := exam.Bank(r.Context(), s.db, id)
+	rows, err := s.engine.Bank(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func (s *examAdmin) importBank(w http.ResponseWriter, r *http.Request, a *Auth) 
 	if len(lines) > 0 {
 		return &exam.ErrImport{Lines: lines}
 	}
-	n, err := exam.ImportQuestions(r.Context(), s.db, id, qs)
+	n, err := s.engine.ImportQuestions(r.Context(), id, qs)
 	if err != nil {
 		return err
 	}
@@ -147,7 +147,7 @@ func (s *examAdmin) correctKey(w http.ResponseWriter, r *http.Request, a *Auth) 
 
 // listExams lists the exams with their blueprints and policies (GET /api/admin/exams).
 func (s *examAdmin) listExams(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	list, err := exam.Exams(r.Context(), s.db)
+	list, err := s.engine.Exams(r.Context())
 	if err != nil {
 		return err
 	}
@@ -175,7 +175,7 @@ func (s *examAdmin) updateExam(w http.ResponseWriter, r *http.Request, a *Auth) 
 
 // listSessions lists the sessions with their seats, attempts and storage estimate (GET /api/admin/sessions).
 func (s *examAdmin) listSessions(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	list, err := exam.Sessions(r.Context(), s.db)
+	list, err := s.engine.Sessions(r.Context())
 	if err != nil {
 		return err
 	}
@@ -188,7 +188,7 @@ func (s *examAdmin) createSession(w http.ResponseWriter, r *http.Request, a *Aut
 	if err := decodeJSON(r, &spec); err != nil {
 		return err
 	}
-	id, err := exam.CreateSession(r.Context(), s.db, spec, a.User.ID)
+	id, err := s.engine.CreateSession(r.Context(), spec, a.User.ID)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (s *examAdmin) sessionResults(w http.ResponseWriter, r *http.Request, a *Au
 	if err != nil {
 		return err
 	}
-	rows, err := exam.SessionResults(r.Context(), s.db, id)
+	rows, err := s.engine.SessionResults(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,7 @@ func (s *examAdmin) sessionStats(w http.ResponseWriter, r *http.Request, a *Auth
 	if err != nil {
 		return err
 	}
-	stats, err := exam.SessionStats(r.Context(), s.db, id)
+	stats, err := s.engine.SessionStats(r.Context(), id)
 	if err != nil {
 		return err
 	}

@@ -327,13 +327,11 @@ func hashToken(t string) string {
 // the balancer's; trusting X-Forwarded-For needs a configured proxy list,
 // which the cluster deployment adds.
 func clientIP(r *http.Request) string {
-	if ip, ok := r.Context().Value(clientIPKey{}).(string); ok {
+	if ip := store.ClientIP(r.Context()); ip != "" {
 		return ip
 	}
 	return remoteHost(r)
 }
-
-type clientIPKey struct{}
 
 func remoteHost(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
@@ -350,7 +348,7 @@ func remoteHost(r *http.Request) string {
 func (s *Server) withClientIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip := forwardedFor(remoteHost(r), r.Header.Values("X-Forwarded-For"), s.trusted)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, ip)))
+		next.ServeHTTP(w, r.WithContext(store.WithClientIP(r.Context(), ip)))
 	})
 }
 

@@ -88,19 +88,9 @@ type registerReq struct {
 // registration and path, the admin's programme page, the panel page, the
 // printable certificate and the public verification page.
 func (s *Server) mountCertify(svc *certify.Service) error {
-	funcs := template.FuncMap{"t": func(key string, pairs ...string) Text { return T(key, pairs...) }}
-	load := func(name string) (*template.Template, error) {
-		return template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name)
-	}
-	var p certPages
-	for _, x := range []struct {
-		t    **template.Template
-		name string
-	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}, {&p.signup, "signup.html"}} {
-		var err error
-		if *x.t, err = load(x.name); err != nil {
-			return err
-		}
+	p, err := loadCertPages()
+	if err != nil {
+		return err
 	}
 	api := &certAPI{Server: s, svc: svc, cert: p}
 	candidate, admin, panel := []store.Role{store.RoleCandidate}, []store.Role{store.RoleAdmin}, []store.Role{store.RolePanel}
@@ -118,67 +108,98 @@ func (s *Server) mountCertify(svc *certify.Service) error {
 	s.mux.HandleFunc("GET /verify", func(w http.ResponseWriter, r *http.Request) {
 		s.renderCert(w, r, p.verify, &certPage{pageData: &pageData{Title: T("cert.verify.title")}})
 	})
-	s.mux.HandleFunc("GET /api/verify", func(w http.ResponseWriter, r *http.Request) {
-		key := "verify:" + clientIP(r)
-		n, left, err := s.counters.Hit(r.Context(), key, verifyWindow)
-		if err == nil && n > maxVerify {
-			err = &RateLimitedError{RetryAfter: left}
-		}
-		var v *certify.Verification
-		if err == nil {
-			q := r.URL.Query()
-			v, err = svc.Verify(r.Context(), q.Get("number"), q.Get("name"), q.Get("id_number"), q.Get("code"))
-		}
-		if err != nil {
-			s.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"certificate": v})
-	})
+	s.mux.HandleFunc("GET /api/verify", api.verifyCertificate)
 
 	// The candidate's own path.
 	s.mux.Handle("GET /api/cert/levels", s.api(nil, api.levels))
 	s.mux.Handle("GET /api/cert/path", s.api(candidate, api.path))
 	s.mux.Handle("POST /api/cert/registrations", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, api.register))
-	s.mux.Handle("POST /api/cert/registrations/{id}/retakes", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, withID(func(r *http.Request, a *Auth, id int64, req struct {
-		Component string `json:"component"`
-	}) (any, error) {
-		var own int64
-		if a.User.Role == store.RoleCandidate {
-			own = a.User.ID
-		}
-		st, err := svc.RequestRetake(r.Context(), a.User.ID, id, req.Component, own)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"sitting_id": st.ID, "n": st.N}, nil
-	})))
+	s.mux.Handle("POST /api/cert/registrations/{id}/retakes", s.api([]store.Role{store.RoleCandidate, store.RoleAdmin}, withID(api.requestRetake)))
 	s.mux.Handle("POST /api/cert/sittings/{id}/document", s.uploadGuard(candidate, api.uploadDocument))
 	s.mux.Handle("GET /api/cert/sittings/{id}/document", s.api([]store.Role{store.RoleCandidate, store.RolePanel, store.RoleAdmin}, api.document))
 
 	// Panel members.
 	s.mux.Handle("GET /api/panel", s.api(panel, api.panelSittings))
-	s.mux.Handle("POST /api/panel/{id}/score", s.api(panel, withID(func(r *http.Request, a *Auth, id int64, req struct {
-		Score   *float64 `json:"score"`
-		Comment string   `json:"comment"`
-	}) (any, error) {
-		if req.Score == nil {
-			return nil, certify.ErrScore
-		}
-		if err := svc.Score(r.Context(), a.User.ID, id, *req.Score, req.Comment); err != nil {
-			return nil, err
-		}
-		return svc.PanelItem(r.Context(), a.User.ID, id)
-	})))
+	s.mux.Handle("POST /api/panel/{id}/score", s.api(panel, withID(api.score)))
 	s.mux.Handle("POST /api/panel/{id}/conflict", s.api(panel, withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Reason string `json:"reason"`
 	}) (any, error) {
 		return nil, svc.DeclareConflict(r.Context(), a.User.ID, id, req.Reason)
 	})))
 
-	s.mountCertAdmin(svc)
+	s.mountCertAdmin(api)
 	s.mountSignup(svc, p.signup)
 	return nil
+}
+
+// loadCertPages parses the certificate programme's page templates.
+func loadCertPages() (certPages, error) {
+	funcs := template.FuncMap{"t": func(key string, pairs ...string) Text { return T(key, pairs...) }}
+	load := func(name string) (*template.Template, error) {
+		return template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+name)
+	}
+	var p certPages
+	for _, x := range []struct {
+		t    **template.Template
+		name string
+	}{{&p.path, "certpath.html"}, {&p.admin, "certadmin.html"}, {&p.panel, "panel.html"}, {&p.certificate, "certificate.html"}, {&p.verify, "verify.html"}, {&p.signup, "signup.html"}} {
+		var err error
+		if *x.t, err = load(x.name); err != nil {
+			return certPages{}, err
+		}
+	}
+	return p, nil
+}
+
+// verifyCertificate is the public check of a certificate, rate-limited per
+// address (GET /api/verify).
+func (s *certAPI) verifyCertificate(w http.ResponseWriter, r *http.Request) {
+	key := "verify:" + clientIP(r)
+	n, left, err := s.counters.Hit(r.Context(), key, verifyWindow)
+	if err == nil && n > maxVerify {
+		err = &RateLimitedError{RetryAfter: left}
+	}
+	var v *certify.Verification
+	if err == nil {
+		q := r.URL.Query()
+		v, err = s.svc.Verify(r.Context(), q.Get("number"), q.Get("name"), q.Get("id_number"), q.Get("code"))
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"certificate": v})
+}
+
+// requestRetake opens the retake of a failed component, for the candidate
+// or by an admin (POST /api/cert/registrations/{id}/retakes).
+func (s *certAPI) requestRetake(r *http.Request, a *Auth, id int64, req struct {
+	Component string `json:"component"`
+}) (any, error) {
+	var own int64
+	if a.User.Role == store.RoleCandidate {
+		own = a.User.ID
+	}
+	st, err := s.svc.RequestRetake(r.Context(), a.User.ID, id, req.Component, own)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"sitting_id": st.ID, "n": st.N}, nil
+}
+
+// score records a panel member's score of a sitting and returns the
+// sitting as the member now sees it (POST /api/panel/{id}/score).
+func (s *certAPI) score(r *http.Request, a *Auth, id int64, req struct {
+	Score   *float64 `json:"score"`
+	Comment string   `json:"comment"`
+}) (any, error) {
+	if req.Score == nil {
+		return nil, certify.ErrScore
+	}
+	if err := s.svc.Score(r.Context(), a.User.ID, id, *req.Score, req.Comment); err != nil {
+		return nil, err
+	}
+	return s.svc.PanelItem(r.Context(), a.User.ID, id)
 }
 
 // certificatePage shows a certificate to its holder or an admin (GET /cert/{number}).
@@ -303,7 +324,11 @@ func (s *certAPI) panelSittings(w http.ResponseWriter, r *http.Request, a *Auth)
 	return WriteJSON(w, http.StatusOK, map[string]any{"sittings": list})
 }
 
-func (s *Server) mountCertAdmin(svc *certify.Service) {
+// mountCertAdmin puts the admin's API of the certificate programme on the
+// web: the queues, the panels, retakes and revocations, the rules screen and
+// the cohort import.
+func (s *Server) mountCertAdmin(api *certAPI) {
+	svc := api.svc
 	admin := []store.Role{store.RoleAdmin}
 	handle := func(pattern string, h APIHandler) { s.mux.Handle(pattern, s.api(admin, h)) }
 	list := func(name string, f func(ctx context.Context) (any, error)) APIHandler {
@@ -330,15 +355,7 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 	}) (any, error) {
 		return nil, svc.MarkPaid(r.Context(), a.User.ID, id, "manual", req.Reference)
 	}))
-	handle("POST /api/admin/cert/registrations/{id}/seat", withID(func(r *http.Request, a *Auth, id int64, req struct {
-		SessionID int64 `json:"session_id"`
-	}) (any, error) {
-		seat, err := svc.Seat(r.Context(), a.User.ID, id, req.SessionID)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"ticket": seat.Ticket, "seat_id": seat.ID}, nil
-	}))
+	handle("POST /api/admin/cert/registrations/{id}/seat", withID(api.seatRegistration))
 	handle("POST /api/admin/cert/sittings/{id}/panel", withID(func(r *http.Request, a *Auth, id int64, req struct {
 		Members []int64 `json:"members"`
 	}) (any, error) {
@@ -349,59 +366,83 @@ func (s *Server) mountCertAdmin(svc *certify.Service) {
 	}) (any, error) {
 		return nil, svc.ScheduleDefence(r.Context(), a.User.ID, id, req.At)
 	}))
-	handle("POST /api/admin/cert/retakes/{id}/place", withID(func(r *http.Request, a *Auth, id int64, req struct {
-		Dedicated bool             `json:"dedicated"`
-		Session   exam.SessionSpec `json:"session"`
-	}) (any, error) {
-		sid, n, err := svc.PlaceRetakes(r.Context(), a.User.ID, id, req.Dedicated, req.Session)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"session_id": sid, "placed": n}, nil
-	}))
-	handle("POST /api/admin/cert/certificates/revoke", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		var req struct{ Number, Reason string }
-		if err := decodeJSON(r, &req); err != nil {
-			return err
-		}
-		if err := svc.Revoke(r.Context(), a.User.ID, req.Number, req.Reason); err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
-	})
+	handle("POST /api/admin/cert/retakes/{id}/place", withID(api.placeRetakes))
+	handle("POST /api/admin/cert/certificates/revoke", api.revoke)
 	// The rules screen: a programme's rules and its levels' settings.
-	handle("GET /api/admin/programmes/{id}/rules", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		rules, err := svc.Rules(r.Context(), id)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusOK, rules)
-	})
+	handle("GET /api/admin/programmes/{id}/rules", api.programmeRules)
 	handle("PUT /api/admin/programmes/{id}/rules", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
 		return svc.SetRules(r.Context(), a.User.ID, id, change)
 	}))
 	handle("PUT /api/admin/levels/{id}", withID(func(r *http.Request, a *Auth, id int64, change json.RawMessage) (any, error) {
 		return svc.SetLevel(r.Context(), a.User.ID, id, change)
 	}))
-	handle("POST /api/admin/cert/programmes/{id}/import", func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		id, err := pathID(r)
-		if err != nil {
-			return err
-		}
-		rows, err := parseCohortCSV(r.Body)
-		if err != nil {
-			return err
-		}
-		out, err := svc.Import(r.Context(), a.User.ID, id, rows)
-		if err != nil {
-			return err
-		}
-		return WriteJSON(w, http.StatusCreated, map[string]any{"imported": out})
-	})
+	handle("POST /api/admin/cert/programmes/{id}/import", api.importCohort)
+}
+
+// seatRegistration seats a registration's theory sitting in an exam session (POST /api/admin/cert/registrations/{id}/seat).
+func (s *certAPI) seatRegistration(r *http.Request, a *Auth, id int64, req struct {
+	SessionID int64 `json:"session_id"`
+}) (any, error) {
+	seat, err := s.svc.Seat(r.Context(), a.User.ID, id, req.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"ticket": seat.Ticket, "seat_id": seat.ID}, nil
+}
+
+// placeRetakes seats a level's waiting theory retakes, in a new dedicated
+// session or the next scheduled one (POST /api/admin/cert/retakes/{id}/place).
+func (s *certAPI) placeRetakes(r *http.Request, a *Auth, id int64, req struct {
+	Dedicated bool             `json:"dedicated"`
+	Session   exam.SessionSpec `json:"session"`
+}) (any, error) {
+	sid, n, err := s.svc.PlaceRetakes(r.Context(), a.User.ID, id, req.Dedicated, req.Session)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"session_id": sid, "placed": n}, nil
+}
+
+// revoke revokes a certificate by its number, with a reason (POST /api/admin/cert/certificates/revoke).
+func (s *certAPI) revoke(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	var req struct{ Number, Reason string }
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	if err := s.svc.Revoke(r.Context(), a.User.ID, req.Number, req.Reason); err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+}
+
+// programmeRules shows a programme's rules and its levels' settings (GET /api/admin/programmes/{id}/rules).
+func (s *certAPI) programmeRules(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rules, err := s.svc.Rules(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, rules)
+}
+
+// importCohort registers a training organisation's cohort from a CSV body (POST /api/admin/cert/programmes/{id}/import).
+func (s *certAPI) importCohort(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	id, err := pathID(r)
+	if err != nil {
+		return err
+	}
+	rows, err := parseCohortCSV(r.Body)
+	if err != nil {
+		return err
+	}
+	out, err := s.svc.Import(r.Context(), a.User.ID, id, rows)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusCreated, map[string]any{"imported": out})
 }
 
 // parseCohortCSV reads a cohort: a header line, then level, name,

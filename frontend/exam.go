@@ -70,12 +70,9 @@ func (web *Server) mountExamAPI(engine *exam.Engine) {
 		if err := decodeJSON(r, &req); err != nil {
 			return err
 		}
-		d := exam.JudgeDeviceCheck(r.UserAgent(), req.Results)
-		web.audit(r.Context(), &a.User.ID, "device_check", "attempt", strconv.FormatInt(id, 10), clientIP(r), d)
-		if d.Passed {
-			if err := engine.RecordStep(r.Context(), id, exam.StepDevice, d); err != nil {
-				return err
-			}
+		d, err := engine.CheckDevices(r.Context(), id, r.UserAgent(), req.Results)
+		if err != nil {
+			return err
 		}
 		return WriteJSON(w, http.StatusOK, d)
 	}))

@@ -360,21 +360,11 @@ func (sk *Socket) serve(w http.ResponseWriter, r *http.Request) {
 	sk.readLoop(c, ws)
 }
 
+// readLoop is the connection's one reader: it reads each message, refuses
+// what is too large or malformed, and hands the rest to their handlers. When
+// it returns the connection is released.
 func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
-	defer func() {
-		c.Close("gone", "")
-		c.cancel()
-		for _, f := range sk.closed {
-			f(c)
-		}
-		sk.mu.Lock()
-		delete(sk.conns, c)
-		sk.mu.Unlock()
-		if c.room != "" {
-			sk.s.node.Leave(c.room)
-		}
-		sk.s.metrics.sockets.Dec()
-	}()
+	defer sk.release(c)
 	ws.SetReadLimit(closeLimit)
 	ws.SetReadDeadline(time.Now().Add(peerSilence))
 	c.heard()
@@ -419,29 +409,56 @@ func (sk *Socket) readLoop(c *Conn, ws *websocket.Conn) {
 			continue
 		}
 		m.Raw = bytes.Clone(buf.Bytes())
-		h, ok := sk.handlers[m.Type]
-		if !ok {
-			sk.s.metrics.socketMessages.WithLabelValues("unknown").Inc()
-			c.ReplyError(m, ErrUnknownType)
-			continue
-		}
-		if c.room != "" {
-			// A node that lost the room (paused past its lease, drained)
-			// handles nothing more of it: the device goes to the new owner.
-			if _, ok := sk.s.node.Holds(c.room); !ok {
-				c.Close("moved", "")
-				return
-			}
-		}
-		sk.s.metrics.socketMessages.WithLabelValues(m.Type).Inc()
-		if err := h(c.ctx, c, m); err != nil {
-			c.ReplyError(m, err)
-			if errors.Is(err, store.ErrNotOwner) {
-				c.Close("moved", "")
-				return
-			}
+		if !sk.dispatch(c, m) {
+			return
 		}
 	}
+}
+
+// dispatch hands a message to the handler of its type and answers its
+// error. It returns false when the connection has been closed because this
+// node no longer owns the connection's room.
+func (sk *Socket) dispatch(c *Conn, m *Inbound) bool {
+	h, ok := sk.handlers[m.Type]
+	if !ok {
+		sk.s.metrics.socketMessages.WithLabelValues("unknown").Inc()
+		c.ReplyError(m, ErrUnknownType)
+		return true
+	}
+	if c.room != "" {
+		// A node that lost the room (paused past its lease, drained)
+		// handles nothing more of it: the device goes to the new owner.
+		if _, ok := sk.s.node.Holds(c.room); !ok {
+			c.Close("moved", "")
+			return false
+		}
+	}
+	sk.s.metrics.socketMessages.WithLabelValues(m.Type).Inc()
+	if err := h(c.ctx, c, m); err != nil {
+		c.ReplyError(m, err)
+		if errors.Is(err, store.ErrNotOwner) {
+			c.Close("moved", "")
+			return false
+		}
+	}
+	return true
+}
+
+// release closes a connection whose reader has ended, runs the OnClose
+// functions and forgets the connection.
+func (sk *Socket) release(c *Conn) {
+	c.Close("gone", "")
+	c.cancel()
+	for _, f := range sk.closed {
+		f(c)
+	}
+	sk.mu.Lock()
+	delete(sk.conns, c)
+	sk.mu.Unlock()
+	if c.room != "" {
+		sk.s.node.Leave(c.room)
+	}
+	sk.s.metrics.sockets.Dec()
 }
 
 func (sk *Socket) writeLoop(c *Conn, ws *websocket.Conn) {

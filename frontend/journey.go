@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -139,7 +138,6 @@ func (s *journeyAPI) acceptRules(w http.ResponseWriter, r *http.Request, a *Auth
 	if err := s.engine.AcceptRules(r.Context(), id, req.Version); err != nil {
 		return err
 	}
-	s.audit(r.Context(), &a.User.ID, "rules_accepted", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
 	return s.readiness(w, r, id)
 }
 
@@ -161,7 +159,6 @@ func (s *journeyAPI) takeIdentity(w http.ResponseWriter, r *http.Request, a *Aut
 	if err := s.engine.RecordIdentity(r.Context(), id, still); err != nil {
 		return err
 	}
-	s.audit(r.Context(), &a.User.ID, "identity_still", "attempt", strconv.FormatInt(id, 10), clientIP(r), still)
 	return s.readiness(w, r, id)
 }
 
@@ -243,7 +240,6 @@ func (s *journeyAPI) confirmSetup(w http.ResponseWriter, r *http.Request, a *Aut
 	if err := s.engine.ConfirmSetup(r.Context(), id, req.Items); err != nil {
 		return err
 	}
-	s.audit(r.Context(), &a.User.ID, "setup_confirmed", "attempt", strconv.FormatInt(id, 10), clientIP(r), req)
 	return s.readiness(w, r, id)
 }
 

@@ -30,7 +30,7 @@ func (s *Server) mountMedia(svc *media.Service, engine *exam.Engine) {
 			return nil
 		})
 		sk.Handle("pair", func(ctx context.Context, c *Conn, m *Inbound) error {
-			link, qr, err := media.Pair(ctx, s.db, exam.AttemptOf(c), c.Value(baseKey{}).(string), s.now())
+			link, qr, err := svc.Pair(ctx, exam.AttemptOf(c), c.Value(baseKey{}).(string), s.now())
 			if err != nil {
 				return err
 			}
@@ -65,7 +65,7 @@ func (s *Server) mountPhone(svc *media.Service, engine *exam.Engine) {
 	// used up there, not on a node that only redirects.
 	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
 		q := r.URL.Query()
-		attempt, err := media.PhoneAttempt(ctx, s.db, q.Get("t"), q.Get("key"), s.now())
+		attempt, err := svc.PhoneAttempt(ctx, q.Get("t"), q.Get("key"), s.now())
 		if err != nil {
 			return "", err
 		}
@@ -74,7 +74,7 @@ func (s *Server) mountPhone(svc *media.Service, engine *exam.Engine) {
 	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
 		q := r.URL.Query()
 		if t := q.Get("t"); t != "" {
-			attempt, key, err := media.Redeem(ctx, s.db, t, s.now())
+			attempt, key, err := svc.Redeem(ctx, t, s.now())
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ func (s *Server) mountPhone(svc *media.Service, engine *exam.Engine) {
 			c.Set(deviceKey{}, key)
 			return nil
 		}
-		attempt, err := media.Device(ctx, s.db, q.Get("key"))
+		attempt, err := svc.Device(ctx, q.Get("key"))
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
 
@@ -66,7 +67,7 @@ type pageData struct {
 	Seats  []store.SeatView
 	Rooms  []store.RoomView
 	// Incident report
-	Report *Report
+	Report *proctor.Report
 	// Exam page
 	Attempt int64
 	// Device check: the upload the exam's cameras need, in kbit/s.

@@ -5,17 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
-
-// consoleRefresh is how often a console gets a fresh room snapshot
-// (progress, time left, presence); flags arrive as they are raised.
-const consoleRefresh = 5 * time.Second
 
 // mountProctor puts proctoring on the web: signals and acknowledgements on
 // the candidate's exam socket, the invigilator's console socket and API,
@@ -76,10 +71,10 @@ func (s *Server) mountProctor(ctx context.Context, svc *proctor.Service, engine 
 	}()
 	go func() { <-ctx.Done(); sub.Close() }()
 
-	s.mountConsole(svc, engine.Readiness)
+	s.mountConsole(svc, func(ctx context.Context, ids []int64) (any, error) { return engine.Readiness(ctx, ids) })
 	s.mountProctorAPI(svc)
 	s.mountRecordings(svc)
-	s.mountReview(svc)
+	s.mountReview(svc, engine)
 	s.mountStills(svc, engine)
 	return nil
 }
@@ -88,10 +83,9 @@ type roomKey struct{}
 
 type attemptsKey struct{}
 
-// readinessFunc is where candidates stand before the exam (exam.Engine.Readiness).
-type readinessFunc func(ctx context.Context, ids []int64) (map[int64]*exam.ReadinessView, error)
-
-func (s *Server) mountConsole(svc *proctor.Service, readiness readinessFunc) {
+// mountConsole serves the invigilators' console socket, fed by the proctor
+// (proctor.Service.Feed).
+func (s *Server) mountConsole(svc *proctor.Service, readiness proctor.Readiness) {
 	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
 	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
 		room, err := strconv.ParseInt(r.URL.Query().Get("room"), 10, 64)
@@ -104,86 +98,24 @@ func (s *Server) mountConsole(svc *proctor.Service, readiness readinessFunc) {
 		c.Set(roomKey{}, room)
 		return store.RoomKey(room), nil
 	})
-	sk.OnReady(func(c *Conn) { go s.runConsole(c, svc, readiness) })
+	sk.OnReady(func(c *Conn) {
+		go func() {
+			if err := svc.Feed(c.Context(), c.User, c.Value(roomKey{}).(int64), readiness, consoleConn{c}); err != nil && c.Context().Err() == nil {
+				c.Close("gone", "")
+			}
+		}()
+	})
 }
 
-// runConsole feeds one console: a snapshot now and every few seconds, and
-// each flag, presence change and acknowledgement of its candidates as it
-// happens. Candidates not yet started come with their readiness, for the
-// pre-exam view.
-func (s *Server) runConsole(c *Conn, svc *proctor.Service, readiness readinessFunc) {
-	ctx := c.Context()
-	room := c.Value(roomKey{}).(int64)
-	flags, err := s.bus.Subscribe(ctx, proctor.FlagTopic)
-	if err != nil {
-		c.Close("gone", "")
-		return
-	}
-	defer flags.Close()
-	activity, err := s.bus.Subscribe(ctx, proctor.ActivityTopic)
-	if err != nil {
-		c.Close("gone", "")
-		return
-	}
-	defer activity.Close()
-	mine := map[int64]bool{}
-	snapshot := func() {
-		v, err := svc.Room(ctx, c.User, room)
-		if err != nil {
-			c.Close("gone", "")
-			return
-		}
-		mine = map[int64]bool{}
-		ids := make([]int64, 0, len(v.Candidates))
-		var waiting []int64
-		for _, cand := range v.Candidates {
-			mine[cand.AttemptID] = true
-			ids = append(ids, cand.AttemptID)
-			if cand.Status == "not_started" {
-				waiting = append(waiting, cand.AttemptID)
-			}
-		}
-		ready, err := readiness(ctx, waiting)
-		if err != nil {
-			s.log.Warn("console readiness", "err", err)
-		}
-		// The console's video follows what it may see.
-		c.Set(attemptsKey{}, ids)
-		if viewer, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-			viewer.Allow(ids)
-		}
-		c.Send(map[string]any{"type": "room", "room": v, "readiness": ready})
-	}
-	snapshot()
-	t := time.NewTicker(consoleRefresh)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			snapshot()
-		case m, ok := <-flags.C:
-			if !ok {
-				return
-			}
-			var ev proctor.FlagEvent
-			if json.Unmarshal(m.Data, &ev) != nil || !mine[ev.Flag.AttemptID] {
-				continue
-			}
-			if c.Send(map[string]any{"type": "flag", "flag": ev.Flag, "new": ev.New}) == nil && ev.New {
-				svc.ObserveLatency(time.Since(ev.Received))
-			}
-		case m, ok := <-activity.C:
-			if !ok {
-				return
-			}
-			var a proctor.Activity
-			if json.Unmarshal(m.Data, &a) != nil || !mine[a.AttemptID] {
-				continue
-			}
-			c.Send(map[string]any{"type": "activity", "activity": a})
-		}
+// consoleConn carries a console's feed on its socket; the candidates it
+// may watch are kept for the view connection (attemptsKey) and given to
+// its viewer.
+type consoleConn struct{ *Conn }
+
+func (c consoleConn) Watch(ids []int64) {
+	c.Set(attemptsKey{}, ids)
+	if viewer, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+		viewer.Allow(ids)
 	}
 }
 
@@ -248,17 +180,16 @@ func (s *Server) mountProctorAPI(svc *proctor.Service) {
 	handle("GET /api/admin/exams/{id}/proctor-rules", admin, x.rules)
 	handle("PUT /api/admin/exams/{id}/proctor-rules", admin, x.setRules)
 	handle("POST /api/admin/rooms/{id}/invigilators", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
-		if err := proctor.AddInvigilator(r.Context(), s.db, id, req.UserID, a.User.ID); err != nil {
+		if err := svc.AddInvigilator(r.Context(), id, req.UserID, a.User.ID); err != nil {
 			return nil, err
 		}
 		return nil, nil
 	}))
 	handle("DELETE /api/admin/rooms/{id}/invigilators/{user}", admin, x.removeInvigilator)
 	handle("PUT /api/admin/seats/{id}/invigilator", admin, withID(func(r *http.Request, a *Auth, id int64, req userReq) (any, error) {
-		if err := proctor.Assign(r.Context(), s.db, id, req.UserID); err != nil {
+		if err := svc.Assign(r.Context(), id, req.UserID, a.User.ID); err != nil {
 			return nil, err
 		}
-		s.audit(r.Context(), &a.User.ID, "candidate_assigned", "seat", strconv.FormatInt(id, 10), clientIP(r), req)
 		return nil, nil
 	}))
 	handle("POST /api/admin/rooms/{id}/balance", admin, x.balance)
@@ -362,7 +293,7 @@ func (s *proctorAPI) removeInvigilator(w http.ResponseWriter, r *http.Request, a
 	if err != nil {
 		return store.ErrNotFound
 	}
-	if err := proctor.RemoveInvigilator(r.Context(), s.db, id, user, a.User.ID); err != nil {
+	if err := s.svc.RemoveInvigilator(r.Context(), id, user, a.User.ID); err != nil {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
@@ -374,10 +305,9 @@ func (s *proctorAPI) balance(w http.ResponseWriter, r *http.Request, a *Auth) er
 	if err != nil {
 		return err
 	}
-	if err := proctor.Balance(r.Context(), s.db, id); err != nil {
+	if err := s.svc.Balance(r.Context(), id, a.User.ID); err != nil {
 		return err
 	}
-	s.audit(r.Context(), &a.User.ID, "room_balanced", "room", strconv.FormatInt(id, 10), clientIP(r), nil)
 	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }
 

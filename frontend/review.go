@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -25,10 +24,7 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		if err != nil {
 			return err
 		}
-		if err := svc.MayWatch(r.Context(), a.User, id); err != nil {
-			return err
-		}
-		recs, err := review.Recordings(r.Context(), s.db, id)
+		recs, err := svc.Recordings(r.Context(), a.User, id)
 		if err != nil {
 			return err
 		}
@@ -39,11 +35,9 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 		if err != nil {
 			return err
 		}
-		rec, err := review.Recording(r.Context(), s.db, id)
+		rg := r.Header.Get("Range")
+		rec, err := svc.WatchRecording(r.Context(), a.User, id, rg == "" || strings.HasPrefix(rg, "bytes=0-"))
 		if err != nil {
-			return err
-		}
-		if err := svc.MayWatch(r.Context(), a.User, rec.AttemptID); err != nil {
 			return err
 		}
 		f, mod, err := s.media.OpenRecording(r.Context(), rec)
@@ -51,10 +45,6 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 			return err
 		}
 		defer f.Close()
-		if rg := r.Header.Get("Range"); rg == "" || strings.HasPrefix(rg, "bytes=0-") {
-			s.audit(r.Context(), &a.User.ID, "recording_viewed", "recording", strconv.FormatInt(rec.ID, 10), clientIP(r),
-				map[string]any{"attempt": rec.AttemptID, "device": rec.Device})
-		}
 		w.Header().Set("Content-Type", "video/webm")
 		w.Header().Set("Cache-Control", "private, no-store")
 		http.ServeContent(w, r, "", mod, f)
@@ -65,13 +55,14 @@ func (s *Server) mountRecordings(svc *proctor.Service) {
 // reviewAPI serves the reviewers' API; each route is a method below.
 type reviewAPI struct {
 	*Server
-	svc *proctor.Service
+	svc    *proctor.Service
+	engine *exam.Engine
 }
 
 // mountReview is the reviewers' API: sessions, attempts to review, one
 // attempt with its timeline, flags and events, and the final decision.
-func (s *Server) mountReview(svc *proctor.Service) {
-	x := &reviewAPI{Server: s, svc: svc}
+func (s *Server) mountReview(svc *proctor.Service, engine *exam.Engine) {
+	x := &reviewAPI{Server: s, svc: svc, engine: engine}
 	reviewers := []store.Role{store.RoleReviewer, store.RoleAdmin}
 	handle := func(pattern string, h APIHandler) { s.mux.Handle(pattern, s.api(reviewers, h)) }
 	handle("GET /api/review/sessions", x.listSessions)
@@ -83,7 +74,7 @@ func (s *Server) mountReview(svc *proctor.Service) {
 		if err != nil {
 			return store.ErrNotFound
 		}
-		rep, err := s.report(r.Context(), svc, id)
+		rep, err := svc.Report(r.Context(), id)
 		if err != nil {
 			return err
 		}
@@ -99,7 +90,7 @@ func (s *Server) mountReview(svc *proctor.Service) {
 
 // listSessions lists the sessions to review (GET /api/review/sessions).
 func (s *reviewAPI) listSessions(w http.ResponseWriter, r *http.Request, a *Auth) error {
-	list, err := exam.Sessions(r.Context(), s.db)
+	list, err := s.engine.Sessions(r.Context())
 	if err != nil {
 		return err
 	}
@@ -112,7 +103,7 @@ func (s *reviewAPI) sessionAttempts(w http.ResponseWriter, r *http.Request, a *A
 	if err != nil {
 		return err
 	}
-	rows, err := review.List(r.Context(), s.db, id, r.URL.Query().Get("filter"))
+	rows, err := s.svc.Reviews().List(r.Context(), id, r.URL.Query().Get("filter"))
 	if err != nil {
 		return err
 	}
@@ -129,11 +120,11 @@ func (s *reviewAPI) attempt(w http.ResponseWriter, r *http.Request, a *Auth) err
 	if err != nil {
 		return err
 	}
-	at, err := review.Outcome(r.Context(), s.db, id)
+	at, err := s.svc.Reviews().Outcome(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	recs, err := review.Recordings(r.Context(), s.db, id)
+	recs, err := s.svc.Reviews().Recordings(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -141,11 +132,11 @@ func (s *reviewAPI) attempt(w http.ResponseWriter, r *http.Request, a *Auth) err
 	if err != nil {
 		return err
 	}
-	events, err := review.Events(r.Context(), s.db, id)
+	events, err := s.svc.Reviews().Events(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	decision, err := review.Decision(r.Context(), s.db, id)
+	decision, err := s.svc.Reviews().Decision(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -167,7 +158,7 @@ func (s *reviewAPI) decide(w http.ResponseWriter, r *http.Request, a *Auth) erro
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
-	if err := review.Decide(r.Context(), s.db, id, a.User.ID, req.Decision, req.Reason); err != nil {
+	if err := s.svc.Reviews().Decide(r.Context(), id, a.User.ID, req.Decision, req.Reason); err != nil {
 		return err
 	}
 	return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
@@ -179,7 +170,7 @@ func (s *reviewAPI) reportCSV(w http.ResponseWriter, r *http.Request, a *Auth) e
 	if err != nil {
 		return err
 	}
-	rows, err := review.List(r.Context(), s.db, id, "")
+	rows, err := s.svc.Reviews().List(r.Context(), id, "")
 	if err != nil {
 		return err
 	}
@@ -193,40 +184,4 @@ func (s *reviewAPI) reportCSV(w http.ResponseWriter, r *http.Request, a *Auth) e
 	}
 	cw.Flush()
 	return cw.Error()
-}
-
-// Report is an attempt's incident report.
-type Report struct {
-	Name, Ticket, Room, Status, EndReason string
-	Started, Ended, Score                 string
-	Decision, Reason                      string
-	Flags                                 []proctor.FlagView
-	Events                                []review.Event
-}
-
-func (s *Server) report(ctx context.Context, svc *proctor.Service, id int64) (*Report, error) {
-	info, err := svc.Info(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	at, err := review.Outcome(ctx, s.db, id)
-	if err != nil {
-		return nil, err
-	}
-	flags, err := svc.Flags(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	events, err := review.Events(ctx, s.db, id)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{Name: info.Name, Ticket: info.Ticket, Room: info.RoomName, Status: at.Status, EndReason: at.EndReason,
-		Started: fmtTime(at.StartedAt), Ended: fmtTime(at.EndedAt), Score: fmtFloat(at.Score), Flags: flags, Events: events}
-	if d, err := review.Decision(ctx, s.db, id); err != nil {
-		return nil, err
-	} else if d != nil {
-		rep.Decision, rep.Reason = d.Decision, d.Reason
-	}
-	return rep, nil
 }

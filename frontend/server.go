@@ -7,8 +7,10 @@ package frontend
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -237,6 +239,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /static/i18n.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-cache")
+		w.Header().Set("ETag", dictionaryTag)
+		if r.Header.Get("If-None-Match") == dictionaryTag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 		w.Write(i18n.JSON())
 	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -432,7 +439,20 @@ func securityHeaders(next http.Handler, https bool, node *store.Node) http.Handl
 	})
 }
 
+// staticHandler serves the pages' scripts, styles and images. Each file
+// carries an ETag made from its content and is revalidated on every use
+// (no-cache): an unchanged file costs a 304, and a new release is never
+// met by a cached old script.
 func staticHandler(fsys fs.FS) http.Handler {
+	tags := map[string]string{}
+	fs.WalkDir(fsys, ".", func(name string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := fs.ReadFile(fsys, name); err == nil {
+				tags[name] = contentTag(b)
+			}
+		}
+		return nil
+	})
 	fileServer := http.FileServerFS(fsys)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// No listings of folders.
@@ -440,9 +460,19 @@ func staticHandler(fsys fs.FS) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		// Embedded files have no modification time; revalidate every time
-		// until assets are fingerprinted.
+		if tag, ok := tags[r.URL.Path]; ok {
+			w.Header().Set("ETag", tag)
+		}
 		w.Header().Set("Cache-Control", "no-cache")
 		fileServer.ServeHTTP(w, r)
 	})
+}
+
+// dictionaryTag is the ETag of the dictionary the pages load.
+var dictionaryTag = contentTag(i18n.JSON())
+
+// contentTag is a strong ETag naming b's content.
+func contentTag(b []byte) string {
+	sum := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }

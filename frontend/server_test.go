@@ -405,6 +405,33 @@ func TestStaticAndSecurityHeaders(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(body, "login.title") {
 		t.Fatalf("i18n.json: %d", resp.StatusCode)
 	}
+	// Scripts and the dictionary are revalidated by their content's tag: a
+	// cached copy is confirmed with a 304, a changed file has a new tag.
+	for _, path := range []string{"/static/exam.js", "/static/i18n.json", "/static/app.css"} {
+		resp, _ := e.do(&http.Client{}, "GET", path, nil)
+		tag := resp.Header.Get("ETag")
+		if resp.StatusCode != 200 || len(tag) < 10 || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Fatalf("%s: %d, ETag %q, Cache-Control %q", path, resp.StatusCode, tag, resp.Header.Get("Cache-Control"))
+		}
+		req, _ := http.NewRequest("GET", e.srv.URL+path, nil)
+		req.Header.Set("If-None-Match", tag)
+		again, err := http.DefaultClient.Do(req)
+		if err != nil || again.StatusCode != 304 {
+			t.Fatalf("%s with its tag: %v %v, want 304", path, again.StatusCode, err)
+		}
+		again.Body.Close()
+		req.Header.Set("If-None-Match", `"an older release"`)
+		if old, err := http.DefaultClient.Do(req); err != nil || old.StatusCode != 200 {
+			t.Fatalf("%s with an old tag: %v %v, want 200", path, old.StatusCode, err)
+		} else {
+			old.Body.Close()
+		}
+	}
+	js, _ := e.do(&http.Client{}, "GET", "/static/exam.js", nil)
+	css, _ := e.do(&http.Client{}, "GET", "/static/app.css", nil)
+	if js.Header.Get("ETag") == css.Header.Get("ETag") {
+		t.Fatal("two files, one tag")
+	}
 	if resp, body := e.do(&http.Client{}, "GET", "/static/", nil); resp.StatusCode != 404 || strings.Contains(body, "console.js") {
 		t.Fatalf("a listing of /static/: %d %.100s", resp.StatusCode, body)
 	}

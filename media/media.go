@@ -395,36 +395,7 @@ func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer st
 		onICE(map[string]any{"candidate": j.Candidate, "sdpMid": j.SDPMid, "sdpMLineIndex": j.SDPMLineIndex})
 	})
 	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) { go p.receive(t) })
-	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		switch st {
-		case webrtc.PeerConnectionStateConnected:
-			if device == Phone {
-				p.onSignal("phone_disconnected", "end")
-			}
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
-			if device == Phone {
-				p.onSignal("phone_disconnected", "start")
-			}
-			if st == webrtc.PeerConnectionStateFailed {
-				p.Close()
-			}
-		case webrtc.PeerConnectionStateClosed:
-			// The device hung up (DTLS close): its tracks leave the
-			// consoles at once instead of lingering as frozen tiles. A
-			// close of the server's own (a replaced connection, shutdown)
-			// is no disconnection.
-			p.mu.Lock()
-			ours := p.closed
-			p.mu.Unlock()
-			if ours {
-				return
-			}
-			if device == Phone {
-				p.onSignal("phone_disconnected", "start")
-			}
-			go p.Close()
-		}
-	})
+	pc.OnConnectionStateChange(p.connectionState)
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		pc.Close()
 		return "", fmt.Errorf("%w: %v", ErrBadSDP, err)
@@ -443,6 +414,39 @@ func (s *Service) Publish(ctx context.Context, attemptID int64, device, offer st
 	s.mu.Unlock()
 	go p.watch()
 	return pc.LocalDescription().SDP, nil
+}
+
+// connectionState follows the connection's state: a phone's disconnection
+// and return become signals, and a failed or hung-up connection is closed.
+func (p *Peer) connectionState(st webrtc.PeerConnectionState) {
+	switch st {
+	case webrtc.PeerConnectionStateConnected:
+		if p.device == Phone {
+			p.onSignal("phone_disconnected", "end")
+		}
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateDisconnected:
+		if p.device == Phone {
+			p.onSignal("phone_disconnected", "start")
+		}
+		if st == webrtc.PeerConnectionStateFailed {
+			p.Close()
+		}
+	case webrtc.PeerConnectionStateClosed:
+		// The device hung up (DTLS close): its tracks leave the
+		// consoles at once instead of lingering as frozen tiles. A
+		// close of the server's own (a replaced connection, shutdown)
+		// is no disconnection.
+		p.mu.Lock()
+		ours := p.closed
+		p.mu.Unlock()
+		if ours {
+			return
+		}
+		if p.device == Phone {
+			p.onSignal("phone_disconnected", "start")
+		}
+		go p.Close()
+	}
 }
 
 // AddICECandidate adds a browser's trickled candidate to its connection.
@@ -554,8 +558,9 @@ func (s *Service) signal(attemptID int64, device, kind, phase string) {
 	}
 }
 
-// receive reads one track: it counts packets, notes the last video packet
-// for the health watch, and writes frames to the recording.
+// receive reads one track until it ends: a simulcast camera's small layer
+// is only forwarded (forwardLayer); the full layer and the PC's microphone
+// are also watched and recorded (record).
 func (p *Peer) receive(t *webrtc.TrackRemote) {
 	kind := t.Kind().String()
 	p.s.metrics.tracks.Inc()
@@ -572,19 +577,33 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 	src.setLayer(layer, uint32(t.SSRC()))
 	defer src.setLayer(layer, 0)
 	if video && layer == LayerLow {
-		p.askKeyFrame(t)
-		for {
-			pkt, _, err := t.ReadRTP()
-			if err != nil {
-				return
-			}
-			p.s.metrics.packets.WithLabelValues(kind).Inc()
-			p.s.metrics.bytes.WithLabelValues(kind).Add(float64(len(pkt.Payload)))
-			if src.viewers.Load() > 0 {
-				src.forward(layer, pkt)
-			}
+		p.forwardLayer(t, src, kind, layer)
+		return
+	}
+	p.record(t, src, kind, layer, video)
+}
+
+// forwardLayer reads a simulcast camera's small layer, which is only
+// counted and forwarded to viewers, never recorded.
+func (p *Peer) forwardLayer(t *webrtc.TrackRemote, src *source, kind, layer string) {
+	p.askKeyFrame(t)
+	for {
+		pkt, _, err := t.ReadRTP()
+		if err != nil {
+			return
+		}
+		p.s.metrics.packets.WithLabelValues(kind).Inc()
+		p.s.metrics.bytes.WithLabelValues(kind).Add(float64(len(pkt.Payload)))
+		if src.viewers.Load() > 0 {
+			src.forward(layer, pkt)
 		}
 	}
+}
+
+// record reads a track that is recorded (a camera's full layer or the PC's
+// microphone): it counts packets and losses, forwards them to viewers,
+// notes the video's health and writes whole frames to the recording.
+func (p *Peer) record(t *webrtc.TrackRemote, src *source, kind, layer string, video bool) {
 	var sb *samplebuilder.SampleBuilder
 	clock := uint32(48000)
 	track := audioTrack
@@ -629,24 +648,32 @@ func (p *Peer) receive(t *webrtc.TrackRemote) {
 					// until the next key frame, so ask for one now.
 					p.keyFrameNow(uint32(t.SSRC()))
 				}
-				key := len(s.Data) > 0 && s.Data[0]&0x1 == 0
-				p.mu.Lock()
-				p.frameAt = time.Now()
-				p.stats.frames++
-				if key && len(s.Data) >= 10 && s.Data[3] == 0x9d && s.Data[4] == 0x01 && s.Data[5] == 0x2a {
-					p.stats.width = int(uint16(s.Data[6])|uint16(s.Data[7])<<8) & 0x3fff
-					p.stats.height = int(uint16(s.Data[8])|uint16(s.Data[9])<<8) & 0x3fff
-				}
-				p.mu.Unlock()
-				if key && p.s.faces != nil {
-					p.s.faces.Offer(p.attempt, p.device, s.Data) // never waits
-				}
+				key := p.noteFrame(s.Data)
 				p.write(track, key, firstAt, s.PacketTimestamp-firstTS, clock, s.Data)
 			}
 		} else {
 			p.write(track, true, firstAt, pkt.Timestamp-firstTS, clock, pkt.Payload)
 		}
 	}
+}
+
+// noteFrame notes a whole video frame for the health figures (its size from
+// a key frame's header) and offers key frames to the face check. It says
+// whether the frame is a key frame.
+func (p *Peer) noteFrame(data []byte) (key bool) {
+	key = len(data) > 0 && data[0]&0x1 == 0
+	p.mu.Lock()
+	p.frameAt = time.Now()
+	p.stats.frames++
+	if key && len(data) >= 10 && data[3] == 0x9d && data[4] == 0x01 && data[5] == 0x2a {
+		p.stats.width = int(uint16(data[6])|uint16(data[7])<<8) & 0x3fff
+		p.stats.height = int(uint16(data[8])|uint16(data[9])<<8) & 0x3fff
+	}
+	p.mu.Unlock()
+	if key && p.s.faces != nil {
+		p.s.faces.Offer(p.attempt, p.device, data) // never waits
+	}
+	return key
 }
 
 // write puts one frame in the recording, opening (or rolling) the file at a

@@ -361,35 +361,40 @@ func TestHealthFigures(t *testing.T) {
 func TestPairingLinks(t *testing.T) {
 	db := storetestDB(t)
 	attempt := attemptRow(t, db)
+	svc, err := media.New(media.Config{DB: db, DataDir: t.TempDir(), LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
 	ctx := context.Background()
 	now := time.Now()
-	link, qr, err := media.Pair(ctx, db, attempt, "https://exam.example.org", now)
+	link, qr, err := svc.Pair(ctx, attempt, "https://exam.example.org", now)
 	if err != nil || !strings.HasPrefix(link, "https://exam.example.org/phone?t=") || !strings.HasPrefix(qr, "data:image/png;base64,") {
 		t.Fatalf("pair: %q %v", link, err)
 	}
 	token := strings.TrimPrefix(link, "https://exam.example.org/phone?t=")
-	if _, _, err := media.Redeem(ctx, db, token, now.Add(media.PairingTTL+time.Second)); !errors.Is(err, media.ErrPairingExpired) {
+	if _, _, err := svc.Redeem(ctx, token, now.Add(media.PairingTTL+time.Second)); !errors.Is(err, media.ErrPairingExpired) {
 		t.Fatalf("expired link: %v", err)
 	}
-	a, key, err := media.Redeem(ctx, db, token, now.Add(time.Minute))
+	a, key, err := svc.Redeem(ctx, token, now.Add(time.Minute))
 	if err != nil || a != attempt || key == "" {
 		t.Fatalf("redeem: %d %q %v", a, key, err)
 	}
-	if _, _, err := media.Redeem(ctx, db, token, now.Add(time.Minute)); !errors.Is(err, media.ErrPairingUsed) {
+	if _, _, err := svc.Redeem(ctx, token, now.Add(time.Minute)); !errors.Is(err, media.ErrPairingUsed) {
 		t.Fatalf("reused link: %v", err)
 	}
-	if _, _, err := media.Redeem(ctx, db, "forged", now); !errors.Is(err, media.ErrPairingUnknown) {
+	if _, _, err := svc.Redeem(ctx, "forged", now); !errors.Is(err, media.ErrPairingUnknown) {
 		t.Fatalf("forged link: %v", err)
 	}
-	if got, err := media.Device(ctx, db, key); err != nil || got != attempt {
+	if got, err := svc.Device(ctx, key); err != nil || got != attempt {
 		t.Fatalf("device key: %d %v", got, err)
 	}
 	// Pairing a second phone revokes the first.
-	link2, _, _ := media.Pair(ctx, db, attempt, "http://h", now)
-	if _, _, err := media.Redeem(ctx, db, strings.TrimPrefix(link2, "http://h/phone?t="), now); err != nil {
+	link2, _, _ := svc.Pair(ctx, attempt, "http://h", now)
+	if _, _, err := svc.Redeem(ctx, strings.TrimPrefix(link2, "http://h/phone?t="), now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := media.Device(ctx, db, key); !errors.Is(err, media.ErrDeviceRevoked) {
+	if _, err := svc.Device(ctx, key); !errors.Is(err, media.ErrDeviceRevoked) {
 		t.Fatalf("first phone after a second pairing: %v", err)
 	}
 }

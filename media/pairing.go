@@ -54,13 +54,13 @@ func hashKey(k string) string {
 
 // Pair makes a single-use pairing link for an attempt's phone and its QR
 // code (a PNG data URL). base is the URL the phone reaches the server at.
-func Pair(ctx context.Context, db *store.DB, attemptID int64, base string, now time.Time) (link, qr string, err error) {
-	if err := checkOpen(ctx, db, attemptID); err != nil {
+func (s *Service) Pair(ctx context.Context, attemptID int64, base string, now time.Time) (link, qr string, err error) {
+	if err := checkOpen(ctx, s.cfg.DB, attemptID); err != nil {
 		return "", "", err
 	}
 	token := rand.Text()
 	row := &store.PhonePairing{AttemptID: attemptID, TokenHash: hashKey(token), CreatedAt: now.UTC(), ExpiresAt: now.Add(PairingTTL).UTC()}
-	if err := db.WithContext(ctx).Create(row).Error; err != nil {
+	if err := s.cfg.DB.WithContext(ctx).Create(row).Error; err != nil {
 		return "", "", err
 	}
 	link = base + "/phone?t=" + token
@@ -74,10 +74,10 @@ func Pair(ctx context.Context, db *store.DB, attemptID int64, base string, now t
 // Redeem uses a pairing link once: it returns the attempt and a device key
 // the phone keeps to reconnect. Phones paired before for the attempt are
 // revoked: one phone per candidate.
-func Redeem(ctx context.Context, db *store.DB, token string, now time.Time) (int64, string, error) {
+func (s *Service) Redeem(ctx context.Context, token string, now time.Time) (int64, string, error) {
 	key := rand.Text()
 	var attempt int64
-	err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.cfg.DB.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var p store.PhonePairing
 		if err := tx.Where("token_hash = ?", hashKey(token)).Take(&p).Error; err != nil {
 			if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -110,9 +110,9 @@ func Redeem(ctx context.Context, db *store.DB, token string, now time.Time) (int
 }
 
 // Device finds the attempt of a paired phone by its device key.
-func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
+func (s *Service) Device(ctx context.Context, key string) (int64, error) {
 	var p store.PhonePairing
-	if err := db.WithContext(ctx).Where("device_key_hash = ?", hashKey(key)).Take(&p).Error; err != nil {
+	if err := s.cfg.DB.WithContext(ctx).Where("device_key_hash = ?", hashKey(key)).Take(&p).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return 0, ErrPairingUnknown
 		}
@@ -121,7 +121,7 @@ func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
 	if p.RevokedAt != nil {
 		return 0, ErrDeviceRevoked
 	}
-	if err := checkOpen(ctx, db, p.AttemptID); err != nil {
+	if err := checkOpen(ctx, s.cfg.DB, p.AttemptID); err != nil {
 		return 0, err
 	}
 	return p.AttemptID, nil
@@ -130,12 +130,12 @@ func Device(ctx context.Context, db *store.DB, key string) (int64, error) {
 // PhoneAttempt finds the attempt a phone's socket is for, from its pairing
 // link's token (not used up: Redeem does that on the room's owner) or its
 // device key, with the same refusals as Redeem and Device.
-func PhoneAttempt(ctx context.Context, db *store.DB, token, key string, now time.Time) (int64, error) {
+func (s *Service) PhoneAttempt(ctx context.Context, token, key string, now time.Time) (int64, error) {
 	if token == "" {
-		return Device(ctx, db, key)
+		return s.Device(ctx, key)
 	}
 	var p store.PhonePairing
-	if err := db.WithContext(ctx).Where("token_hash = ?", hashKey(token)).Take(&p).Error; err != nil {
+	if err := s.cfg.DB.WithContext(ctx).Where("token_hash = ?", hashKey(token)).Take(&p).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return 0, ErrPairingUnknown
 		}
@@ -147,5 +147,5 @@ func PhoneAttempt(ctx context.Context, db *store.DB, token, key string, now time
 	case now.After(p.ExpiresAt):
 		return 0, ErrPairingExpired
 	}
-	return p.AttemptID, checkOpen(ctx, db, p.AttemptID)
+	return p.AttemptID, checkOpen(ctx, s.cfg.DB, p.AttemptID)
 }

@@ -106,6 +106,33 @@ func Repair(path string) (time.Duration, error) {
 		return 0, err
 	}
 	defer in.Close()
+	blocks, audio, err := readBlocks(in, path)
+	if err != nil {
+		return 0, err
+	}
+	tmp := strings.TrimSuffix(path, ".webm") + ".repair.webm"
+	os.Remove(tmp)
+	end, err := writeBlocks(tmp, blocks, audio)
+	if err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	return time.Duration(end) * time.Millisecond, nil
+}
+
+// block is one frame read back from a recording.
+type block struct {
+	key  bool
+	ts   int64
+	data []byte
+}
+
+// readBlocks reads every complete block of the video and audio tracks of
+// the recording in (at path), by track number, and says whether it has
+// audio. A read error fails it only when no video block could be read.
+func readBlocks(in io.Reader, path string) (blocks [3][]block, audio bool, err error) {
 	var readErr error
 	readers, err := mkvcore.NewSimpleBlockReader(in, mkvcore.WithOnErrorHandler(func(e error) {
 		if !errors.Is(e, io.ErrUnexpectedEOF) && !errors.Is(e, io.EOF) {
@@ -113,17 +140,10 @@ func Repair(path string) (time.Duration, error) {
 		}
 	}), mkvcore.WithOnFatalHandler(func(e error) { readErr = e }))
 	if err != nil {
-		return 0, fmt.Errorf("media: repair %s: %w", path, err)
+		return blocks, false, fmt.Errorf("media: repair %s: %w", path, err)
 	}
-	type block struct {
-		key  bool
-		ts   int64
-		data []byte
-	}
-	var blocks [3][]block
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	audio := false
 	for _, r := range readers {
 		n := int(r.TrackEntry().TrackNumber)
 		if n != videoTrack && n != audioTrack {
@@ -149,15 +169,19 @@ func Repair(path string) (time.Duration, error) {
 		r.Close()
 	}
 	if readErr != nil && len(blocks[videoTrack]) == 0 {
-		return 0, fmt.Errorf("media: repair %s: %w", path, readErr)
+		return blocks, false, fmt.Errorf("media: repair %s: %w", path, readErr)
 	}
-	tmp := strings.TrimSuffix(path, ".webm") + ".repair.webm"
-	os.Remove(tmp)
-	out, err := createFile(tmp, time.Time{}, audio)
+	return blocks, audio, nil
+}
+
+// writeBlocks writes blocks to a new file at path, interleaving the tracks
+// by time as the original was written, and returns the last timestamp. A
+// file it could not finish is removed.
+func writeBlocks(path string, blocks [3][]block, audio bool) (int64, error) {
+	out, err := createFile(path, time.Time{}, audio)
 	if err != nil {
 		return 0, err
 	}
-	// Interleave the tracks by time, as the original was written.
 	var end int64
 	i, j := 0, 0
 	for i < len(blocks[videoTrack]) || j < len(blocks[audioTrack]) {
@@ -172,19 +196,16 @@ func Repair(path string) (time.Duration, error) {
 		}
 		if err := out.write(track, b.key, b.ts, b.data); err != nil {
 			out.close()
-			os.Remove(tmp)
+			os.Remove(path)
 			return 0, err
 		}
 		end = max(end, b.ts)
 	}
 	if _, err := out.close(); err != nil {
-		os.Remove(tmp)
+		os.Remove(path)
 		return 0, err
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return 0, err
-	}
-	return time.Duration(end) * time.Millisecond, nil
+	return end, nil
 }
 
 func osStat(path string) (int64, error) {

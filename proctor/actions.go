@@ -134,12 +134,61 @@ func (s *Service) Room(ctx context.Context, u *store.User, roomID int64) (*RoomV
 	if err != nil {
 		return nil, err
 	}
-	var infos []struct {
-		AttemptInfo
-		Status   string
-		Deadline *time.Time
-		Paper    string
+	infos, err := s.roomAttempts(ctx, u, roomID, all)
+	if err != nil {
+		return nil, err
 	}
+	v := &RoomView{RoomID: roomID, ServerNow: s.now(), All: all, Candidates: make([]CandidateView, 0, len(infos))}
+	if len(infos) == 0 {
+		return v, nil
+	}
+	ids := make([]int64, len(infos))
+	for i, in := range infos {
+		ids[i] = in.AttemptID
+	}
+	answered, err := s.answeredCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	open, err := s.openFlags(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	unacked, warnings, err := s.messageCounts(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, in := range infos {
+		var p struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		json.Unmarshal([]byte(in.Paper), &p)
+		c := CandidateView{AttemptInfo: in.AttemptInfo, Status: in.Status, Deadline: in.Deadline, Answered: answered[in.AttemptID],
+			Questions: len(p.Items), Connected: s.Connected(in.AttemptID), Open: open[in.AttemptID],
+			Unacked: unacked[in.AttemptID], Warnings: warnings[in.AttemptID]}
+		if c.Open == nil {
+			c.Open = map[string]int{}
+		}
+		for sev, n := range c.Open {
+			c.Risk += riskWeight[sev] * n
+		}
+		v.Candidates = append(v.Candidates, c)
+	}
+	return v, nil
+}
+
+// roomAttempt is an attempt of a room as the console's query reads it.
+type roomAttempt struct {
+	AttemptInfo
+	Status   string
+	Deadline *time.Time
+	Paper    string
+}
+
+// roomAttempts reads the attempts of a room by seat number: all of them, or
+// only those u is responsible for.
+func (s *Service) roomAttempts(ctx context.Context, u *store.User, roomID int64, all bool) ([]roomAttempt, error) {
+	var infos []roomAttempt
 	q := s.db.WithContext(ctx).Table("attempts").
 		Select(`attempts.id AS attempt_id, attempts.exam_id, attempts.session_id, attempts.candidate_id, users.display_name AS name,
 			seats.ticket, seats.seat_no, seats.room_id, rooms.name AS room_name, seats.invigilator_id, attempts.status, attempts.deadline, attempts.paper`).
@@ -153,29 +202,35 @@ func (s *Service) Room(ctx context.Context, u *store.User, roomID int64) (*RoomV
 	if err := q.Scan(&infos).Error; err != nil {
 		return nil, err
 	}
-	v := &RoomView{RoomID: roomID, ServerNow: s.now(), All: all, Candidates: make([]CandidateView, 0, len(infos))}
-	if len(infos) == 0 {
-		return v, nil
-	}
-	ids := make([]int64, len(infos))
-	for i, in := range infos {
-		ids[i] = in.AttemptID
-	}
+	return infos, nil
+}
+
+// answeredCounts counts the questions each attempt has answered.
+func (s *Service) answeredCounts(ctx context.Context, ids []int64) (map[int64]int, error) {
 	answered := map[int64]int{}
 	var counts []struct {
 		AttemptID int64
 		N         int
 	}
-	s.db.WithContext(ctx).Table("answers").Select("attempt_id, COUNT(*) AS n").Where("attempt_id IN ? AND value <> '[]'", ids).Group("attempt_id").Scan(&counts)
+	if err := s.db.WithContext(ctx).Table("answers").Select("attempt_id, COUNT(*) AS n").Where("attempt_id IN ? AND value <> '[]'", ids).Group("attempt_id").Scan(&counts).Error; err != nil {
+		return nil, fmt.Errorf("answers of the room: %w", err)
+	}
 	for _, c := range counts {
 		answered[c.AttemptID] = c.N
 	}
+	return answered, nil
+}
+
+// openFlags counts each attempt's open flags by severity.
+func (s *Service) openFlags(ctx context.Context, ids []int64) (map[int64]map[string]int, error) {
 	var flags []struct {
 		AttemptID int64
 		Severity  string
 		N         int
 	}
-	s.db.WithContext(ctx).Table("flags").Select("attempt_id, severity, COUNT(*) AS n").Where("attempt_id IN ? AND status = 'open'", ids).Group("attempt_id, severity").Scan(&flags)
+	if err := s.db.WithContext(ctx).Table("flags").Select("attempt_id, severity, COUNT(*) AS n").Where("attempt_id IN ? AND status = 'open'", ids).Group("attempt_id, severity").Scan(&flags).Error; err != nil {
+		return nil, fmt.Errorf("flags of the room: %w", err)
+	}
 	open := map[int64]map[string]int{}
 	for _, f := range flags {
 		if open[f.AttemptID] == nil {
@@ -183,38 +238,31 @@ func (s *Service) Room(ctx context.Context, u *store.User, roomID int64) (*RoomV
 		}
 		open[f.AttemptID][f.Severity] = f.N
 	}
+	return open, nil
+}
+
+// messageCounts counts, for each attempt, the messages and warnings not yet
+// acknowledged and the warnings sent.
+func (s *Service) messageCounts(ctx context.Context, ids []int64) (unacked, warnings map[int64]int, err error) {
 	var msgs []struct {
 		AttemptID int64
 		Kind      string
 		Unacked   int
 		N         int
 	}
-	s.db.WithContext(ctx).Table("proctor_messages").Select("attempt_id, kind, SUM(CASE WHEN acked_at IS NULL THEN 1 ELSE 0 END) AS unacked, COUNT(*) AS n").
-		Where("attempt_id IN ?", ids).Group("attempt_id, kind").Scan(&msgs)
-	for _, in := range infos {
-		var p struct {
-			Items []json.RawMessage `json:"items"`
-		}
-		json.Unmarshal([]byte(in.Paper), &p)
-		c := CandidateView{AttemptInfo: in.AttemptInfo, Status: in.Status, Deadline: in.Deadline, Answered: answered[in.AttemptID],
-			Questions: len(p.Items), Connected: s.Connected(in.AttemptID), Open: open[in.AttemptID]}
-		if c.Open == nil {
-			c.Open = map[string]int{}
-		}
-		for sev, n := range c.Open {
-			c.Risk += riskWeight[sev] * n
-		}
-		for _, m := range msgs {
-			if m.AttemptID == in.AttemptID {
-				c.Unacked += m.Unacked
-				if m.Kind == "warning" {
-					c.Warnings += m.N
-				}
-			}
-		}
-		v.Candidates = append(v.Candidates, c)
+	err = s.db.WithContext(ctx).Table("proctor_messages").Select("attempt_id, kind, SUM(CASE WHEN acked_at IS NULL THEN 1 ELSE 0 END) AS unacked, COUNT(*) AS n").
+		Where("attempt_id IN ?", ids).Group("attempt_id, kind").Scan(&msgs).Error
+	if err != nil {
+		return nil, nil, fmt.Errorf("messages of the room: %w", err)
 	}
-	return v, nil
+	unacked, warnings = map[int64]int{}, map[int64]int{}
+	for _, m := range msgs {
+		unacked[m.AttemptID] += m.Unacked
+		if m.Kind == "warning" {
+			warnings[m.AttemptID] += m.N
+		}
+	}
+	return unacked, warnings, nil
 }
 
 // MessageView is a message or warning as the candidate's page gets it.
@@ -250,15 +298,23 @@ func (s *Service) Message(ctx context.Context, u *store.User, attemptID int64, k
 	if err != nil {
 		return nil, err
 	}
-	s.deliver(ctx, m)
+	// Stored is sent: a page that misses it now gets it on reconnecting.
+	if err := s.deliver(ctx, m); err != nil {
+		s.log.Warn("proctor message stored, not yet delivered", "attempt", attemptID, "err", err)
+	}
 	return m, nil
 }
 
-func (s *Service) deliver(ctx context.Context, m *store.ProctorMessage) {
+// deliver sends a message to the candidate's page, with the number of
+// warnings they have had so far.
+func (s *Service) deliver(ctx context.Context, m *store.ProctorMessage) error {
 	var warnings int64
-	s.db.WithContext(ctx).Model(&store.ProctorMessage{}).Where("attempt_id = ? AND kind = 'warning' AND id <= ?", m.AttemptID, m.ID).Count(&warnings)
+	if err := s.db.WithContext(ctx).Model(&store.ProctorMessage{}).Where("attempt_id = ? AND kind = 'warning' AND id <= ?", m.AttemptID, m.ID).Count(&warnings).Error; err != nil {
+		return err
+	}
 	s.publish(CandidateTopic, CandidateMsg{AttemptID: m.AttemptID, Payload: MessageView{Type: "proctor_message", ID: m.ID, Kind: m.Kind,
 		Body: m.Body, SentAt: m.SentAt, Warnings: int(warnings)}})
+	return nil
 }
 
 // Redeliver sends a candidate's unacknowledged messages again (on connecting).
@@ -268,7 +324,9 @@ func (s *Service) Redeliver(ctx context.Context, attemptID int64) error {
 		return err
 	}
 	for i := range ms {
-		s.deliver(ctx, &ms[i])
+		if err := s.deliver(ctx, &ms[i]); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -282,7 +340,9 @@ func (s *Service) Ack(ctx context.Context, attemptID, messageID int64) error {
 	}
 	if res.RowsAffected == 0 {
 		var n int64
-		s.db.WithContext(ctx).Model(&store.ProctorMessage{}).Where("id = ? AND attempt_id = ?", messageID, attemptID).Count(&n)
+		if err := s.db.WithContext(ctx).Model(&store.ProctorMessage{}).Where("id = ? AND attempt_id = ?", messageID, attemptID).Count(&n).Error; err != nil {
+			return err
+		}
 		if n == 0 {
 			return ErrNoMessage
 		}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"time"
 
 	"gorm.io/gorm"
 
@@ -29,54 +27,52 @@ func roomRules(tx *gorm.DB, roomID int64) (Invigilation, error) {
 }
 
 // AddInvigilator puts an invigilator in a room, audited as the admin's act.
-func AddInvigilator(ctx context.Context, db *store.DB, roomID, userID, adminID int64) error {
+func (s *Service) AddInvigilator(ctx context.Context, roomID, userID, adminID int64) error {
 	var u store.User
-	if err := db.WithContext(ctx).Take(&u, userID).Error; err != nil || u.Role != store.RoleInvigilator {
+	if err := s.db.WithContext(ctx).Take(&u, userID).Error; err != nil || u.Role != store.RoleInvigilator {
 		return fmt.Errorf("%w: only an invigilator account can invigilate a room", ErrOneResponsible)
 	}
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&store.RoomInvigilator{RoomID: roomID, UserID: userID}).Error; err != nil {
 			return err
 		}
-		return auditRoom(tx, adminID, "invigilator_added", roomID, userID)
+		return s.audit(tx, adminID, "invigilator_added", "room", roomID, map[string]int64{"user_id": userID})
 	})
 }
 
-// auditRoom records an admin's change of a room's invigilators.
-func auditRoom(tx *gorm.DB, adminID int64, action string, roomID, userID int64) error {
-	d, _ := json.Marshal(map[string]int64{"user_id": userID})
-	return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &adminID, Action: action, ObjectType: "room",
-		ObjectID: strconv.FormatInt(roomID, 10), Detail: string(d)}).Error
-}
-
 // RemoveInvigilator takes an invigilator out of a room, unless that leaves
-// the room with fewer than the minimum or their candidates unattended.
-func RemoveInvigilator(ctx context.Context, db *store.DB, roomID, userID, adminID int64) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+// the room with fewer than the minimum or their candidates unattended;
+// audited as the admin's act.
+func (s *Service) RemoveInvigilator(ctx context.Context, roomID, userID, adminID int64) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r, err := roomRules(tx, roomID)
 		if err != nil {
 			return err
 		}
 		var invs, mine int64
-		tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", roomID).Count(&invs)
+		if err := tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", roomID).Count(&invs).Error; err != nil {
+			return err
+		}
 		if invs-1 < int64(r.MinPerRoom) {
 			return fmt.Errorf("%w: it would leave %d", ErrTooFewInvigilators, invs-1)
 		}
-		tx.Model(&store.Seat{}).Where("room_id = ? AND invigilator_id = ?", roomID, userID).Count(&mine)
+		if err := tx.Model(&store.Seat{}).Where("room_id = ? AND invigilator_id = ?", roomID, userID).Count(&mine).Error; err != nil {
+			return err
+		}
 		if mine > 0 {
 			return fmt.Errorf("%w: %d candidates are still assigned to this one; reassign them first", ErrOneResponsible, mine)
 		}
 		if err := tx.Where("room_id = ? AND user_id = ?", roomID, userID).Delete(&store.RoomInvigilator{}).Error; err != nil {
 			return err
 		}
-		return auditRoom(tx, adminID, "invigilator_removed", roomID, userID)
+		return s.audit(tx, adminID, "invigilator_removed", "room", roomID, map[string]int64{"user_id": userID})
 	})
 }
 
 // Assign makes an invigilator of the seat's room responsible for its
-// candidate, within the ratio.
-func Assign(ctx context.Context, db *store.DB, seatID, invigilatorID int64) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+// candidate, within the ratio; audited as the admin's act.
+func (s *Service) Assign(ctx context.Context, seatID, invigilatorID, adminID int64) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var seat store.Seat
 		if err := tx.Take(&seat, seatID).Error; err != nil {
 			return err
@@ -86,33 +82,47 @@ func Assign(ctx context.Context, db *store.DB, seatID, invigilatorID int64) erro
 			return err
 		}
 		var in, load, invs int64
-		tx.Model(&store.RoomInvigilator{}).Where("room_id = ? AND user_id = ?", seat.RoomID, invigilatorID).Count(&in)
+		if err := tx.Model(&store.RoomInvigilator{}).Where("room_id = ? AND user_id = ?", seat.RoomID, invigilatorID).Count(&in).Error; err != nil {
+			return err
+		}
 		if in == 0 {
 			return fmt.Errorf("%w: this one does not work in the candidate's room", ErrOneResponsible)
 		}
-		tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", seat.RoomID).Count(&invs)
+		if err := tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", seat.RoomID).Count(&invs).Error; err != nil {
+			return err
+		}
 		if invs < int64(r.MinPerRoom) {
 			return fmt.Errorf("%w: the room has %d", ErrTooFewInvigilators, invs)
 		}
-		tx.Model(&store.Seat{}).Where("invigilator_id = ? AND session_id = ? AND id <> ?", invigilatorID, seat.SessionID, seatID).Count(&load)
+		if err := tx.Model(&store.Seat{}).Where("invigilator_id = ? AND session_id = ? AND id <> ?", invigilatorID, seat.SessionID, seatID).Count(&load).Error; err != nil {
+			return err
+		}
 		if load+1 > int64(r.Ratio) {
 			return fmt.Errorf("%w: this invigilator already has %d", ErrRatio, load)
 		}
-		return tx.Model(&seat).Update("invigilator_id", invigilatorID).Error
+		if err := tx.Model(&seat).Update("invigilator_id", invigilatorID).Error; err != nil {
+			return err
+		}
+		return s.audit(tx, adminID, "candidate_assigned", "seat", seatID, map[string]int64{"user_id": invigilatorID})
 	})
 }
 
-// Balance spreads a room's candidates evenly over its invigilators.
-func Balance(ctx context.Context, db *store.DB, roomID int64) error {
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+// Balance spreads a room's candidates evenly over its invigilators;
+// audited as the admin's act.
+func (s *Service) Balance(ctx context.Context, roomID, adminID int64) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r, err := roomRules(tx, roomID)
 		if err != nil {
 			return err
 		}
 		var invs []int64
-		tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", roomID).Order("user_id").Pluck("user_id", &invs)
+		if err := tx.Model(&store.RoomInvigilator{}).Where("room_id = ?", roomID).Order("user_id").Pluck("user_id", &invs).Error; err != nil {
+			return err
+		}
 		var seats []store.Seat
-		tx.Where("room_id = ?", roomID).Order("seat_no").Find(&seats)
+		if err := tx.Where("room_id = ?", roomID).Order("seat_no").Find(&seats).Error; err != nil {
+			return err
+		}
 		if err := CheckRoom(len(seats), len(invs), r); err != nil {
 			return err
 		}
@@ -121,6 +131,6 @@ func Balance(ctx context.Context, db *store.DB, roomID int64) error {
 				return err
 			}
 		}
-		return nil
+		return s.audit(tx, adminID, "room_balanced", "room", roomID, map[string]int{"candidates": len(seats)})
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 	"gorm.io/gorm"
 
+	"github.com/examhall/examhall/proctor/review"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/i18n"
 )
@@ -67,6 +68,7 @@ type Service struct {
 	bus     store.Bus
 	log     *slog.Logger
 	latency prometheus.Histogram
+	reviews *review.Reviews
 
 	mu       sync.Mutex
 	attempts map[int64]*attemptState
@@ -121,7 +123,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TickEvery == 0 {
 		cfg.TickEvery = 500 * time.Millisecond
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger, attempts: map[int64]*attemptState{}, rules: map[int64]Rules{}}
+	s := &Service{cfg: cfg, db: cfg.DB, bus: cfg.Bus, log: cfg.Logger, reviews: review.New(cfg.DB), attempts: map[int64]*attemptState{}, rules: map[int64]Rules{}}
 	s.latency = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "examhall_flag_latency_seconds",
 		Help:    "From a signal reaching the server to its flag being sent to a console.",

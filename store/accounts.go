@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -63,6 +64,29 @@ func (db *DB) DeleteAuthSession(ctx context.Context, tokenHash string) error {
 func (db *DB) DeleteExpiredAuthSessions(ctx context.Context, now time.Time) (int64, error) {
 	res := db.WithContext(ctx).Where("expires_at <= ?", now).Delete(&AuthSession{})
 	return res.RowsAffected, translate(res.Error)
+}
+
+type clientIPKey struct{}
+
+// WithClientIP marks ctx as serving a request from ip: every audit event
+// written under ctx records it, whichever domain writes it.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientIP is the address WithClientIP put in ctx, or "".
+func ClientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// BeforeCreate fills an audit event's address from the context it is
+// written under (a GORM hook).
+func (e *AuditEvent) BeforeCreate(tx *gorm.DB) error {
+	if e.IP == "" && tx.Statement.Context != nil {
+		e.IP = ClientIP(tx.Statement.Context)
+	}
+	return nil
 }
 
 // Audit appends an event to the audit log.

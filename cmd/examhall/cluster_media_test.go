@@ -342,7 +342,7 @@ func checkClocks(t *testing.T, db *store.DB, before map[int64]clock, moved func(
 		if !moved(id) && credited != 0 {
 			t.Errorf("attempt %d of a live node's room: %d s credited", id, credited)
 		}
-		if rep, err := exam.Verify(context.Background(), db, id); err != nil || !rep.OK() {
+		if rep, err := exam.New(exam.Config{DB: db}).Verify(context.Background(), id); err != nil || !rep.OK() {
 			t.Errorf("attempt %d after the failover: %+v %v", id, rep, err)
 		}
 	}

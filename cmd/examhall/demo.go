@@ -117,6 +117,10 @@ func seedDemo(ctx context.Context, cfg *Config, db *store.DB, log *slog.Logger) 
 	}, nil
 }
 
+// seedDemoData seeds an empty database with the demo: the programme with
+// its levels, questions and exams, one session open from startsAt to endsAt
+// for n candidates spread over rooms, its staff, and the certificate
+// programme's demo data.
 func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt time.Time) (*DemoFile, error) {
 	bank, errs := exam.ParseBankJSON(demoBank)
 	if len(errs) > 0 {
@@ -127,33 +131,57 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	if err != nil {
 		return nil, err
 	}
+	demo := demoLogins(plan, startsAt)
+	accounts := demoAccounts(demo)
+	if err := hashDemoPasswords(accounts); err != nil {
+		return nil, err
+	}
+	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		prog, levels, err := seedDemoProgramme(tx, rules)
+		if err != nil {
+			return err
+		}
+		if err := seedDemoQuestions(tx, prog.ID, bank); err != nil {
+			return err
+		}
+		sess, err := seedDemoSession(tx, prog.ID, levels["junior"], rules, startsAt, endsAt)
+		if err != nil {
+			return err
+		}
+		demo.SessionID = sess.ID
+		idOf, err := seedDemoUsers(tx, accounts)
+		if err != nil {
+			return err
+		}
+		seats, err := seedDemoRooms(tx, sess.ID, len(plan), demo, idOf)
+		if err != nil {
+			return err
+		}
+		if _, err := exam.ScheduleSession(ctx, tx, sess.ID, nil); err != nil {
+			return err
+		}
+		if err := seedCertificates(ctx, tx, prog, levels, demo, idOf, seats, startsAt); err != nil {
+			return err
+		}
+		return tx.Create(&store.Setting{Key: demoSeededKey, Value: strconv.FormatInt(sess.ID, 10)}).Error
+	})
+	if err != nil {
+		return nil, err
+	}
+	return demo, nil
+}
 
+// demoLogins makes the demo's logins with fresh passwords: an admin, a
+// reviewer, a chief invigilator in the first room, a panel of three, and
+// each room's invigilators and candidates as plan sizes them.
+func demoLogins(plan []proctor.RoomPlan, startsAt time.Time) *DemoFile {
 	demo := &DemoFile{
 		Admin:     Login{Username: "admin", Password: frontend.NewStaffPassword()},
 		Reviewers: []Login{{Username: "reviewer01", Password: frontend.NewStaffPassword()}},
 		Chief:     Login{Username: "chief01", Password: frontend.NewStaffPassword(), Room: "R01"},
 	}
-	type account struct {
-		user  store.User
-		login *Login
-	}
-	var accounts []*account
-	add := func(role store.Role, name string, l *Login) {
-		username := l.Username
-		if role == store.RoleCandidate {
-			username = l.Ticket
-		}
-		accounts = append(accounts, &account{store.User{Role: role, Username: username, DisplayName: name}, l})
-	}
-	add(store.RoleAdmin, "考试中心管理员", &demo.Admin)
-	add(store.RoleReviewer, "评审员 01", &demo.Reviewers[0])
-	add(store.RoleInvigilator, "主监考 01", &demo.Chief)
-	accounts[len(accounts)-1].user.Chief = true
 	for i := range 3 {
 		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: frontend.NewStaffPassword()})
-	}
-	for i := range demo.Panel {
-		add(store.RolePanel, fmt.Sprintf("评审专家 %02d", i+1), &demo.Panel[i])
 	}
 	ticketPrefix := startsAt.Format("060102")
 	seq, invSeq := 0, 0
@@ -168,15 +196,47 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 			demo.Candidates = append(demo.Candidates, Login{Ticket: fmt.Sprintf("%s%05d", ticketPrefix, seq), Password: frontend.NewCandidatePassword(), Room: code, Name: chineseName(seq)})
 		}
 	}
+	return demo
+}
+
+// demoAccount is the user to create for one demo login.
+type demoAccount struct {
+	user  store.User
+	login *Login
+}
+
+// demoAccounts makes a user for every login of demo: staff first, then the
+// candidates, whose username is their ticket.
+func demoAccounts(demo *DemoFile) []*demoAccount {
+	var accounts []*demoAccount
+	add := func(role store.Role, name string, l *Login) {
+		username := l.Username
+		if role == store.RoleCandidate {
+			username = l.Ticket
+		}
+		accounts = append(accounts, &demoAccount{store.User{Role: role, Username: username, DisplayName: name}, l})
+	}
+	add(store.RoleAdmin, "考试中心管理员", &demo.Admin)
+	add(store.RoleReviewer, "评审员 01", &demo.Reviewers[0])
+	add(store.RoleInvigilator, "主监考 01", &demo.Chief)
+	accounts[len(accounts)-1].user.Chief = true
+	for i := range demo.Panel {
+		add(store.RolePanel, fmt.Sprintf("评审专家 %02d", i+1), &demo.Panel[i])
+	}
 	for i := range demo.Invigilators {
 		add(store.RoleInvigilator, fmt.Sprintf("监考员 %02d", i+1), &demo.Invigilators[i])
 	}
 	for i := range demo.Candidates {
 		add(store.RoleCandidate, demo.Candidates[i].Name, &demo.Candidates[i])
 	}
-	// Hashing is the slow part of seeding thousands: spread it over the cores.
+	return accounts
+}
+
+// hashDemoPasswords sets each account's password hash. Hashing is the slow
+// part of seeding thousands, so it is spread over the cores.
+func hashDemoPasswords(accounts []*demoAccount) error {
 	var wg sync.WaitGroup
-	jobs := make(chan *account)
+	jobs := make(chan *demoAccount)
 	var hashErr error
 	var mu sync.Mutex
 	for range runtime.GOMAXPROCS(0) {
@@ -197,127 +257,134 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 	}
 	close(jobs)
 	wg.Wait()
-	if hashErr != nil {
-		return nil, hashErr
+	return hashErr
+}
+
+// seedDemoProgramme creates the demo's programme with rules and its
+// levels, and returns the levels' ids by code.
+func seedDemoProgramme(tx *gorm.DB, rules exam.Rules) (*store.Programme, map[string]int64, error) {
+	rulesJSON, _ := json.Marshal(rules)
+	prog := &store.Programme{Code: "KFZX", NameZh: "客服联络咨询师职业技术证书", NameEn: "Customer Contact Consultant vocational technical certificate",
+		Issuer: "工业和信息化部教育与考试中心", Rules: string(rulesJSON)}
+	if err := tx.Create(prog).Error; err != nil {
+		return nil, nil, err
 	}
+	levels := map[string]int64{}
+	for _, l := range exam.DefaultLevels {
+		comps, _ := json.Marshal(l.Components)
+		lv := &store.Level{ProgrammeID: prog.ID, Code: l.Code, Rank: l.Rank, NameZh: l.NameZh, NameEn: l.NameEn,
+			TrainingHours: l.TrainingHours, FeeCents: l.FeeCents, Components: string(comps)}
+		if err := tx.Create(lv).Error; err != nil {
+			return nil, nil, err
+		}
+		levels[l.Code] = lv.ID
+	}
+	return prog, levels, nil
+}
 
-	err = db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rulesJSON, _ := json.Marshal(rules)
-		prog := &store.Programme{Code: "KFZX", NameZh: "客服联络咨询师职业技术证书", NameEn: "Customer Contact Consultant vocational technical certificate",
-			Issuer: "工业和信息化部教育与考试中心", Rules: string(rulesJSON)}
-		if err := tx.Create(prog).Error; err != nil {
-			return err
+// seedDemoQuestions puts the bank in the programme's formal and practice
+// pools.
+func seedDemoQuestions(tx *gorm.DB, programmeID int64, bank []exam.Question) error {
+	// The last questions of each kind are the practice pool, as many
+	// as the mock test draws; the formal exam never shows them, and the
+	// mock never shows a formal one.
+	practice := map[exam.Kind]int{exam.Single: 10, exam.Multiple: 5, exam.TrueFalse: 5}
+	qs := make([]store.Question, len(bank))
+	for i := len(bank) - 1; i >= 0; i-- {
+		q := bank[i]
+		opts, _ := json.Marshal(q.Options)
+		ans, _ := json.Marshal(q.Answer)
+		tags, _ := json.Marshal(q.Tags)
+		pool := exam.PoolFormal
+		if practice[q.Kind] > 0 {
+			practice[q.Kind]--
+			pool = exam.PoolPractice
 		}
-		var junior int64
-		levels := map[string]int64{}
-		for _, l := range exam.DefaultLevels {
-			comps, _ := json.Marshal(l.Components)
-			lv := &store.Level{ProgrammeID: prog.ID, Code: l.Code, Rank: l.Rank, NameZh: l.NameZh, NameEn: l.NameEn,
-				TrainingHours: l.TrainingHours, FeeCents: l.FeeCents, Components: string(comps)}
-			if err := tx.Create(lv).Error; err != nil {
-				return err
-			}
-			if l.Code == "junior" {
-				junior = lv.ID
-			}
-			levels[l.Code] = lv.ID
-		}
-		// The last questions of each kind are the practice pool, as many
-		// as the mock test draws; the formal exam never shows them, and the
-		// mock never shows a formal one.
-		practice := map[exam.Kind]int{exam.Single: 10, exam.Multiple: 5, exam.TrueFalse: 5}
-		qs := make([]store.Question, len(bank))
-		for i := len(bank) - 1; i >= 0; i-- {
-			q := bank[i]
-			opts, _ := json.Marshal(q.Options)
-			ans, _ := json.Marshal(q.Answer)
-			tags, _ := json.Marshal(q.Tags)
-			pool := exam.PoolFormal
-			if practice[q.Kind] > 0 {
-				practice[q.Kind]--
-				pool = exam.PoolPractice
-			}
-			qs[i] = store.Question{ProgrammeID: prog.ID, Kind: string(q.Kind), Stem: q.Stem, Options: string(opts), Answer: string(ans),
-				Tags: string(tags), Difficulty: q.Difficulty, PartialCredit: q.PartialCredit, Explanation: q.Explanation, Pool: pool}
-		}
-		if err := tx.CreateInBatches(qs, 200).Error; err != nil {
-			return err
-		}
-		formal := &store.Exam{ProgrammeID: prog.ID, LevelID: &junior, Code: "KFZX-J-THEORY", Kind: "formal",
-			TitleZh: "客服联络咨询师（初级）理论考试", TitleEn: "Customer Contact Consultant (Junior) theory exam",
-			DurationMinutes: rules.TheoryMinutes, PassMark: rules.PassMark, Blueprint: demoBlueprint}
-		mock := &store.Exam{ProgrammeID: prog.ID, LevelID: &junior, Code: "KFZX-J-MOCK", Kind: "mock",
-			TitleZh: "客服联络咨询师理论考试 · 模拟测试", TitleEn: "Customer Contact Consultant theory exam · mock test",
-			DurationMinutes: 30, PassMark: rules.PassMark, Blueprint: mockBlueprint}
-		for _, e := range []*store.Exam{formal, mock} {
-			if err := tx.Create(e).Error; err != nil {
-				return err
-			}
-		}
-		sess := &store.ExamSession{ExamID: formal.ID, Code: "KFZX-J-" + startsAt.Format("20060102"),
-			Title:    "客服联络咨询师（初级）理论考试 " + startsAt.Format("2006-01-02"),
-			StartsAt: startsAt.UTC(), AdmissionEndsAt: endsAt.UTC(), EndsAt: endsAt.UTC(), AdmissionMode: exam.AdmitOpen}
-		if err := tx.Create(sess).Error; err != nil {
-			return err
-		}
-		demo.SessionID = sess.ID
+		qs[i] = store.Question{ProgrammeID: programmeID, Kind: string(q.Kind), Stem: q.Stem, Options: string(opts), Answer: string(ans),
+			Tags: string(tags), Difficulty: q.Difficulty, PartialCredit: q.PartialCredit, Explanation: q.Explanation, Pool: pool}
+	}
+	return tx.CreateInBatches(qs, 200).Error
+}
 
-		users := make([]store.User, len(accounts))
-		for i, a := range accounts {
-			users[i] = a.user
+// seedDemoSession creates the junior level's theory exam and mock test, and
+// the theory exam's session from startsAt to endsAt, open to every
+// candidate.
+func seedDemoSession(tx *gorm.DB, programmeID, junior int64, rules exam.Rules, startsAt, endsAt time.Time) (*store.ExamSession, error) {
+	formal := &store.Exam{ProgrammeID: programmeID, LevelID: &junior, Code: "KFZX-J-THEORY", Kind: "formal",
+		TitleZh: "客服联络咨询师（初级）理论考试", TitleEn: "Customer Contact Consultant (Junior) theory exam",
+		DurationMinutes: rules.TheoryMinutes, PassMark: rules.PassMark, Blueprint: demoBlueprint}
+	mock := &store.Exam{ProgrammeID: programmeID, LevelID: &junior, Code: "KFZX-J-MOCK", Kind: "mock",
+		TitleZh: "客服联络咨询师理论考试 · 模拟测试", TitleEn: "Customer Contact Consultant theory exam · mock test",
+		DurationMinutes: 30, PassMark: rules.PassMark, Blueprint: mockBlueprint}
+	for _, e := range []*store.Exam{formal, mock} {
+		if err := tx.Create(e).Error; err != nil {
+			return nil, err
 		}
-		if err := tx.CreateInBatches(users, 500).Error; err != nil {
-			return err
-		}
-		idOf := map[string]int64{}
-		for _, u := range users {
-			idOf[u.Username] = u.ID
-		}
-		rooms := map[string]*store.Room{}
-		invsOf := map[string][]int64{}
-		for r := range plan {
-			code := fmt.Sprintf("R%02d", r+1)
-			room := &store.Room{SessionID: sess.ID, Code: code, Name: fmt.Sprintf("第 %02d 考场", r+1)}
-			if err := tx.Create(room).Error; err != nil {
-				return err
-			}
-			rooms[code] = room
-		}
-		var ris []store.RoomInvigilator
-		for _, l := range demo.Invigilators {
-			ris = append(ris, store.RoomInvigilator{RoomID: rooms[l.Room].ID, UserID: idOf[l.Username]})
-			invsOf[l.Room] = append(invsOf[l.Room], idOf[l.Username])
-		}
-		// The chief works in the first room without candidates of their
-		// own, and sees every room of the session.
-		ris = append(ris, store.RoomInvigilator{RoomID: rooms[demo.Chief.Room].ID, UserID: idOf[demo.Chief.Username]})
-		if err := tx.CreateInBatches(ris, 500).Error; err != nil {
-			return err
-		}
-		var seats []store.Seat
-		inRoom := map[string]int{}
-		for _, l := range demo.Candidates {
-			inRoom[l.Room]++
-			invs := invsOf[l.Room]
-			inv := invs[(inRoom[l.Room]-1)%len(invs)]
-			seats = append(seats, store.Seat{SessionID: sess.ID, RoomID: rooms[l.Room].ID, CandidateID: idOf[l.Ticket],
-				InvigilatorID: &inv, Ticket: l.Ticket, SeatNo: inRoom[l.Room]})
-		}
-		if err := tx.CreateInBatches(seats, 500).Error; err != nil {
-			return err
-		}
-		if _, err := exam.ScheduleSession(ctx, tx, sess.ID, nil); err != nil {
-			return err
-		}
-		if err := seedCertificates(ctx, tx, prog, levels, demo, idOf, seats, startsAt); err != nil {
-			return err
-		}
-		return tx.Create(&store.Setting{Key: demoSeededKey, Value: strconv.FormatInt(sess.ID, 10)}).Error
-	})
-	if err != nil {
+	}
+	sess := &store.ExamSession{ExamID: formal.ID, Code: "KFZX-J-" + startsAt.Format("20060102"),
+		Title:    "客服联络咨询师（初级）理论考试 " + startsAt.Format("2006-01-02"),
+		StartsAt: startsAt.UTC(), AdmissionEndsAt: endsAt.UTC(), EndsAt: endsAt.UTC(), AdmissionMode: exam.AdmitOpen}
+	if err := tx.Create(sess).Error; err != nil {
 		return nil, err
 	}
-	return demo, nil
+	return sess, nil
+}
+
+// seedDemoUsers creates the accounts' users and returns their ids by
+// username.
+func seedDemoUsers(tx *gorm.DB, accounts []*demoAccount) (map[string]int64, error) {
+	users := make([]store.User, len(accounts))
+	for i, a := range accounts {
+		users[i] = a.user
+	}
+	if err := tx.CreateInBatches(users, 500).Error; err != nil {
+		return nil, err
+	}
+	idOf := map[string]int64{}
+	for _, u := range users {
+		idOf[u.Username] = u.ID
+	}
+	return idOf, nil
+}
+
+// seedDemoRooms creates the session's rooms, puts the invigilators (and the
+// chief) in them, and seats each room's candidates in turn with its
+// invigilators. It returns the seats.
+func seedDemoRooms(tx *gorm.DB, sessionID int64, nRooms int, demo *DemoFile, idOf map[string]int64) ([]store.Seat, error) {
+	rooms := map[string]*store.Room{}
+	invsOf := map[string][]int64{}
+	for r := range nRooms {
+		code := fmt.Sprintf("R%02d", r+1)
+		room := &store.Room{SessionID: sessionID, Code: code, Name: fmt.Sprintf("第 %02d 考场", r+1)}
+		if err := tx.Create(room).Error; err != nil {
+			return nil, err
+		}
+		rooms[code] = room
+	}
+	var ris []store.RoomInvigilator
+	for _, l := range demo.Invigilators {
+		ris = append(ris, store.RoomInvigilator{RoomID: rooms[l.Room].ID, UserID: idOf[l.Username]})
+		invsOf[l.Room] = append(invsOf[l.Room], idOf[l.Username])
+	}
+	// The chief works in the first room without candidates of their
+	// own, and sees every room of the session.
+	ris = append(ris, store.RoomInvigilator{RoomID: rooms[demo.Chief.Room].ID, UserID: idOf[demo.Chief.Username]})
+	if err := tx.CreateInBatches(ris, 500).Error; err != nil {
+		return nil, err
+	}
+	var seats []store.Seat
+	inRoom := map[string]int{}
+	for _, l := range demo.Candidates {
+		inRoom[l.Room]++
+		invs := invsOf[l.Room]
+		inv := invs[(inRoom[l.Room]-1)%len(invs)]
+		seats = append(seats, store.Seat{SessionID: sessionID, RoomID: rooms[l.Room].ID, CandidateID: idOf[l.Ticket],
+			InvigilatorID: &inv, Ticket: l.Ticket, SeatNo: inRoom[l.Room]})
+	}
+	if err := tx.CreateInBatches(seats, 500).Error; err != nil {
+		return nil, err
+	}
+	return seats, nil
 }
 
 func roomCount(d *DemoFile) int {

@@ -75,7 +75,7 @@ func TestKillMidExamLosesNothingAcknowledged(t *testing.T) {
 	}
 	defer db.Close()
 	for id := range deadlines {
-		rep, err := exam.Verify(context.Background(), db, id)
+		rep, err := exam.New(exam.Config{DB: db}).Verify(context.Background(), id)
 		if err != nil || !rep.OK() {
 			t.Fatalf("attempt %d after the crash: %+v %v", id, rep, err)
 		}

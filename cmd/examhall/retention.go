@@ -52,7 +52,7 @@ func retention(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer db.Close()
 	now := time.Now()
-	list, err := review.Expired(ctx, db, days, now)
+	list, err := review.New(db).Expired(ctx, days, now)
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func retention(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	n, err := review.Purge(ctx, db, blobs, list, now)
+	n, err := review.New(db).Purge(ctx, blobs, list, now)
 	fmt.Fprintf(stdout, "deleted %d recordings (audited)\n", n)
 	if err != nil {
 		return err

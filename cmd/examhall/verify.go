@@ -32,7 +32,7 @@ func verifyAttempt(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer db.Close()
-	r, err := exam.Verify(ctx, db, id)
+	r, err := exam.New(exam.Config{DB: db}).Verify(ctx, id)
 	if err != nil {
 		return err
 	}

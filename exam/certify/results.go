@@ -296,7 +296,7 @@ func (s *Service) PlaceRetakes(ctx context.Context, actorID, levelID int64, dedi
 			return 0, 0, ErrNoSession
 		}
 		spec.ExamID = ex.ID
-		if sessionID, err = exam.CreateSession(ctx, s.db, spec, actorID); err != nil {
+		if sessionID, err = exam.New(exam.Config{DB: s.db}).CreateSession(ctx, spec, actorID); err != nil {
 			return 0, 0, err
 		}
 	} else {

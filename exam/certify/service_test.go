@@ -303,7 +303,7 @@ func TestRetakeAndRegisterAgain(t *testing.T) {
 		var ex store.Exam
 		f.must(f.db.Where("code = ?", "T-junior").Take(&ex).Error)
 		now := f.clock.now()
-		next, err := exam.CreateSession(f.ctx, f.db, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now.Add(24 * time.Hour),
+		next, err := exam.New(exam.Config{DB: f.db}).CreateSession(f.ctx, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now.Add(24 * time.Hour),
 			AdmissionEndsAt: now.Add(25 * time.Hour), EndsAt: now.Add(27 * time.Hour), AdmissionMode: "open"}, f.admin)
 		f.must(err)
 		sid, n, err := f.svc.PlaceRetakes(f.ctx, f.admin, f.levels["junior"], false, exam.SessionSpec{})
@@ -504,7 +504,7 @@ func invalidAfterCertificate(t *testing.T, f *fixture) {
 	var ex store.Exam
 	f.must(f.db.Where("code = ?", "T-junior").Take(&ex).Error)
 	now := f.clock.now()
-	next, err := exam.CreateSession(f.ctx, f.db, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now,
+	next, err := exam.New(exam.Config{DB: f.db}).CreateSession(f.ctx, exam.SessionSpec{ExamID: ex.ID, Code: "S2", Title: "下一场", StartsAt: now,
 		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, f.admin)
 	f.must(err)
 	f.sessions["junior"] = next

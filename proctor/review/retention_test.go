@@ -40,7 +40,7 @@ func TestRetention(t *testing.T) {
 		_, oldPath := mk(100)   // final 100 days ago: goes
 		_, recentPath := mk(10) // final 10 days ago: stays
 		_, reviewPath := mk(-1) // still under review: stays
-		list, err := review.Expired(ctx, db, 90, now)
+		list, err := review.New(db).Expired(ctx, 90, now)
 		if err != nil || len(list) != 1 || list[0].Path != oldPath {
 			t.Fatalf("expired %+v %v", list, err)
 		}
@@ -48,7 +48,7 @@ func TestRetention(t *testing.T) {
 		if _, err := os.Stat(oldPath); err != nil {
 			t.Fatal("a dry run deleted a file")
 		}
-		if n, err := review.Purge(ctx, db, nil, list, now); err != nil || n != 1 {
+		if n, err := review.New(db).Purge(ctx, nil, list, now); err != nil || n != 1 {
 			t.Fatalf("purge %d %v", n, err)
 		}
 		if _, err := os.Stat(oldPath); !os.IsNotExist(err) {
@@ -64,7 +64,7 @@ func TestRetention(t *testing.T) {
 		if audits != 1 {
 			t.Fatalf("%d deletions audited", audits)
 		}
-		if again, _ := review.Expired(ctx, db, 90, now); len(again) != 0 {
+		if again, _ := review.New(db).Expired(ctx, 90, now); len(again) != 0 {
 			t.Fatalf("a deleted recording is listed again: %+v", again)
 		}
 	})

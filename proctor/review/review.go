@@ -39,9 +39,9 @@ type Row struct {
 
 // List gives a session's attempts for review. filter is "", "unreviewed",
 // "critical" (has a critical flag) or "terminated".
-func List(ctx context.Context, db *store.DB, sessionID int64, filter string) ([]Row, error) {
+func (rv *Reviews) List(ctx context.Context, sessionID int64, filter string) ([]Row, error) {
 	var rows []Row
-	q := db.WithContext(ctx).Table("attempts").
+	q := rv.db.WithContext(ctx).Table("attempts").
 		Select(`attempts.id AS attempt_id, seats.ticket, users.display_name AS name, rooms.name AS room, attempts.status, attempts.score, attempts.passed,
 			COALESCE(attempt_reviews.decision, '') AS decision, COALESCE(attempt_reviews.reason, '') AS reason`).
 		Joins("JOIN seats ON seats.id = attempts.seat_id").
@@ -72,7 +72,7 @@ func List(ctx context.Context, db *store.DB, sessionID int64, filter string) ([]
 		N         int
 	}
 	if len(ids) > 0 {
-		err := db.WithContext(ctx).Table("flags").Select("attempt_id, severity, status = 'confirmed' AS confirmed, COUNT(*) AS n").
+		err := rv.db.WithContext(ctx).Table("flags").Select("attempt_id, severity, status = 'confirmed' AS confirmed, COUNT(*) AS n").
 			Where("attempt_id IN ?", ids).Group("attempt_id, severity, status = 'confirmed'").Scan(&counts).Error
 		if err != nil {
 			return nil, err
@@ -101,17 +101,17 @@ type Event struct {
 
 // Events lists an attempt's exam events (start, end, credits, takeovers)
 // and the invigilators' actions on it.
-func Events(ctx context.Context, db *store.DB, attemptID int64) ([]Event, error) {
+func (rv *Reviews) Events(ctx context.Context, attemptID int64) ([]Event, error) {
 	var out []Event
 	var evs []store.AttemptEvent
-	if err := db.WithContext(ctx).Where("attempt_id = ? AND kind IN ?", attemptID, []string{"start", "end", "credit", "takeover", "regrade"}).Order("n").Find(&evs).Error; err != nil {
+	if err := rv.db.WithContext(ctx).Where("attempt_id = ? AND kind IN ?", attemptID, []string{"start", "end", "credit", "takeover", "regrade"}).Order("n").Find(&evs).Error; err != nil {
 		return nil, err
 	}
 	for _, e := range evs {
 		out = append(out, Event{At: e.At, Kind: e.Kind, Detail: e.Data})
 	}
 	var audits []store.AuditEvent
-	if err := db.WithContext(ctx).Where("object_type = 'attempt' AND object_id = ?", strconv.FormatInt(attemptID, 10)).Order("id").Find(&audits).Error; err != nil {
+	if err := rv.db.WithContext(ctx).Where("object_type = 'attempt' AND object_id = ?", strconv.FormatInt(attemptID, 10)).Order("id").Find(&audits).Error; err != nil {
 		return nil, err
 	}
 	for _, a := range audits {
@@ -122,12 +122,12 @@ func Events(ctx context.Context, db *store.DB, attemptID int64) ([]Event, error)
 
 // Decide records the final decision on an ended attempt: valid, or invalid
 // with a reason, in which case the attempt does not pass. It is audited.
-func Decide(ctx context.Context, db *store.DB, attemptID, reviewer int64, decision, reason string) error {
+func (rv *Reviews) Decide(ctx context.Context, attemptID, reviewer int64, decision, reason string) error {
 	reason = strings.TrimSpace(reason)
 	if decision != "valid" && (decision != "invalid" || reason == "") {
 		return ErrBadDecision
 	}
-	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return rv.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var a store.Attempt
 		if err := tx.Take(&a, attemptID).Error; err != nil {
 			return err
@@ -160,9 +160,9 @@ func Decide(ctx context.Context, db *store.DB, attemptID, reviewer int64, decisi
 }
 
 // Decision is an attempt's final decision, if any.
-func Decision(ctx context.Context, db *store.DB, attemptID int64) (*store.AttemptReview, error) {
+func (rv *Reviews) Decision(ctx context.Context, attemptID int64) (*store.AttemptReview, error) {
 	var r store.AttemptReview
-	err := db.WithContext(ctx).Take(&r, attemptID).Error
+	err := rv.db.WithContext(ctx).Take(&r, attemptID).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, nil
 	}
@@ -171,3 +171,11 @@ func Decision(ctx context.Context, db *store.DB, attemptID int64) (*store.Attemp
 	}
 	return &r, nil
 }
+
+// Reviews is the review of ended attempts: the reviewers' list, an
+// attempt's recordings, events, outcome and decision, and the retention of
+// recordings.
+type Reviews struct{ db *store.DB }
+
+// New returns the reviews kept in db.
+func New(db *store.DB) *Reviews { return &Reviews{db: db} }

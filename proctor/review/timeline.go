@@ -77,16 +77,16 @@ func (t Timeline) At(device string, offset int64) (seg Segment, pos int64, ok bo
 
 // Recordings lists an attempt's recording segments in time order, for its
 // timeline.
-func Recordings(ctx context.Context, db *store.DB, attemptID int64) ([]store.Recording, error) {
+func (rv *Reviews) Recordings(ctx context.Context, attemptID int64) ([]store.Recording, error) {
 	var recs []store.Recording
-	err := db.WithContext(ctx).Where("attempt_id = ?", attemptID).Order("started_at").Find(&recs).Error
+	err := rv.db.WithContext(ctx).Where("attempt_id = ?", attemptID).Order("started_at").Find(&recs).Error
 	return recs, err
 }
 
 // Recording is one recording segment (store.ErrNotFound if none).
-func Recording(ctx context.Context, db *store.DB, id int64) (store.Recording, error) {
+func (rv *Reviews) Recording(ctx context.Context, id int64) (store.Recording, error) {
 	var rec store.Recording
-	err := db.WithContext(ctx).Take(&rec, id).Error
+	err := rv.db.WithContext(ctx).Take(&rec, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return rec, store.ErrNotFound
 	}
@@ -95,9 +95,9 @@ func Recording(ctx context.Context, db *store.DB, id int64) (store.Recording, er
 
 // Outcome is an attempt's state and result, for the review page and the
 // incident report (store.ErrNotFound if none).
-func Outcome(ctx context.Context, db *store.DB, attemptID int64) (store.Attempt, error) {
+func (rv *Reviews) Outcome(ctx context.Context, attemptID int64) (store.Attempt, error) {
 	var at store.Attempt
-	err := db.WithContext(ctx).Select("id, status, score, passed, started_at, ended_at, end_reason").Take(&at, attemptID).Error
+	err := rv.db.WithContext(ctx).Select("id, status, score, passed, started_at, ended_at, end_reason").Take(&at, attemptID).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return at, store.ErrNotFound
 	}

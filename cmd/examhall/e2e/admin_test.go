@@ -82,8 +82,8 @@ func TestBankExportImportRoundTripAndRejectsBadLines(t *testing.T) {
 				t.Fatalf("import %s: %d %s", f.format, code, out)
 			}
 		}
-		a, _ := exam.Bank(t.Context(), e.db, 1)
-		b, _ := exam.Bank(t.Context(), e.db, p2.ID)
+		a, _ := e.engine.Bank(t.Context(), 1)
+		b, _ := e.engine.Bank(t.Context(), p2.ID)
 		if len(b) != 2*len(a) {
 			t.Fatalf("imported %d, want %d", len(b), 2*len(a))
 		}
@@ -111,7 +111,7 @@ func TestBankExportImportRoundTripAndRejectsBadLines(t *testing.T) {
 		if code != 400 || reply.Error.Code != "invalid_import" || len(reply.Lines) < 3 || reply.Lines[0].Line != 3 || reply.Lines[len(reply.Lines)-1].Line != 4 {
 			t.Fatalf("bad import: %d %s", code, out)
 		}
-		if c, _ := exam.Bank(t.Context(), e.db, p2.ID); len(c) != len(b) {
+		if c, _ := e.engine.Bank(t.Context(), p2.ID); len(c) != len(b) {
 			t.Fatalf("a refused import added %d questions", len(c)-len(b))
 		}
 	})
@@ -162,7 +162,7 @@ func TestKeyCorrectionRegradesAndAudits(t *testing.T) {
 		if len(audits) != 2 || !strings.Contains(audits[1].Detail, "教材第 3 章已更新") || *audits[0].ActorID != e.admin.id {
 			t.Fatalf("audit %+v", audits)
 		}
-		if r, err := exam.Verify(t.Context(), e.db, a.ID); err != nil || !r.OK() {
+		if r, err := e.engine.Verify(t.Context(), a.ID); err != nil || !r.OK() {
 			t.Fatalf("verify after regrade: %+v %v", r, err)
 		}
 
@@ -358,9 +358,10 @@ func TestSessionStorageEstimate(t *testing.T) {
 	}
 }
 
-// Changes of a room's invigilators and the drawing of a session's papers
-// are audited where they are decided, with the admin who made them, in the
-// same transaction as the change.
+// Changes of a room's invigilators, of who is responsible for a candidate
+// and the drawing of a session's papers are audited where they are
+// decided, with the admin who made them and the address they came from, in
+// the same transaction as the change.
 func TestRoomAndScheduleChangesAreAudited(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
 	var before int64 // the set-up's own drawing is the system's
@@ -376,6 +377,14 @@ func TestRoomAndScheduleChangesAreAudited(t *testing.T) {
 	if code, out := call(t, e, admin, "POST", "/api/admin/rooms/999999/invigilators", map[string]any{"user_id": e.cands[0].id}); code < 400 {
 		t.Fatalf("a candidate as invigilator: %d %s", code, out)
 	}
+	var first store.Seat
+	e.db.Where("candidate_id = ?", e.cands[0].id).Take(&first)
+	if code, out := call(t, e, admin, "PUT", fmt.Sprintf("/api/admin/seats/%d/invigilator", first.ID), map[string]any{"user_id": e.invB.id}); code != 200 && code != 204 {
+		t.Fatalf("assign a candidate: %d %s", code, out)
+	}
+	if code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/rooms/%d/balance", e.room), nil); code != 200 {
+		t.Fatalf("balance the room: %d %s", code, out)
+	}
 	seat := &store.Seat{SessionID: e.session, RoomID: e.room, CandidateID: e.invD.id, Ticket: "T-extra"}
 	if err := e.db.Create(seat).Error; err != nil {
 		t.Fatal(err)
@@ -384,15 +393,19 @@ func TestRoomAndScheduleChangesAreAudited(t *testing.T) {
 		t.Fatalf("schedule: %d %s", code, out)
 	}
 	var got []store.AuditEvent
-	e.db.Where("id > ? AND action IN ?", before, []string{"invigilator_added", "invigilator_removed", "session_scheduled"}).Order("id").Find(&got)
+	e.db.Where("id > ? AND action IN ?", before, []string{"invigilator_added", "invigilator_removed", "candidate_assigned", "room_balanced", "session_scheduled"}).Order("id").Find(&got)
 	var seen []string
 	for _, a := range got {
 		if a.ActorID == nil || *a.ActorID != e.admin.id {
 			t.Errorf("%s by %v, want the admin", a.Action, a.ActorID)
 		}
+		if a.IP != "127.0.0.1" {
+			t.Errorf("%s from %q, want the admin's 127.0.0.1", a.Action, a.IP)
+		}
 		seen = append(seen, a.Action+" "+a.Detail)
 	}
-	want := fmt.Sprintf(`[invigilator_added {"user_id":%d} invigilator_removed {"user_id":%d} session_scheduled {"papers":1}]`, e.invD.id, e.invD.id)
+	want := fmt.Sprintf(`[invigilator_added {"user_id":%d} invigilator_removed {"user_id":%d} candidate_assigned {"user_id":%d} room_balanced {"candidates":1} session_scheduled {"papers":1}]`,
+		e.invD.id, e.invD.id, e.invB.id)
 	if fmt.Sprint(seen) != want {
 		t.Fatalf("audit %v, want %s", seen, want)
 	}

@@ -222,7 +222,7 @@ func TestRegisterAgainInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := e.clock.now()
-	next, err := exam.CreateSession(ctx, e.db, exam.SessionSpec{ExamID: e.exam.ID, Code: "retake", Title: "补考", StartsAt: now,
+	next, err := e.engine.CreateSession(ctx, exam.SessionSpec{ExamID: e.exam.ID, Code: "retake", Title: "补考", StartsAt: now,
 		AdmissionEndsAt: now.Add(time.Hour), EndsAt: now.Add(3 * time.Hour), AdmissionMode: "open"}, e.admin.id)
 	if err != nil {
 		t.Fatal(err)

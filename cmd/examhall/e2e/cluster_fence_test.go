@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
 )
@@ -240,7 +239,7 @@ func TestFormerOwnerCannotWrite(t *testing.T) {
 			if err := e.engine.AnswerUnderLease(context.Background(), c.id, c.attempt, second.Fence+1, 4, int64(q), []int{0}); err != nil {
 				t.Fatalf("n1 under a newer lease: %v", err)
 			}
-			rep, err := exam.Verify(context.Background(), e.db, c.attempt)
+			rep, err := e.engine.Verify(context.Background(), c.attempt)
 			if err != nil || !rep.OK() {
 				t.Fatalf("the attempt's log after two owners: %+v %v", rep, err)
 			}

@@ -23,28 +23,28 @@ func TestNoCamerasAfterTheEnd(t *testing.T) {
 	c := e.connect(cd)
 	c.start()
 	// Before the end: one phone paired (its device key kept), one link unused.
-	link, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now())
+	link, _, err := e.media.Pair(ctx, cd.attempt, e.srv.URL, e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, key, err := media.Redeem(ctx, e.db, token(t, link), e.clock.now())
+	_, key, err := e.media.Redeem(ctx, token(t, link), e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	unused, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now())
+	unused, _, err := e.media.Pair(ctx, cd.attempt, e.srv.URL, e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.send(map[string]any{"type": "submit", "id": "s"})
 	c.await("ended", is("ended"))
 
-	if _, _, err := media.Pair(ctx, e.db, cd.attempt, e.srv.URL, e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
+	if _, _, err := e.media.Pair(ctx, cd.attempt, e.srv.URL, e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
 		t.Errorf("pairing after the end: %v", err)
 	}
-	if _, _, err := media.Redeem(ctx, e.db, token(t, unused), e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
+	if _, _, err := e.media.Redeem(ctx, token(t, unused), e.clock.now()); !errors.Is(err, media.ErrAttemptOver) {
 		t.Errorf("a link redeemed after the end: %v", err)
 	}
-	if _, err := media.Device(ctx, e.db, key); !errors.Is(err, media.ErrAttemptOver) {
+	if _, err := e.media.Device(ctx, key); !errors.Is(err, media.ErrAttemptOver) {
 		t.Errorf("a device key after the end: %v", err)
 	}
 	ws := "ws" + strings.TrimPrefix(e.srv.URL, "http") + "/ws/phone?key=" + url.QueryEscape(key)
@@ -71,7 +71,7 @@ func token(t *testing.T, link string) string {
 // is refused and leaves the link as it was.
 func TestPairingLinkSurvivesRefusedHandshakes(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
-	link, _, err := media.Pair(context.Background(), e.db, e.cands[0].attempt, e.srv.URL, e.clock.now())
+	link, _, err := e.media.Pair(context.Background(), e.cands[0].attempt, e.srv.URL, e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestPairingLinkSurvivesRefusedHandshakes(t *testing.T) {
 // when a socket upgraded during the wait was counted after it began.
 func TestSocketsCloseWhileDevicesConnect(t *testing.T) {
 	e := newExamEnv(t, "sqlite", 1)
-	link, _, err := media.Pair(context.Background(), e.db, e.cands[0].attempt, e.srv.URL, e.clock.now())
+	link, _, err := e.media.Pair(context.Background(), e.cands[0].attempt, e.srv.URL, e.clock.now())
 	if err != nil {
 		t.Fatal(err)
 	}

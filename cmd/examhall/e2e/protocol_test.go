@@ -496,7 +496,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		c.await("ended", is("ended"))
 		ctx := context.Background()
 		id := e.cands[0].attempt
-		r, err := exam.Verify(ctx, e.db, id)
+		r, err := e.engine.Verify(ctx, id)
 		if err != nil || !r.OK() || r.Score == nil || *r.Score != r.Replayed || r.Replayed == 0 {
 			t.Fatalf("clean attempt: %+v %v", r, err)
 		}
@@ -504,14 +504,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 		q := int64(qs[0]["id"].(float64))
 		other := fmt.Sprintf("[%d]", (e.keys[q][0]+1)%2)
 		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", other)
-		if r, _ := exam.Verify(ctx, e.db, id); r.OK() {
+		if r, _ := e.engine.Verify(ctx, id); r.OK() {
 			t.Fatal("an edited answer verified")
 		}
 		e.db.Model(&store.Answer{}).Where("attempt_id = ? AND question_id = ?", id, q).Update("value", fmt.Sprint(e.keys[q]))
 		// Someone edits the log itself: the chain breaks.
 		e.db.Model(&store.AttemptEvent{}).Where("attempt_id = ? AND kind = ?", id, "answer").Limit(1).
 			Update("data", fmt.Sprintf(`{"q":%d,"v":%s}`, q, other))
-		if r, _ := exam.Verify(ctx, e.db, id); r.OK() || !strings.Contains(strings.Join(r.Problems, " "), "hash") {
+		if r, _ := e.engine.Verify(ctx, id); r.OK() || !strings.Contains(strings.Join(r.Problems, " "), "hash") {
 			t.Fatalf("an edited log verified: %+v", r)
 		}
 	})
