@@ -339,6 +339,18 @@ func bankOf(info *examInfo, pool string) []store.Question {
 	return qs
 }
 
+// Schedule draws a paper for every seat of a session that has none, as
+// the admin's act (ScheduleSession, in one transaction).
+func (e *Engine) Schedule(ctx context.Context, sessionID, adminID int64) (int, error) {
+	var n int
+	err := e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		n, err = ScheduleSession(ctx, tx, sessionID, &adminID)
+		return err
+	})
+	return n, err
+}
+
 // ScheduleSession draws a paper for every seat of a session that has none,
 // so the start of the exam costs nothing but a state change. It returns how
 // many attempts it created.

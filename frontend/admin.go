@@ -201,7 +201,7 @@ func (s *examAdmin) scheduleSession(w http.ResponseWriter, r *http.Request, a *A
 	if err != nil {
 		return err
 	}
-	n, err := exam.ScheduleSession(r.Context(), s.db.DB, id, &a.User.ID)
+	n, err := s.engine.Schedule(r.Context(), id, a.User.ID)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/store"
 )
 
@@ -143,8 +144,8 @@ func (s *Server) login(ctx context.Context, name, password, ip, ua string) (*sto
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, nil, "", err
 	}
-	if u == nil || !checkPassword(u, password) {
-		refuseEvenly(u, password)
+	if u == nil || !accounts.CheckPassword(u, password) {
+		accounts.RefuseEvenly(u, password)
 		var actor *int64
 		if u != nil {
 			actor = &u.ID

@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
 	"encoding/json"
@@ -18,7 +17,6 @@ import (
 	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
-	"gorm.io/gorm"
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
@@ -33,28 +31,6 @@ const (
 	// own limit (certify.Policy.MaxUploadBytes) is checked by the domain.
 	maxDocument = certify.MaxUploadLimit
 )
-
-// NewCandidateAccount makes a candidate account for a registration made by
-// an admin or an import: a 10-digit username and a generated password,
-// returned once.
-func NewCandidateAccount(ctx context.Context, tx *gorm.DB, name string) (certify.Login, error) {
-	var b [10]byte
-	rand.Read(b[:])
-	for i := range b {
-		b[i] = '0' + b[i]%10
-	}
-	b[0] = '8'
-	pw := NewCandidatePassword()
-	hash, err := HashPassword(pw, store.RoleCandidate, Generated)
-	if err != nil {
-		return certify.Login{}, err
-	}
-	u := &store.User{Role: store.RoleCandidate, Username: string(b[:]), PasswordHash: hash, DisplayName: name, CreatedAt: time.Now().UTC()}
-	if err := tx.WithContext(ctx).Create(u).Error; err != nil {
-		return certify.Login{}, err
-	}
-	return certify.Login{UserID: u.ID, Username: u.Username, Password: pw}, nil
-}
 
 type certPages struct{ path, admin, panel, certificate, verify, signup *template.Template }
 

@@ -13,18 +13,22 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// Sentinel errors of the web layer.
+// Errors of the web layer: the same one type as every domain's.
 var (
-	ErrBadCredentials     = errors.New("bad credentials")
-	ErrMissingCredentials = errors.New("missing credentials")
-	ErrAccountDisabled    = errors.New("account disabled")
-	ErrCSRF               = errors.New("missing or wrong CSRF token")
-	ErrCrossOrigin        = errors.New("cross-origin request")
-	ErrUnauthenticated    = errors.New("not logged in")
-	ErrSessionExpired     = errors.New("session expired or unknown")
-	ErrForbidden          = errors.New("role not allowed")
-	ErrBadRequest         = errors.New("malformed request")
-	ErrTooLarge           = errors.New("request too large")
+	ErrBadCredentials     = store.NewError("web", store.Unauthenticated, "bad_credentials", "bad credentials")
+	ErrMissingCredentials = store.NewError("web", store.Invalid, "missing_credentials", "missing credentials")
+	ErrAccountDisabled    = store.NewError("web", store.Forbidden, "account_disabled", "account disabled")
+	ErrCSRF               = store.NewError("web", store.Forbidden, "csrf", "missing or wrong CSRF token")
+	ErrCrossOrigin        = store.NewError("web", store.Forbidden, "cross_origin", "cross-origin request")
+	ErrUnauthenticated    = store.NewError("web", store.Unauthenticated, "unauthenticated", "not logged in")
+	ErrSessionExpired     = store.NewError("web", store.Unauthenticated, "session_expired", "session expired or unknown")
+	ErrForbidden          = store.NewError("web", store.Forbidden, "forbidden", "role not allowed")
+	ErrBadRequest         = store.NewError("web", store.Invalid, "bad_request", "malformed request")
+	ErrTooLarge           = store.NewError("web", store.TooLarge, "too_large", "request too large")
+	ErrNotWebSocket       = store.NewError("web", store.Invalid, "not_websocket", "not a websocket handshake")
+	ErrUnknownType        = store.NewError("web", store.Invalid, "unknown_type", "unknown message type")
+	ErrNotImage           = store.NewError("web", store.Unsupported, "not_image", "not a PNG, JPEG, GIF or WebP image")
+	ErrBadStill           = store.NewError("web", store.Invalid, "bad_still", "the identity still must be a JPEG photo of at least 320x240")
 )
 
 // RateLimitedError says a limit was hit and when to try again.
@@ -56,6 +60,8 @@ var kindStatus = map[store.Kind]int{
 	store.TooMany:       http.StatusTooManyRequests,
 	store.Unavailable:   http.StatusServiceUnavailable,
 	store.Internal:      http.StatusInternalServerError,
+	// Unauthenticated is 401: the pages send the user to the login.
+	store.Unauthenticated: http.StatusUnauthorized,
 }
 
 // publicError maps an error to what the client may see. This is the one place
@@ -82,40 +88,6 @@ func publicError(err error) APIError {
 		}
 		mins := int(math.Ceil(rl.RetryAfter.Minutes()))
 		return APIError{http.StatusTooManyRequests, "too_many_attempts", T("error.too_many_attempts", "minutes", strconv.Itoa(max(mins, 1))), ""}
-	case errors.Is(err, ErrBadCredentials):
-		code, status = "bad_credentials", http.StatusUnauthorized
-	case errors.Is(err, ErrMissingCredentials):
-		code, status = "missing_credentials", http.StatusBadRequest
-	case errors.Is(err, ErrAccountDisabled):
-		code, status = "account_disabled", http.StatusForbidden
-	case errors.Is(err, ErrCSRF):
-		code, status = "csrf", http.StatusForbidden
-	case errors.Is(err, ErrCrossOrigin):
-		code, status = "cross_origin", http.StatusForbidden
-	case errors.Is(err, ErrUnauthenticated):
-		code, status = "unauthenticated", http.StatusUnauthorized
-	case errors.Is(err, ErrSessionExpired):
-		code, status = "session_expired", http.StatusUnauthorized
-	case errors.Is(err, ErrForbidden):
-		code, status = "forbidden", http.StatusForbidden
-	case errors.Is(err, ErrBadRequest):
-		code, status = "bad_request", http.StatusBadRequest
-	case errors.Is(err, ErrNotImage):
-		code, status = "not_image", http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrBadStill):
-		code, status = "bad_still", http.StatusBadRequest
-	case errors.Is(err, ErrNotWebSocket):
-		code, status = "not_websocket", http.StatusBadRequest
-	case errors.Is(err, ErrUnknownType):
-		code, status = "unknown_type", http.StatusBadRequest
-	case errors.Is(err, ErrPasswordShort):
-		code, status = "password_short", http.StatusBadRequest
-	case errors.Is(err, ErrPasswordWeak):
-		code, status = "password_weak", http.StatusBadRequest
-	case errors.Is(err, ErrPasswordMismatch):
-		code, status = "password_mismatch", http.StatusBadRequest
-	case errors.Is(err, ErrTooLarge):
-		code, status = "too_large", http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrConflict):
 		code, status = "conflict", http.StatusConflict
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, gorm.ErrRecordNotFound):

@@ -13,7 +13,7 @@ import (
 // mountExam puts the exam engine on the web: the candidate's device socket
 // (/ws/exam?attempt=ID) and the candidate's exam API.
 func (web *Server) mountExam(engine *exam.Engine) {
-	sk := web.Socket("/ws/exam", []store.Role{store.RoleCandidate})
+	sk := web.examSocket
 	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
 		return engine.RoomOfOpen(ctx, c.User.ID, r.URL.Query().Get("attempt"))
 	})

@@ -641,10 +641,3 @@ func (s *Server) CloseSockets() {
 		sk.closeAll()
 	}
 }
-
-// ErrNotWebSocket answers a request to a socket's path that is no
-// websocket handshake.
-var ErrNotWebSocket = errors.New("not a websocket handshake")
-
-// ErrUnknownType answers a message of a type no handler knows.
-var ErrUnknownType = errors.New("unknown message type")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -20,9 +19,6 @@ import (
 var imageName = regexp.MustCompile(`^[0-9a-f]{64}\.(png|jpg|gif|webp)$`)
 
 var imageTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
-
-// ErrNotImage: the upload is not a PNG, JPEG, GIF or WebP image.
-var ErrNotImage = errors.New("not a PNG, JPEG, GIF or WebP image")
 
 const maxImage = 2 << 20
 

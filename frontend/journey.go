@@ -3,7 +3,6 @@ package frontend
 import (
 	"bytes"
 	"context"
-	"errors"
 	"image/jpeg"
 	"io"
 	"net/http"
@@ -22,9 +21,6 @@ import (
 // publish, the rules, the identity still, the phone and the set-up
 // checklist, each a step of the lobby; and the invigilator's side of it:
 // the identity still beside the candidate, and admitting the whole room.
-
-// ErrBadStill: the identity still is not a usable photo.
-var ErrBadStill = errors.New("the identity still must be a JPEG photo of at least 320x240")
 
 const maxPhoto = 1 << 20
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
 )
@@ -24,23 +25,23 @@ func TestEveryRefusalCostsTheSame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	add := func(role store.Role, name string, origin Origin) {
-		h, _ := HashPassword("the right password", role, origin)
+	add := func(role store.Role, name string, origin accounts.Origin) {
+		h, _ := accounts.HashPassword("the right password", role, origin)
 		if err := db.Create(&store.User{Role: role, Username: name, PasswordHash: h, DisplayName: name}).Error; err != nil {
 			t.Fatal(err)
 		}
 	}
-	add(store.RoleCandidate, "2026000001", Generated)
-	add(store.RoleAdmin, "admin", Chosen)
-	add(store.RoleCandidate, "11010519491231002X", Chosen)
+	add(store.RoleCandidate, "2026000001", accounts.Generated)
+	add(store.RoleAdmin, "admin", accounts.Chosen)
+	add(store.RoleCandidate, "11010519491231002X", accounts.Chosen)
 	for _, name := range []string{"2026000001", "admin", "11010519491231002X", "2026999999", "nobody", "320102199608152349"} {
-		l, h := lightChecks.Load(), heavyChecks.Load()
+		l, h := accounts.Checks()
 		_, _, _, err := s.login(context.Background(), name, "a wrong password", "127.0.0.1", "test")
 		if !errors.Is(err, ErrBadCredentials) {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if dl, dh := lightChecks.Load()-l, heavyChecks.Load()-h; dl != 1 || dh != 1 {
-			t.Errorf("refusing %s cost %d light and %d heavy checks, want 1 and 1", name, dl, dh)
+		if nl, nh := accounts.Checks(); nl-l != 1 || nh-h != 1 {
+			t.Errorf("refusing %s cost %d light and %d heavy checks, want 1 and 1", name, nl-l, nh-h)
 		}
 	}
 }
@@ -59,7 +60,7 @@ func TestLoginDelaysNeverLockOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	const ticket, pw = "2026000001", "K7Q2M-9XWPA"
-	h, _ := HashPassword(pw, store.RoleCandidate, Generated)
+	h, _ := accounts.HashPassword(pw, store.RoleCandidate, accounts.Generated)
 	db.Create(&store.User{Role: store.RoleCandidate, Username: ticket, PasswordHash: h, DisplayName: "考生"})
 	ctx := context.Background()
 	try := func(password, ip string) (time.Duration, error) {

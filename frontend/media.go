@@ -18,43 +18,8 @@ type viewerKey struct{}
 // console receives its candidates' cameras).
 func (s *Server) mountMedia(svc *media.Service, engine *exam.Engine) {
 	s.mountPhone(svc, engine)
-	for _, sk := range s.sockets {
-		if sk.path == "/ws/console" {
-			s.mountViewer(sk, svc)
-		}
-		if sk.path != "/ws/exam" {
-			continue
-		}
-		sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
-			c.Set(baseKey{}, s.baseURL(r))
-			return nil
-		})
-		sk.Handle("pair", func(ctx context.Context, c *Conn, m *Inbound) error {
-			link, qr, err := svc.Pair(ctx, exam.AttemptOf(c), c.Value(baseKey{}).(string), s.now())
-			if err != nil {
-				return err
-			}
-			return c.Send(map[string]any{"type": "pair", "id": m.ID, "url": link, "qr": qr, "expires_in": int(media.PairingTTL.Seconds())})
-		})
-		sk.Handle("phone_view", func(ctx context.Context, c *Conn, m *Inbound) error {
-			async(c, m, func() error {
-				if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
-					go old.Close()
-				}
-				v, err := svc.ViewDevice(media.Phone, func(msg any) { c.Send(msg) })
-				if err != nil {
-					return err
-				}
-				c.Set(viewerKey{}, v)
-				c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
-				v.Allow([]int64{exam.AttemptOf(c)})
-				return nil
-			})
-			return nil
-		})
-		s.viewerHandlers(sk)
-		publishHandlers(sk, svc, engine, media.PC, func(c *Conn) int64 { return exam.AttemptOf(c) })
-	}
+	s.mountViewer(s.consoleSocket, svc)
+	s.mountPublish(svc, engine)
 }
 
 // mountPhone serves the phone's socket, /ws/phone: opened with a pairing
@@ -277,4 +242,39 @@ func async(c *Conn, m *Inbound, f func() error) {
 			c.ReplyError(m, err)
 		}
 	}()
+}
+
+// mountPublish lets the candidate's PC page pair its phone, see the
+// phone's camera and publish its own on its exam socket.
+func (s *Server) mountPublish(svc *media.Service, engine *exam.Engine) {
+	sk := s.examSocket
+	sk.OnOpen(func(ctx context.Context, c *Conn, r *http.Request) error {
+		c.Set(baseKey{}, s.baseURL(r))
+		return nil
+	})
+	sk.Handle("pair", func(ctx context.Context, c *Conn, m *Inbound) error {
+		link, qr, err := svc.Pair(ctx, exam.AttemptOf(c), c.Value(baseKey{}).(string), s.now())
+		if err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "pair", "id": m.ID, "url": link, "qr": qr, "expires_in": int(media.PairingTTL.Seconds())})
+	})
+	sk.Handle("phone_view", func(ctx context.Context, c *Conn, m *Inbound) error {
+		async(c, m, func() error {
+			if old, ok := c.Value(viewerKey{}).(*media.Viewer); ok {
+				go old.Close()
+			}
+			v, err := svc.ViewDevice(media.Phone, func(msg any) { c.Send(msg) })
+			if err != nil {
+				return err
+			}
+			c.Set(viewerKey{}, v)
+			c.Send(map[string]any{"type": "view_ready", "id": m.ID, "ice_servers": svc.ICEServers()})
+			v.Allow([]int64{exam.AttemptOf(c)})
+			return nil
+		})
+		return nil
+	})
+	s.viewerHandlers(sk)
+	publishHandlers(sk, svc, engine, media.PC, func(c *Conn) int64 { return exam.AttemptOf(c) })
 }

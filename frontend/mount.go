@@ -27,8 +27,9 @@ type Services struct {
 // logouts on other nodes) it follows until ctx ends.
 func (s *Server) MountAll(ctx context.Context, svc Services) error {
 	s.media = svc.Media
-	// The candidate's exam socket comes first: proctoring and media add
-	// their messages to it, and the journey reads all three.
+	// The sockets come first: each domain adds its messages to them.
+	s.examSocket = s.Socket("/ws/exam", []store.Role{store.RoleCandidate})
+	s.consoleSocket = s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
 	s.mountExam(svc.Engine)
 	if err := s.mountProctor(ctx, svc.Proctor, svc.Engine); err != nil {
 		return err

@@ -17,42 +17,7 @@ import (
 // and room assignment for admins.
 func (s *Server) mountProctor(ctx context.Context, svc *proctor.Service, engine *exam.Engine) error {
 	// Candidate side: the page reports signals and acknowledges messages.
-	for _, sk := range s.sockets {
-		if sk.path != "/ws/exam" {
-			continue
-		}
-		sk.Handle("signal", func(ctx context.Context, c *Conn, m *Inbound) error {
-			var sig struct {
-				Kind   string         `json:"kind"`
-				Phase  proctor.Phase  `json:"phase"`
-				Detail map[string]any `json:"detail"`
-			}
-			if err := json.Unmarshal(m.Raw, &sig); err != nil {
-				return ErrBadRequest
-			}
-			if err := svc.Observe(ctx, exam.AttemptOf(c), "page", sig.Kind, sig.Phase, sig.Detail); err != nil {
-				return err
-			}
-			return c.Send(map[string]any{"type": "ack", "id": m.ID})
-		})
-		sk.Handle("message_ack", func(ctx context.Context, c *Conn, m *Inbound) error {
-			var a struct {
-				MessageID int64 `json:"message_id"`
-			}
-			if err := json.Unmarshal(m.Raw, &a); err != nil {
-				return ErrBadRequest
-			}
-			if err := svc.Ack(ctx, exam.AttemptOf(c), a.MessageID); err != nil {
-				return err
-			}
-			return c.Send(map[string]any{"type": "ack", "id": m.ID})
-		})
-		sk.OnReady(func(c *Conn) {
-			if err := svc.Redeliver(c.Context(), exam.AttemptOf(c)); err != nil {
-				s.log.Warn("redeliver messages", "err", err)
-			}
-		})
-	}
+	s.mountSignals(svc)
 	// Messages for candidates reach the node that holds their socket.
 	sub, err := s.bus.Subscribe(ctx, proctor.CandidateTopic)
 	if err != nil {
@@ -86,7 +51,7 @@ type attemptsKey struct{}
 // mountConsole serves the invigilators' console socket, fed by the proctor
 // (proctor.Service.Feed).
 func (s *Server) mountConsole(svc *proctor.Service, readiness proctor.Readiness) {
-	sk := s.Socket("/ws/console", []store.Role{store.RoleInvigilator, store.RoleAdmin})
+	sk := s.consoleSocket
 	sk.Route(func(ctx context.Context, c *Conn, r *http.Request) (string, error) {
 		room, err := strconv.ParseInt(r.URL.Query().Get("room"), 10, 64)
 		if err != nil {
@@ -317,4 +282,41 @@ type reasonReq struct {
 
 type userReq struct {
 	UserID int64 `json:"user_id"`
+}
+
+// mountSignals lets the candidate's page report signals and acknowledge
+// the invigilator's messages on its exam socket.
+func (s *Server) mountSignals(svc *proctor.Service) {
+	sk := s.examSocket
+	sk.Handle("signal", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var sig struct {
+			Kind   string         `json:"kind"`
+			Phase  proctor.Phase  `json:"phase"`
+			Detail map[string]any `json:"detail"`
+		}
+		if err := json.Unmarshal(m.Raw, &sig); err != nil {
+			return ErrBadRequest
+		}
+		if err := svc.Observe(ctx, exam.AttemptOf(c), "page", sig.Kind, sig.Phase, sig.Detail); err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "ack", "id": m.ID})
+	})
+	sk.Handle("message_ack", func(ctx context.Context, c *Conn, m *Inbound) error {
+		var a struct {
+			MessageID int64 `json:"message_id"`
+		}
+		if err := json.Unmarshal(m.Raw, &a); err != nil {
+			return ErrBadRequest
+		}
+		if err := svc.Ack(ctx, exam.AttemptOf(c), a.MessageID); err != nil {
+			return err
+		}
+		return c.Send(map[string]any{"type": "ack", "id": m.ID})
+	})
+	sk.OnReady(func(c *Conn) {
+		if err := svc.Redeliver(c.Context(), exam.AttemptOf(c)); err != nil {
+			s.log.Warn("redeliver messages", "err", err)
+		}
+	})
 }

@@ -91,8 +91,11 @@ type Server struct {
 	metrics  *serverMetrics
 	pages    *pages
 	sockets  []*Socket
-	node     *store.Node
-	media    *media.Service // set by MountAll
+	// The two sockets several domains add their messages to (MountAll
+	// makes them first): the candidate's PC and the invigilator's console.
+	examSocket, consoleSocket *Socket
+	node                      *store.Node
+	media                     *media.Service // set by MountAll
 	// What the pages upload and read back, on this disk and, in a
 	// cluster, in object storage: stills, identity stills, enrolled
 	// photos, question images.
@@ -145,6 +148,23 @@ func New(cfg Config) (*Server, error) {
 		return &store.Files{Dir: filepath.Join(cfg.DataDir, dir), Prefix: dir, Blobs: cfg.Blobs}
 	}
 	s.stills, s.identity, s.photos, s.images = files("stills"), files("identity"), files("photos"), files("bank-images")
+	if err := s.registerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
+	s.routes()
+	s.mountFaceModels()
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, ErrCrossOrigin)
+	}))
+	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies, s.node))
+	return s, nil
+}
+
+// registerMetrics makes the web layer's metrics (requests, logins, sockets,
+// rooms owned, the upload backlog) and registers them.
+func (s *Server) registerMetrics(reg *prometheus.Registry) error {
 	s.metrics = &serverMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "examhall_http_requests_total", Help: "HTTP requests by route and status code.",
@@ -177,19 +197,11 @@ func New(cfg Config) (*Server, error) {
 			return float64(n)
 		})
 	for _, c := range []prometheus.Collector{rooms, waiting, s.metrics.requests, s.metrics.duration, s.metrics.logins, s.metrics.loginFailures, s.metrics.sockets, s.metrics.socketMessages} {
-		if err := cfg.Metrics.Register(c); err != nil {
-			return nil, err
+		if err := reg.Register(c); err != nil {
+			return err
 		}
 	}
-	s.routes()
-	s.mountFaceModels()
-
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.writeError(w, r, ErrCrossOrigin)
-	}))
-	s.handler = s.withClientIP(securityHeaders(cop.Handler(s.instrument(s.mux)), cfg.SecureCookies, s.node))
-	return s, nil
+	return nil
 }
 
 // routeMux is the server's mux, keeping the patterns it was given so a

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -55,10 +56,10 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, db: db, srv: httptest.NewServer(s), clock: clk, candPW: frontend.NewCandidatePassword(), adminPW: "correct horse battery"}
+	e := &env{t: t, db: db, srv: httptest.NewServer(s), clock: clk, candPW: accounts.NewCandidatePassword(), adminPW: "correct horse battery"}
 	t.Cleanup(e.srv.Close)
-	mk := func(role store.Role, username, pw, name string, origin frontend.Origin) *store.User {
-		h, err := frontend.HashPassword(pw, role, origin)
+	mk := func(role store.Role, username, pw, name string, origin accounts.Origin) *store.User {
+		h, err := accounts.HashPassword(pw, role, origin)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,11 +69,11 @@ func newEnv(t *testing.T, db *store.DB, bus store.Bus, counters store.Counters) 
 		}
 		return u
 	}
-	mk(store.RoleAdmin, "admin", e.adminPW, "管理员", frontend.Chosen)
-	mk(store.RoleInvigilator, "inv01", e.adminPW, "监考员", frontend.Chosen)
-	cand := mk(store.RoleCandidate, "2026000001", e.candPW, "张三", frontend.Generated)
+	mk(store.RoleAdmin, "admin", e.adminPW, "管理员", accounts.Chosen)
+	mk(store.RoleInvigilator, "inv01", e.adminPW, "监考员", accounts.Chosen)
+	cand := mk(store.RoleCandidate, "2026000001", e.candPW, "张三", accounts.Generated)
 	// A candidate who signed up chose their password: it counts as typed.
-	mk(store.RoleCandidate, "110101199003074477", "Chosen-pass 42", "李四", frontend.Chosen)
+	mk(store.RoleCandidate, "110101199003074477", "Chosen-pass 42", "李四", accounts.Chosen)
 	p := &store.Programme{Code: "p", NameZh: "项目", NameEn: "P", Rules: "{}"}
 	db.Create(p)
 	ex := &store.Exam{ProgrammeID: p.ID, Code: "e", Kind: "formal", TitleZh: "理论", TitleEn: "Theory", DurationMinutes: 120, PassMark: 80, Blueprint: "{}"}

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"html/template"
 	"net/http"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/store"
 )
@@ -19,16 +17,6 @@ import (
 const (
 	signupWindow = 15 * time.Minute
 	maxSignups   = 30
-	// minPasswordLen is the shortest chosen password, in characters; it is
-	// kept exactly as typed (case, spaces and dashes count).
-	minPasswordLen = 10
-)
-
-// Errors of a chosen password.
-var (
-	ErrPasswordShort    = errors.New("password too short")
-	ErrPasswordWeak     = errors.New("password too easy to guess")
-	ErrPasswordMismatch = errors.New("passwords differ")
 )
 
 // mountSignup puts the public sign-up on the web: GET /signup shows the
@@ -63,12 +51,12 @@ func (s *Server) mountSignup(svc *certify.Service, page *template.Template) {
 		}
 		name, id, pw := r.PostFormValue("name"), r.PostFormValue("id_number"), r.PostFormValue("password")
 		if err == nil {
-			err = checkChosenPassword(pw, r.PostFormValue("password2"), r.PostFormValue("id_number"))
+			err = accounts.CheckChosenPassword(pw, r.PostFormValue("password2"), r.PostFormValue("id_number"))
 		}
 		var u *store.User
 		if err == nil {
 			u, err = svc.SignUpAccount(r.Context(), certify.SignUp{Name: name, IDNumber: id, IP: ip}, func() (string, error) {
-				return HashPassword(pw, store.RoleCandidate, Chosen)
+				return accounts.HashPassword(pw, store.RoleCandidate, accounts.Chosen)
 			})
 		}
 		var token string
@@ -87,48 +75,4 @@ func (s *Server) mountSignup(svc *certify.Service, page *template.Template) {
 		s.setSessionCookie(w, token)
 		http.Redirect(w, r, "/register", http.StatusSeeOther)
 	})
-}
-
-//go:embed common-passwords.txt
-var commonPasswordList string
-
-// commonPasswords are refused whatever their length.
-var commonPasswords = func() map[string]bool {
-	m := map[string]bool{}
-	for _, line := range strings.Split(commonPasswordList, "\n") {
-		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
-			m[line] = true
-		}
-	}
-	return m
-}()
-
-// checkChosenPassword applies the rules of a password a person chooses:
-// at least 10 characters not counting spaces and dashes; at least 4
-// different ones; not digits only (a birthday, a phone or ID number); not
-// one of the commonest passwords; not containing the login name.
-func checkChosenPassword(pw, again, login string) error {
-	core := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
-			return -1
-		}
-		return unicode.ToLower(r)
-	}, pw)
-	if utf8.RuneCountInString(core) < minPasswordLen || len(pw) > 200 {
-		return ErrPasswordShort
-	}
-	if pw != again {
-		return ErrPasswordMismatch
-	}
-	distinct, digits := map[rune]bool{}, true
-	for _, r := range core {
-		distinct[r] = true
-		digits = digits && unicode.IsDigit(r)
-	}
-	login = strings.ToLower(strings.TrimSpace(login))
-	switch {
-	case len(distinct) < 4, digits, commonPasswords[core], login != "" && strings.Contains(core, login):
-		return ErrPasswordWeak
-	}
-	return nil
 }

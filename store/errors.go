@@ -29,17 +29,18 @@ type Kind int
 
 // Kinds of refusal.
 const (
-	Invalid       Kind = iota + 1 // the request is malformed or incomplete
-	Forbidden                     // the caller may not do this
-	NotFound                      // no such object (for this caller)
-	Conflict                      // the object's state does not allow it now
-	Gone                          // it existed and has expired
-	Unprocessable                 // well formed, but a rule refuses it
-	TooLarge                      // over a size limit
-	Unsupported                   // a file of a type not taken
-	TooMany                       // a limit of concurrent or repeated use
-	Unavailable                   // try again later
-	Internal                      // a fault of the server's
+	Invalid         Kind = iota + 1 // the request is malformed or incomplete
+	Forbidden                       // the caller may not do this
+	NotFound                        // no such object (for this caller)
+	Conflict                        // the object's state does not allow it now
+	Gone                            // it existed and has expired
+	Unprocessable                   // well formed, but a rule refuses it
+	TooLarge                        // over a size limit
+	Unsupported                     // a file of a type not taken
+	TooMany                         // a limit of concurrent or repeated use
+	Unavailable                     // try again later
+	Internal                        // a fault of the server's
+	Unauthenticated                 // the caller must log in (again)
 )
 
 // Error is the one error type a client may see, for every domain: a kind,

@@ -18,7 +18,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/examhall/examhall/exam"
-	"github.com/examhall/examhall/frontend"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/proctor"
 	"github.com/examhall/examhall/store"
 )
@@ -176,12 +176,12 @@ func seedDemoData(ctx context.Context, n int, db *store.DB, startsAt, endsAt tim
 // each room's invigilators and candidates as plan sizes them.
 func demoLogins(plan []proctor.RoomPlan, startsAt time.Time) *DemoFile {
 	demo := &DemoFile{
-		Admin:     Login{Username: "admin", Password: frontend.NewStaffPassword()},
-		Reviewers: []Login{{Username: "reviewer01", Password: frontend.NewStaffPassword()}},
-		Chief:     Login{Username: "chief01", Password: frontend.NewStaffPassword(), Room: "R01"},
+		Admin:     Login{Username: "admin", Password: accounts.NewStaffPassword()},
+		Reviewers: []Login{{Username: "reviewer01", Password: accounts.NewStaffPassword()}},
+		Chief:     Login{Username: "chief01", Password: accounts.NewStaffPassword(), Room: "R01"},
 	}
 	for i := range 3 {
-		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: frontend.NewStaffPassword()})
+		demo.Panel = append(demo.Panel, Login{Username: fmt.Sprintf("panel%02d", i+1), Password: accounts.NewStaffPassword()})
 	}
 	ticketPrefix := startsAt.Format("060102")
 	seq, invSeq := 0, 0
@@ -189,11 +189,11 @@ func demoLogins(plan []proctor.RoomPlan, startsAt time.Time) *DemoFile {
 		code := fmt.Sprintf("R%02d", r+1)
 		for range room.Invigilators {
 			invSeq++
-			demo.Invigilators = append(demo.Invigilators, Login{Username: fmt.Sprintf("inv%02d", invSeq), Password: frontend.NewStaffPassword(), Room: code})
+			demo.Invigilators = append(demo.Invigilators, Login{Username: fmt.Sprintf("inv%02d", invSeq), Password: accounts.NewStaffPassword(), Room: code})
 		}
 		for range room.Candidates {
 			seq++
-			demo.Candidates = append(demo.Candidates, Login{Ticket: fmt.Sprintf("%s%05d", ticketPrefix, seq), Password: frontend.NewCandidatePassword(), Room: code, Name: chineseName(seq)})
+			demo.Candidates = append(demo.Candidates, Login{Ticket: fmt.Sprintf("%s%05d", ticketPrefix, seq), Password: accounts.NewCandidatePassword(), Room: code, Name: chineseName(seq)})
 		}
 	}
 	return demo
@@ -234,7 +234,7 @@ func demoAccounts(demo *DemoFile) []*demoAccount {
 
 // hashDemoPasswords sets each account's password hash. Hashing is the slow
 // part of seeding thousands, so it is spread over the cores.
-func hashDemoPasswords(accounts []*demoAccount) error {
+func hashDemoPasswords(list []*demoAccount) error {
 	var wg sync.WaitGroup
 	jobs := make(chan *demoAccount)
 	var hashErr error
@@ -242,7 +242,7 @@ func hashDemoPasswords(accounts []*demoAccount) error {
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for a := range jobs {
-				h, err := frontend.HashPassword(a.login.Password, a.user.Role, frontend.Generated)
+				h, err := accounts.HashPassword(a.login.Password, a.user.Role, accounts.Generated)
 				if err != nil {
 					mu.Lock()
 					hashErr = err
@@ -252,7 +252,7 @@ func hashDemoPasswords(accounts []*demoAccount) error {
 			}
 		})
 	}
-	for _, a := range accounts {
+	for _, a := range list {
 		jobs <- a
 	}
 	close(jobs)

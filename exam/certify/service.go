@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/store"
 )
 
@@ -29,14 +30,9 @@ const (
 
 // Login is a candidate account made for a registration by an admin or an
 // import, with its one-time password.
-type Login struct {
-	UserID   int64  `json:"user_id"`
-	Username string `json:"username"`
-	Password string `json:"password"`
-}
+type Login = accounts.Login
 
-// NewCandidate makes a candidate account inside tx (the web layer knows how
-// passwords are made and hashed).
+// NewCandidate makes a candidate account inside tx.
 type NewCandidate func(ctx context.Context, tx *gorm.DB, name string) (Login, error)
 
 // Config is what the service needs.
@@ -44,7 +40,8 @@ type Config struct {
 	DB *store.DB
 	// DataDir holds the submitted documents (submissions/).
 	DataDir string
-	// NewCandidate makes accounts for admin registrations and imports.
+	// NewCandidate makes accounts for admin registrations and imports
+	// (default accounts.NewCandidate).
 	NewCandidate NewCandidate
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -58,6 +55,9 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) *Service {
+	if cfg.NewCandidate == nil {
+		cfg.NewCandidate = accounts.NewCandidate
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/certify"
-	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/store"
 )
 
@@ -44,9 +44,9 @@ func newCertEnv(t *testing.T, rules string) *certEnv {
 	account := func(role store.Role, username, name string) cand {
 		c := cand{ticket: username, password: "password of " + username}
 		if role == store.RoleCandidate {
-			c.password = frontend.NewCandidatePassword()
+			c.password = accounts.NewCandidatePassword()
 		}
-		h, _ := frontend.HashPassword(c.password, role, frontend.Chosen)
+		h, _ := accounts.HashPassword(c.password, role, accounts.Chosen)
 		u := &store.User{Role: role, Username: username, PasswordHash: h, DisplayName: name}
 		if err := e.db.Create(u).Error; err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/examhall/examhall/cmd/examhall/internal/app"
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
@@ -145,8 +146,8 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	r := &store.Room{SessionID: s.ID, Code: "R01", Name: "第一考场"}
 	e.db.Create(r)
 	for i := range candidates {
-		c := cand{ticket: fmt.Sprintf("2026%06d", i+1), password: frontend.NewCandidatePassword()}
-		h, _ := frontend.HashPassword(c.password, store.RoleCandidate, frontend.Generated)
+		c := cand{ticket: fmt.Sprintf("2026%06d", i+1), password: accounts.NewCandidatePassword()}
+		h, _ := accounts.HashPassword(c.password, store.RoleCandidate, accounts.Generated)
 		u := &store.User{Role: store.RoleCandidate, Username: c.ticket, PasswordHash: h, DisplayName: "考生"}
 		if err := e.db.Create(u).Error; err != nil {
 			t.Fatal(err)
@@ -159,7 +160,7 @@ func newExamEnv(t *testing.T, kind string, candidates int) *examEnv {
 	}
 	staff := func(role store.Role, name string, chief bool) cand {
 		c := cand{ticket: name, password: "password of " + name}
-		hash, _ := frontend.HashPassword(c.password, role, frontend.Chosen)
+		hash, _ := accounts.HashPassword(c.password, role, accounts.Chosen)
 		u := &store.User{Role: role, Username: name, PasswordHash: hash, DisplayName: name, Chief: chief}
 		if err := e.db.Create(u).Error; err != nil {
 			t.Fatal(err)

@@ -94,7 +94,7 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	}
 
 	c := cfg.Certify
-	c.DB, c.DataDir, c.NewCandidate = cfg.DB, cfg.DataDir, frontend.NewCandidateAccount
+	c.DB, c.DataDir = cfg.DB, cfg.DataDir
 	a.Certify = certify.New(c)
 
 	w := cfg.Web

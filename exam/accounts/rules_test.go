@@ -1,4 +1,4 @@
-package frontend
+package accounts
 
 import (
 	"errors"
@@ -31,11 +31,11 @@ func TestChosenPasswordRule(t *testing.T) {
 		{strings.ToLower(id), ErrPasswordWeak},
 		{strings.Repeat("long enough ", 20), ErrPasswordShort}, // over 200 bytes
 	} {
-		if err := checkChosenPassword(c.pw, c.pw, id); !errors.Is(err, c.want) && !(err == nil && c.want == nil) {
+		if err := CheckChosenPassword(c.pw, c.pw, id); !errors.Is(err, c.want) && !(err == nil && c.want == nil) {
 			t.Errorf("%q: %v, want %v", c.pw, err, c.want)
 		}
 	}
-	if err := checkChosenPassword("correct horse battery", "correct horse batter", id); !errors.Is(err, ErrPasswordMismatch) {
+	if err := CheckChosenPassword("correct horse battery", "correct horse batter", id); !errors.Is(err, ErrPasswordMismatch) {
 		t.Errorf("a mismatch: %v", err)
 	}
 }

@@ -1,4 +1,9 @@
-package frontend
+// Package accounts is the people who use examhall: candidates' and
+// staff's accounts and their passwords (generated or chosen, hashed with
+// argon2id, checked so that a refusal's time tells nothing). The web
+// layer, the certificate programme and the demo all make and check
+// accounts through it.
+package accounts
 
 import (
 	"crypto/rand"
@@ -76,10 +81,10 @@ func NormalizeCandidatePassword(p string) string {
 	}, strings.ToUpper(p))
 }
 
-// checkPassword compares password with the account's hash. Only a
+// CheckPassword compares password with the account's hash. Only a
 // generated candidate password (told apart by its hash's parameters) is
 // compared without case, spaces and dashes.
-func checkPassword(u *store.User, password string) bool {
+func CheckPassword(u *store.User, password string) bool {
 	light := lightHash(u.PasswordHash)
 	if u.Role == store.RoleCandidate && light {
 		password = NormalizeCandidatePassword(password)
@@ -103,24 +108,28 @@ func lightHash(hash string) bool {
 // the test that every refusal costs the same.
 var lightChecks, heavyChecks atomic.Int64
 
-// refuseEvenly makes a refused login cost one light and one heavy check
+// Checks counts the password checks made so far, light (generated
+// passwords' parameters) and heavy (chosen ones').
+func Checks() (light, heavy int64) { return lightChecks.Load(), heavyChecks.Load() }
+
+// RefuseEvenly makes a refused login cost one light and one heavy check
 // whatever the account (unknown, generated password, chosen password), so
 // the time of a refusal tells nothing about the account. u is the account
 // whose own check was already made, or nil.
-func refuseEvenly(u *store.User, password string) {
+func RefuseEvenly(u *store.User, password string) {
 	d := dummyHashes()
 	switch {
 	case u == nil:
-		checkPassword(d[0], password)
-		checkPassword(d[1], password)
+		CheckPassword(d[0], password)
+		CheckPassword(d[1], password)
 	case lightHash(u.PasswordHash):
-		checkPassword(d[0], password)
+		CheckPassword(d[0], password)
 	default:
-		checkPassword(d[1], password)
+		CheckPassword(d[1], password)
 	}
 }
 
-// dummyHashes are checked on a refusal (see refuseEvenly): [0] heavy,
+// dummyHashes are checked on a refusal (see RefuseEvenly): [0] heavy,
 // [1] light.
 var dummyHashes = sync.OnceValue(func() [2]*store.User {
 	s, _ := HashPassword(rand.Text(), store.RoleAdmin, Chosen)

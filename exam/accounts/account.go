@@ -1,0 +1,40 @@
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/examhall/examhall/store"
+)
+
+// Login is a new account's username and password, told once.
+type Login struct {
+	UserID   int64  `json:"user_id"`
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// NewCandidate makes a candidate account for a registration made by
+// an admin or an import: a 10-digit username and a generated password,
+// returned once.
+func NewCandidate(ctx context.Context, tx *gorm.DB, name string) (Login, error) {
+	var b [10]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = '0' + b[i]%10
+	}
+	b[0] = '8'
+	pw := NewCandidatePassword()
+	hash, err := HashPassword(pw, store.RoleCandidate, Generated)
+	if err != nil {
+		return Login{}, err
+	}
+	u := &store.User{Role: store.RoleCandidate, Username: string(b[:]), PasswordHash: hash, DisplayName: name, CreatedAt: time.Now().UTC()}
+	if err := tx.WithContext(ctx).Create(u).Error; err != nil {
+		return Login{}, err
+	}
+	return Login{UserID: u.ID, Username: u.Username, Password: pw}, nil
+}
