@@ -29,8 +29,9 @@ var ErrInvalidImport = store.NewError("exam", store.Invalid, "invalid_import", "
 // LineErrors lists the invalid lines, for the client.
 func (e *ErrImport) LineErrors() any { return e.Lines }
 
-// ImportQuestions adds questions to a programme's bank, all or none.
-func (e *Engine) ImportQuestions(ctx context.Context, programmeID int64, qs []Question) (int, error) {
+// ImportQuestions adds questions to a programme's bank, all or none,
+// audited as the admin's act.
+func (e *Engine) ImportQuestions(ctx context.Context, programmeID, actorID int64, qs []Question) (int, error) {
 	if len(qs) == 0 {
 		return 0, &ErrImport{[]LineError{{0, "file", "no questions"}}}
 	}
@@ -43,7 +44,11 @@ func (e *Engine) ImportQuestions(ctx context.Context, programmeID int64, qs []Qu
 		if err := tx.Take(&store.Programme{}, programmeID).Error; err != nil {
 			return err
 		}
-		return tx.CreateInBatches(rows, 200).Error
+		if err := tx.CreateInBatches(rows, 200).Error; err != nil {
+			return err
+		}
+		return tx.Create(&store.AuditEvent{At: now, ActorID: &actorID, Action: "questions_imported", ObjectType: "programme",
+			ObjectID: itoa(programmeID), Detail: string(mustJSON(map[string]int{"count": len(rows)}))}).Error
 	})
 	return len(rows), err
 }

@@ -117,11 +117,10 @@ func (s *examAdmin) importBank(w http.ResponseWriter, r *http.Request, a *Auth) 
 	if len(lines) > 0 {
 		return &exam.ErrImport{Lines: lines}
 	}
-	n, err := s.engine.ImportQuestions(r.Context(), id, qs)
+	n, err := s.engine.ImportQuestions(r.Context(), id, a.User.ID, qs)
 	if err != nil {
 		return err
 	}
-	s.audit(r.Context(), &a.User.ID, "questions_imported", "programme", strconv.FormatInt(id, 10), clientIP(r), map[string]int{"count": n})
 	return WriteJSON(w, http.StatusCreated, map[string]int{"imported": n})
 }
 

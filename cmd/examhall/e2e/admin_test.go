@@ -87,6 +87,12 @@ func TestBankExportImportRoundTripAndRejectsBadLines(t *testing.T) {
 		if len(b) != 2*len(a) {
 			t.Fatalf("imported %d, want %d", len(b), 2*len(a))
 		}
+		// Each import is audited as the admin's, with the count.
+		var imports []store.AuditEvent
+		e.db.Where("action = 'questions_imported' AND object_id = ?", itoa(p2.ID)).Find(&imports)
+		if len(imports) != 2 || *imports[0].ActorID != e.admin.id || imports[0].Detail != `{"count":44}` || imports[0].IP != "127.0.0.1" {
+			t.Fatalf("import audits %+v", imports)
+		}
 		// The pools survive the round trip.
 		if !strings.Contains(string(csvBody), ",practice\n") || !strings.Contains(strings.ReplaceAll(string(jsonBody), " ", ""), `"pool":"practice"`) {
 			t.Fatal("the export does not say which questions are practice")
