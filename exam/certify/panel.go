@@ -28,7 +28,9 @@ func (s *Service) FormPanel(ctx context.Context, actorID, sittingID int64, membe
 			return fmt.Errorf("%w: a panel scores a submitted practical or review", ErrNotOpen)
 		}
 		var scored int64
-		tx.Model(&store.PanelSeat{}).Where("sitting_id = ? AND scored_at IS NOT NULL", st.ID).Count(&scored)
+		if err := tx.Model(&store.PanelSeat{}).Where("sitting_id = ? AND scored_at IS NOT NULL", st.ID).Count(&scored).Error; err != nil {
+			return err
+		}
 		if scored > 0 {
 			return fmt.Errorf("%w: the panel has started scoring", ErrNotOpen)
 		}
@@ -67,7 +69,9 @@ func (s *Service) member(tx *gorm.DB, userID, regID int64) (PanelMember, error) 
 		m.Organisation = a.Organisation
 	}
 	var n int64
-	tx.Model(&store.DeclaredConflict{}).Where("user_id = ? AND registration_id = ?", userID, regID).Count(&n)
+	if err := tx.Model(&store.DeclaredConflict{}).Where("user_id = ? AND registration_id = ?", userID, regID).Count(&n).Error; err != nil {
+		return m, err
+	}
 	m.Declared = n > 0
 	return m, nil
 }

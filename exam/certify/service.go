@@ -403,7 +403,9 @@ func (s *Service) seat(ctx context.Context, tx *gorm.DB, actorID, regID, session
 		}
 	}
 	var seatNo int64
-	tx.Model(&store.Seat{}).Where("room_id = ?", room.ID).Count(&seatNo)
+	if err := tx.Model(&store.Seat{}).Where("room_id = ?", room.ID).Count(&seatNo).Error; err != nil {
+		return nil, err
+	}
 	seat := &store.Seat{SessionID: sessionID, RoomID: room.ID, CandidateID: reg.CandidateID, Ticket: newTicket(), SeatNo: int(seatNo) + 1, CreatedAt: s.now()}
 	// The room's least-loaded invigilator becomes responsible for the seat.
 	var inv struct{ UserID int64 }
@@ -496,7 +498,9 @@ func (s *Service) Submit(ctx context.Context, candidateID, sittingID int64, name
 			return ErrNotOpen
 		}
 		var scored int64
-		tx.Model(&store.PanelSeat{}).Where("sitting_id = ? AND scored_at IS NOT NULL", st.ID).Count(&scored)
+		if err := tx.Model(&store.PanelSeat{}).Where("sitting_id = ? AND scored_at IS NOT NULL", st.ID).Count(&scored).Error; err != nil {
+			return err
+		}
 		if scored > 0 {
 			return fmt.Errorf("%w: the panel has started scoring", ErrNotOpen)
 		}
@@ -589,7 +593,9 @@ func (s *Service) mayRead(ctx context.Context, user *store.User, st *store.Sitti
 		}
 	case store.RolePanel:
 		var n int64
-		s.db.WithContext(ctx).Model(&store.PanelSeat{}).Where("sitting_id = ? AND user_id = ?", st.ID, user.ID).Count(&n)
+		if err := s.db.WithContext(ctx).Model(&store.PanelSeat{}).Where("sitting_id = ? AND user_id = ?", st.ID, user.ID).Count(&n).Error; err != nil {
+			return err
+		}
 		if n > 0 {
 			return nil
 		}
