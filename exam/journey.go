@@ -1,10 +1,12 @@
 package exam
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"slices"
 	"strings"
 	"time"
@@ -56,6 +58,36 @@ type Identity struct {
 	SHA256 string `json:"sha256"` // names the JPEG file
 	Width  int    `json:"width"`
 	Height int    `json:"height"`
+}
+
+// ErrBadStill: an identity still or registered photo that is no usable
+// JPEG photo.
+var ErrBadStill = store.NewError("exam", store.Invalid, "bad_still", "the identity still must be a JPEG photo of at least 320x240")
+
+// Photos a candidate or an admin uploads are JPEGs of at most MaxPhoto
+// bytes; an identity still is at least 320x240 so a face and an ID card
+// can be made out.
+const (
+	MaxPhoto                      = 1 << 20
+	minStillWidth, minStillHeight = 320, 240
+)
+
+// CheckIdentityStill judges an identity still before it is stored: a JPEG
+// of at least 320x240. The caller names it by its content (SHA256).
+func CheckIdentityStill(b []byte) (Identity, error) {
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil || cfg.Width < minStillWidth || cfg.Height < minStillHeight {
+		return Identity{}, ErrBadStill
+	}
+	return Identity{Width: cfg.Width, Height: cfg.Height}, nil
+}
+
+// CheckPhoto judges a registered photo before it is stored: a JPEG.
+func CheckPhoto(b []byte) error {
+	if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
+		return ErrBadStill
+	}
+	return nil
 }
 
 // RecordIdentity records the identity still (stored by the caller).

@@ -28,7 +28,6 @@ var (
 	ErrNotWebSocket       = store.NewError("web", store.Invalid, "not_websocket", "not a websocket handshake")
 	ErrUnknownType        = store.NewError("web", store.Invalid, "unknown_type", "unknown message type")
 	ErrNotImage           = store.NewError("web", store.Unsupported, "not_image", "not a PNG, JPEG, GIF or WebP image")
-	ErrBadStill           = store.NewError("web", store.Invalid, "bad_still", "the identity still must be a JPEG photo of at least 320x240")
 )
 
 // RateLimitedError says a limit was hit and when to try again.

@@ -1,9 +1,7 @@
 package frontend
 
 import (
-	"bytes"
 	"context"
-	"image/jpeg"
 	"io"
 	"net/http"
 	"path"
@@ -21,8 +19,6 @@ import (
 // publish, the rules, the identity still, the phone and the set-up
 // checklist, each a step of the lobby; and the invigilator's side of it:
 // the identity still beside the candidate, and admitting the whole room.
-
-const maxPhoto = 1 << 20
 
 var stillName = regexp.MustCompile(`^[0-9a-f]{64}\.jpg$`)
 
@@ -139,19 +135,19 @@ func (s *journeyAPI) acceptRules(w http.ResponseWriter, r *http.Request, a *Auth
 
 // takeIdentity takes the candidate's identity still (POST /api/attempts/{id}/identity).
 func (s *journeyAPI) takeIdentity(w http.ResponseWriter, r *http.Request, a *Auth, id int64) error {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, exam.MaxPhoto))
 	if err != nil {
 		return ErrTooLarge
 	}
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
-	if err != nil || cfg.Width < 320 || cfg.Height < 240 {
-		return ErrBadStill
+	still, err := exam.CheckIdentityStill(b)
+	if err != nil {
+		return err
 	}
 	name, err := storeByContent(r.Context(), s.identity, b, "jpg")
 	if err != nil {
 		return err
 	}
-	still := exam.Identity{SHA256: name[:64], Width: cfg.Width, Height: cfg.Height}
+	still.SHA256 = name[:64]
 	if err := s.engine.RecordIdentity(r.Context(), id, still); err != nil {
 		return err
 	}
@@ -184,12 +180,12 @@ func (s *journeyAPI) registerPhoto(w http.ResponseWriter, r *http.Request, a *Au
 	if err := s.engine.IsCandidate(r.Context(), id); err != nil {
 		return err
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPhoto))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, exam.MaxPhoto))
 	if err != nil {
 		return ErrTooLarge
 	}
-	if _, err := jpeg.DecodeConfig(bytes.NewReader(b)); err != nil {
-		return ErrBadStill
+	if err := exam.CheckPhoto(b); err != nil {
+		return err
 	}
 	name, err := storeByContent(r.Context(), s.photos, b, "jpg")
 	if err != nil {
