@@ -3,9 +3,12 @@ package exam
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/examhall/examhall/store"
 )
 
 // Kind is the type of a question.
@@ -149,4 +152,22 @@ func ParseBankJSON(data []byte) ([]Question, []LineError) {
 		return nil, errs
 	}
 	return qs, nil
+}
+
+// ErrNotImage: a question image that is not a PNG, JPEG, GIF or WebP.
+var ErrNotImage = store.NewError("exam", store.Unsupported, "not_image", "not a PNG, JPEG, GIF or WebP image")
+
+// MaxImage is the largest question image, in bytes.
+const MaxImage = 2 << 20
+
+var imageTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
+
+// CheckImage judges a question image by its content, not its name, and
+// gives the extension it is stored under.
+func CheckImage(b []byte) (ext string, err error) {
+	ext, ok := imageTypes[http.DetectContentType(b)]
+	if !ok || len(b) == 0 {
+		return "", ErrNotImage
+	}
+	return ext, nil
 }

@@ -27,7 +27,6 @@ var (
 	ErrTooLarge           = store.NewError("web", store.TooLarge, "too_large", "request too large")
 	ErrNotWebSocket       = store.NewError("web", store.Invalid, "not_websocket", "not a websocket handshake")
 	ErrUnknownType        = store.NewError("web", store.Invalid, "unknown_type", "unknown message type")
-	ErrNotImage           = store.NewError("web", store.Unsupported, "not_image", "not a PNG, JPEG, GIF or WebP image")
 )
 
 // RateLimitedError says a limit was hit and when to try again.

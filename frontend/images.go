@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/store"
 )
 
@@ -18,19 +19,15 @@ import (
 
 var imageName = regexp.MustCompile(`^[0-9a-f]{64}\.(png|jpg|gif|webp)$`)
 
-var imageTypes = map[string]string{"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp"}
-
-const maxImage = 2 << 20
-
 func (s *Server) mountImages() {
 	s.mux.Handle("POST /api/admin/images", s.api([]store.Role{store.RoleAdmin}, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
-		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImage))
+		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, exam.MaxImage))
 		if err != nil {
 			return ErrTooLarge
 		}
-		ext, ok := imageTypes[http.DetectContentType(b)]
-		if !ok || len(b) == 0 {
-			return ErrNotImage
+		ext, err := exam.CheckImage(b)
+		if err != nil {
+			return err
 		}
 		name, err := storeByContent(r.Context(), s.images, b, ext)
 		if err != nil {
