@@ -29,9 +29,23 @@ export function launch() {
 // step logs what the script does, on stderr (stdout is for the Go test).
 export const step = (what) => process.stderr.write(`firefox: ${what}\n`);
 
-// until waits for expr to hold on the page, saying what was awaited if not.
-export const until = (page, expr, what, timeout = 30000, ...args) =>
-  page.waitForFunction(expr, { timeout, polling: 200 }, ...args).catch((e) => { throw new Error(`${what}: ${e.message}`); });
+// until waits for fn to hold on the page, saying what was awaited if not.
+// It polls from here with page.evaluate (WebDriver BiDi's callFunction):
+// page.waitForFunction builds its predicate with Function() inside the
+// page, which Firefox ESR 140.10 refuses under the pages' CSP.
+export async function until(page, fn, what, timeout = 30000, ...args) {
+  const end = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      if (await page.evaluate(fn, ...args)) return;
+    } catch (e) { // a page between two documents
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`${what}: not within ${timeout} ms${last ? ` (${last.message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 // login logs the candidate in and opens the attempt's lobby.
 export async function login(page, base, ticket, password) {
