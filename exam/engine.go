@@ -41,6 +41,9 @@ type Config struct {
 	MaxBatch int
 	// SweepEvery is how often overdue attempts are looked for (default 1 s).
 	SweepEvery time.Duration
+	// RemindEvery is how often reminders before sessions are queued
+	// (default 1 min).
+	RemindEvery time.Duration
 	// Node, in a cluster, says when a room came to this node from an
 	// owner that fell silent: that outage is credited to its attempts.
 	Node *store.Node
@@ -114,6 +117,9 @@ func New(cfg Config) *Engine {
 	if cfg.SweepEvery == 0 {
 		cfg.SweepEvery = time.Second
 	}
+	if cfg.RemindEvery == 0 {
+		cfg.RemindEvery = time.Minute
+	}
 	e := &Engine{cfg: cfg, db: cfg.DB, log: cfg.Logger, w: newWriter(cfg.DB, cfg.Logger, cfg.MaxBatch),
 		live: map[int64]*live{}, exams: map[int64]*examInfo{}}
 	if cfg.Node != nil {
@@ -126,9 +132,11 @@ func (e *Engine) now() time.Time { return e.cfg.Now().UTC().Truncate(time.Micros
 
 // Run commits answers and submits overdue attempts until ctx ends; then it
 // commits what is queued and returns. At start it submits every attempt that
-// became overdue while the server was down.
+// became overdue while the server was down. It also queues the reminders
+// before sessions.
 func (e *Engine) Run(ctx context.Context) {
 	go e.w.run()
+	go e.remind(ctx)
 	t := time.NewTicker(e.cfg.SweepEvery)
 	defer t.Stop()
 	for {
@@ -140,6 +148,24 @@ func (e *Engine) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			e.w.stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// remind queues the reminders due, every RemindEvery until ctx ends.
+func (e *Engine) remind(ctx context.Context) {
+	t := time.NewTicker(e.cfg.RemindEvery)
+	defer t.Stop()
+	for {
+		if n, err := e.QueueReminders(ctx, e.now()); err != nil && ctx.Err() == nil {
+			e.log.Error("queueing reminders failed", "err", err)
+		} else if n > 0 {
+			e.log.Info("reminders queued", "messages", n)
+		}
+		select {
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}

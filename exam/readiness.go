@@ -315,8 +315,13 @@ func (e *Engine) Refuse(ctx context.Context, attemptID, by int64, reason string)
 	if reason == "" {
 		return fmt.Errorf("%w: a refusal needs a reason", ErrBadValue)
 	}
-	if err := e.db.WithContext(ctx).Where("attempt_id = ? AND step = ?", attemptID, string(stepAdmitted)).Delete(&store.ReadinessStep{}).Error; err != nil {
-		return err
-	}
-	return e.RecordStep(ctx, attemptID, stepRefused, map[string]any{"by": by, "reason": reason})
+	return e.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("attempt_id = ? AND step = ?", attemptID, string(stepAdmitted)).Delete(&store.ReadinessStep{}).Error; err != nil {
+			return err
+		}
+		if err := e.recordStep(tx, attemptID, stepRefused, map[string]any{"by": by, "reason": reason}); err != nil {
+			return err
+		}
+		return refusedNotice(ctx, tx, attemptID, reason, e.now())
+	})
 }

@@ -42,8 +42,8 @@ type certPage struct {
 	QR        template.URL
 	VerifyURL string
 	// Sign-up form: what was typed, and whether to offer the login instead.
-	SignupName, SignupID string
-	LoginInstead         bool
+	SignupName, SignupID, SignupEmail, SignupMobile string
+	LoginInstead                                    bool
 }
 
 // certAPI serves the certificate's pages and API; routes are methods below.
@@ -422,10 +422,11 @@ func (s *certAPI) importCohort(w http.ResponseWriter, r *http.Request, a *Auth) 
 }
 
 // parseCohortCSV reads a cohort: a header line, then level, name,
-// id_number, education, training_hours, organisation per line.
+// id_number, education, training_hours, organisation per line, and
+// optionally email and mobile (where the candidate's notices go).
 func parseCohortCSV(body io.Reader) ([]certify.Row, error) {
 	cr := csv.NewReader(body)
-	cr.FieldsPerRecord = 6
+	cr.FieldsPerRecord = 0 // every line as long as the header
 	recs, err := cr.ReadAll()
 	if err != nil {
 		var mbe *http.MaxBytesError
@@ -437,11 +438,17 @@ func parseCohortCSV(body io.Reader) ([]certify.Row, error) {
 	if len(recs) < 2 {
 		return nil, &certify.ImportError{Lines: []certify.LineError{{Line: 1, Code: "csv", Error: "a header and at least one line"}}}
 	}
+	if n := len(recs[0]); n != 6 && n != 8 {
+		return nil, &certify.ImportError{Lines: []certify.LineError{{Line: 1, Code: "csv", Error: "6 columns (level, name, id_number, education, training_hours, organisation), or 8 with email and mobile"}}}
+	}
 	rows := make([]certify.Row, 0, len(recs)-1)
 	for _, rec := range recs[1:] {
 		hours, _ := strconv.Atoi(strings.TrimSpace(rec[4]))
-		rows = append(rows, certify.Row{Level: strings.TrimSpace(strings.TrimPrefix(rec[0], "\uFEFF")),
-			Applicant: certify.Applicant{Name: rec[1], IDNumber: rec[2], Education: strings.TrimSpace(rec[3]), TrainingHours: hours, Organisation: rec[5]}})
+		a := certify.Applicant{Name: rec[1], IDNumber: rec[2], Education: strings.TrimSpace(rec[3]), TrainingHours: hours, Organisation: rec[5]}
+		if len(rec) == 8 {
+			a.Email, a.Mobile = rec[6], rec[7]
+		}
+		rows = append(rows, certify.Row{Level: strings.TrimSpace(strings.TrimPrefix(rec[0], "\uFEFF")), Applicant: a})
 	}
 	return rows, nil
 }

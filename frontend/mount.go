@@ -40,6 +40,7 @@ func (s *Server) MountAll(ctx context.Context, svc Services) error {
 	}
 	s.mountJourney(svc.Engine, svc.Media, svc.Proctor)
 	s.mountCluster()
+	s.mountNotify(svc.Engine)
 	if err := s.followLogouts(ctx); err != nil {
 		return err
 	}

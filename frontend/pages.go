@@ -15,7 +15,7 @@ import (
 )
 
 type pages struct {
-	login, home, exam, console, phone, review, report, check *template.Template
+	login, home, exam, console, phone, review, report, check, link *template.Template
 }
 
 func loadPages() (*pages, error) {
@@ -49,6 +49,9 @@ func loadPages() (*pages, error) {
 	if p.check, err = load("check.html"); err != nil {
 		return nil, err
 	}
+	if p.link, err = load("link.html"); err != nil {
+		return nil, err
+	}
 	return &p, nil
 }
 
@@ -75,6 +78,8 @@ type pageData struct {
 	Wide     bool
 	// Face: the page runs the browser's face analysis.
 	Face bool
+	// One-time login link: its token and whose account it opens.
+	LinkToken, LinkName string
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, t *template.Template, status int, d *pageData) {

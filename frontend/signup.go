@@ -55,7 +55,7 @@ func (s *Server) mountSignup(svc *certify.Service, page *template.Template) {
 		}
 		var u *store.User
 		if err == nil {
-			u, err = svc.SignUpAccount(r.Context(), certify.SignUp{Name: name, IDNumber: id, IP: ip}, func() (string, error) {
+			u, err = svc.SignUpAccount(r.Context(), certify.SignUp{Name: name, IDNumber: id, Email: r.PostFormValue("email"), Mobile: r.PostFormValue("mobile"), IP: ip}, func() (string, error) {
 				return accounts.HashPassword(pw, store.RoleCandidate, accounts.Chosen)
 			})
 		}
@@ -68,7 +68,7 @@ func (s *Server) mountSignup(svc *certify.Service, page *template.Template) {
 			if pe.Status >= 500 {
 				s.log.ErrorContext(r.Context(), "sign-up failed", "err", err)
 			}
-			render(w, r, pe.Status, &certPage{pageData: &pageData{Error: &pe.Message}, SignupName: name, SignupID: id,
+			render(w, r, pe.Status, &certPage{pageData: &pageData{Error: &pe.Message}, SignupName: name, SignupID: id, SignupEmail: r.PostFormValue("email"), SignupMobile: r.PostFormValue("mobile"),
 				LoginInstead: errors.Is(err, certify.ErrIDRegistered)})
 			return
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -36,8 +37,31 @@ func (s *Service) AddInvigilator(ctx context.Context, roomID, userID, adminID in
 		if err := tx.Create(&store.RoomInvigilator{RoomID: roomID, UserID: userID}).Error; err != nil {
 			return err
 		}
-		return s.audit(tx, adminID, "invigilator_added", "room", roomID, map[string]int64{"user_id": userID})
+		if err := s.audit(tx, adminID, "invigilator_added", "room", roomID, map[string]int64{"user_id": userID}); err != nil {
+			return err
+		}
+		return s.invigilatorNotice(ctx, tx, roomID, userID)
 	})
+}
+
+// invigilatorNotice tells an invigilator which room of which session they
+// work in.
+func (s *Service) invigilatorNotice(ctx context.Context, tx *gorm.DB, roomID, userID int64) error {
+	var r struct {
+		Room, TitleZh, TitleEn, Programme string
+		StartsAt                          time.Time
+	}
+	err := tx.Table("rooms").Select("rooms.name AS room, exams.title_zh, exams.title_en, programmes.name_zh AS programme, exam_sessions.starts_at").
+		Joins("JOIN exam_sessions ON exam_sessions.id = rooms.session_id").
+		Joins("JOIN exams ON exams.id = exam_sessions.exam_id").
+		Joins("JOIN programmes ON programmes.id = exams.programme_id").
+		Where("rooms.id = ?", roomID).Scan(&r).Error
+	if err != nil {
+		return err
+	}
+	_, err = store.Enqueue(ctx, tx, s.now(), store.Notice{UserID: userID, Kind: "invigilator_assigned", Data: store.NoticeData{Params: map[string]string{
+		"programme": r.Programme, "exam": r.TitleZh + " / " + r.TitleEn, "session_time": store.NoticeTime(r.StartsAt), "room": r.Room}}})
+	return err
 }
 
 // RemoveInvigilator takes an invigilator out of a room, unless that leaves

@@ -391,6 +391,47 @@ CREATE INDEX recordings_upload ON recordings (state, blob_key)
 	{"0013_room_fences", `
 CREATE TABLE room_fences (room TEXT PRIMARY KEY, fence BIGINT NOT NULL)
 `},
+	// Notifications: where a person is reached; the outbox, written in the
+	// same transaction as the event that causes each message and drained
+	// by the sender; one-time login links (only their hash is kept); and
+	// marks of the reminders already queued for a session.
+	{"0014_notifications", `
+ALTER TABLE users ADD COLUMN email TEXT NOT NULL DEFAULT '';
+ALTER TABLE users ADD COLUMN mobile TEXT NOT NULL DEFAULT '';
+CREATE TABLE outbox (
+	id {{pk}},
+	created_at {{ts}} NOT NULL,
+	user_id BIGINT NOT NULL REFERENCES users(id),
+	channel TEXT NOT NULL,
+	address TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	data TEXT NOT NULL,
+	dedupe TEXT UNIQUE,
+	batch TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_at {{ts}} NOT NULL,
+	lease_until {{ts}},
+	sent_at {{ts}},
+	error TEXT NOT NULL DEFAULT '',
+	message_id TEXT NOT NULL UNIQUE
+);
+CREATE INDEX outbox_due ON outbox (state, next_at);
+CREATE INDEX outbox_user ON outbox (user_id, id);
+CREATE INDEX outbox_batch ON outbox (batch, state);
+CREATE TABLE login_links (
+	id {{pk}},
+	token_hash TEXT NOT NULL UNIQUE,
+	user_id BIGINT NOT NULL REFERENCES users(id),
+	target TEXT NOT NULL,
+	outbox_id BIGINT,
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	used_at {{ts}}
+);
+CREATE INDEX login_links_user ON login_links (user_id);
+CREATE TABLE notice_marks (mark TEXT PRIMARY KEY, at {{ts}} NOT NULL)
+`},
 }
 
 // Migrate applies every migration the database lacks, in order, and refuses a

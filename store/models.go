@@ -38,7 +38,11 @@ type User struct {
 	Disabled bool
 	// Photo names a candidate's registered photo (sha256.ext under the data
 	// dir's photos/), empty when none is on file.
-	Photo     string
+	Photo string
+	// Email and Mobile are where notifications reach the person; empty:
+	// not by that channel.
+	Email     string
+	Mobile    string
 	CreatedAt time.Time
 }
 

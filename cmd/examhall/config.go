@@ -66,6 +66,15 @@ type Config struct {
 	// NodeURL is where a browser reaches this node directly (default:
 	// http(s)://<addr>); a room's sockets are sent there when it owns it.
 	NodeURL string
+	// SMTPURL, when set (smtp://user@host:587?from=exams@example.org),
+	// sends notifications by mail; SMTPPassword is its account's password.
+	// Empty: mails are written as .eml files under the data dir's mail/.
+	SMTPURL, SMTPPassword string
+	// SMSURL, when set, is the HTTP gateway text messages go to, with
+	// SMSToken as its bearer token; empty: they are only logged.
+	SMSURL, SMSToken string
+	// MailRate is the most notifications sent a second.
+	MailRate float64
 }
 
 // option is one row of the configuration table.
@@ -293,6 +302,23 @@ var options = []option{
 				return fmt.Errorf("want 0 or a duration of at least 1s, e.g. 30s")
 			}
 			c.RecordingSegment = d
+			return nil
+		}},
+	{name: "smtp-url", def: "", usage: "mail server for notifications: smtp://user@host:587?from=exams@example.org (tls=starttls, the default, tls or none); empty: mails are written to <data-dir>/mail/ as .eml files",
+		set: func(c *Config, v string) error { c.SMTPURL = v; return nil }},
+	{name: "smtp-password", def: "", secret: true, usage: "password of the --smtp-url account (give it as EXAMHALL_SMTP_PASSWORD_FILE)",
+		set: func(c *Config, v string) error { c.SMTPPassword = v; return nil }},
+	{name: "sms-url", def: "", usage: "HTTP gateway for text messages (POST {\"to\",\"text\"}); empty: text messages are only logged",
+		set: func(c *Config, v string) error { c.SMSURL = v; return nil }},
+	{name: "sms-token", def: "", secret: true, usage: "bearer token of --sms-url (give it as EXAMHALL_SMS_TOKEN_FILE)",
+		set: func(c *Config, v string) error { c.SMSToken = v; return nil }},
+	{name: "mail-rate", def: "10", usage: "the most notifications (mails and text messages) sent a second, whatever the queue",
+		set: func(c *Config, v string) error {
+			r, err := strconv.ParseFloat(v, 64)
+			if err != nil || r <= 0 || r > 1000 {
+				return fmt.Errorf("want a number of messages a second, from 0.01 to 1000")
+			}
+			c.MailRate = r
 			return nil
 		}},
 	{name: "blob-credentials", def: "", secret: true, usage: "ACCESS_KEY:SECRET for --blob-store (give it as EXAMHALL_BLOB_CREDENTIALS_FILE)",

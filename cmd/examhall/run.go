@@ -22,6 +22,7 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/examhall/examhall/cmd/examhall/internal/app"
+	"github.com/examhall/examhall/exam/notify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/store"
@@ -225,6 +226,10 @@ func startNode(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	sender, err := cfg.notifyConfig(addr)
+	if err != nil {
+		return nil, nil, err
+	}
 	a, err := app.Start(ctx, app.Config{DB: b.db, Bus: b.bus, Counters: b.counters, Blobs: b.blobs, Node: node, Logger: log, Metrics: reg, DataDir: cfg.DataDir,
 		Media: media.Config{RollEvery: cfg.RecordingSegment, ICEServers: cfg.ICEServers, UDPPort: cfg.ICEUDPPort, PublicIP: cfg.ICEPublicIP,
 			LoopbackOnly: cfg.ICELoopback, FaceCheck: cfg.FaceCheck, FaceEvery: cfg.FaceEvery},
@@ -235,12 +240,34 @@ func startNode(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, 
 			FaceModels:     cfg.FaceModels,
 			MetricsToken:   cfg.MetricsToken,
 			TrustedProxies: cfg.TrustedProxies,
-		}})
+		},
+		Notify: sender})
 	if err != nil {
 		return nil, nil, err
 	}
 	av.Store(a.Media)
 	return a, node, nil
+}
+
+// notifyConfig is how notifications leave this node: mail by --smtp-url
+// (without it, written to <data-dir>/mail/ as .eml files, for a demo or a
+// trial), text messages by --sms-url (without it, logged); their links
+// point at the public URL.
+func (c *Config) notifyConfig(addr net.Addr) (notify.Config, error) {
+	n := notify.Config{BaseURL: c.publicURL(addr), Rate: c.MailRate}
+	if c.SMTPURL != "" {
+		m, err := notify.NewSMTP(c.SMTPURL, c.SMTPPassword)
+		if err != nil {
+			return n, fmt.Errorf("--smtp-url: %w", err)
+		}
+		n.Mail = m
+	} else {
+		n.Mail = notify.DirMailer{Dir: filepath.Join(c.DataDir, "mail")}
+	}
+	if c.SMSURL != "" {
+		n.SMS = &notify.HTTPSMS{URL: c.SMSURL, Token: c.SMSToken}
+	}
+	return n, nil
 }
 
 // newHTTPServer is the server of the pages, APIs and sockets, with https

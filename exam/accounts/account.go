@@ -38,3 +38,15 @@ func NewCandidate(ctx context.Context, tx *gorm.DB, name string) (Login, error) 
 	}
 	return Login{UserID: u.ID, Username: u.Username, Password: pw}, nil
 }
+
+// ErrBadContact: an email address or mobile number that is not one.
+var ErrBadContact = store.NewError("accounts", store.Invalid, "bad_contact", "an email address (name@example.org) or a mobile number of 6 to 15 digits, or empty")
+
+// CheckContact checks where notifications are to reach a person: each may
+// be empty (not by that channel).
+func CheckContact(email, mobile string) error {
+	if email != "" && !store.ValidAddress(store.ChannelEmail, email) || mobile != "" && !store.ValidAddress(store.ChannelSMS, mobile) {
+		return ErrBadContact
+	}
+	return nil
+}

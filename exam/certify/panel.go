@@ -53,7 +53,10 @@ func (s *Service) FormPanel(ctx context.Context, actorID, sittingID int64, membe
 				return err
 			}
 		}
-		return audit(tx, s.now(), actorID, "panel_formed", "sitting", st.ID, map[string]any{"members": members})
+		if err := audit(tx, s.now(), actorID, "panel_formed", "sitting", st.ID, map[string]any{"members": members}); err != nil {
+			return err
+		}
+		return s.panelNotices(ctx, tx, st, reg, lv, members)
 	})
 }
 
@@ -188,7 +191,11 @@ func (s *Service) Score(ctx context.Context, userID, sittingID int64, score floa
 		if err := tx.Model(st).Updates(map[string]any{"score": total, "passed": pass, "decided_at": now}).Error; err != nil {
 			return err
 		}
-		return audit(tx, now, 0, "component_scored", "sitting", st.ID, map[string]any{"method": lv.policy.ScoreMethod, "scores": scores, "score": total, "passed": pass})
+		if err := audit(tx, now, 0, "component_scored", "sitting", st.ID, map[string]any{"method": lv.policy.ScoreMethod, "scores": scores, "score": total, "passed": pass}); err != nil {
+			return err
+		}
+		st.Score, st.Passed = &total, &pass
+		return s.resultNotice(ctx, tx, st)
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -80,8 +81,13 @@ func (s *Service) settle(ctx context.Context, tx *gorm.DB, regID int64) (*store.
 			}
 			outcomes = append(outcomes, outcome(st))
 		}
-		state, _ := ComponentState(lv.policy, outcomes)
+		state, left := ComponentState(lv.policy, outcomes)
 		states = append(states, state)
+		if state == StateRetake {
+			if err := s.retakeNotice(ctx, tx, &reg, c, len(outcomes), left); err != nil {
+				return nil, err
+			}
+		}
 	}
 	now := s.now()
 	switch LevelState(states) {
@@ -160,7 +166,10 @@ func (s *Service) theoryResult(tx *gorm.DB, st *store.Sitting) error {
 	if err := tx.Model(st).Updates(map[string]any{"score": a.Score, "passed": pass, "decided_at": at}).Error; err != nil {
 		return err
 	}
-	return audit(tx, s.now(), 0, "component_result", "sitting", st.ID, map[string]any{"attempt": a.ID, "score": a.Score, "passed": pass, "ruled_invalid": invalid})
+	if err := audit(tx, s.now(), 0, "component_result", "sitting", st.ID, map[string]any{"attempt": a.ID, "score": a.Score, "passed": pass, "ruled_invalid": invalid}); err != nil {
+		return err
+	}
+	return s.resultNotice(context.Background(), tx, st)
 }
 
 // RequestRetake opens the retake of a failed component: it charges the
@@ -334,7 +343,11 @@ func (s *Service) issue(tx *gorm.DB, reg *store.Registration, lv *level, now tim
 	if err := tx.Create(c).Error; err != nil {
 		return nil, err
 	}
-	return c, audit(tx, now, 0, "certificate_issued", "certificate", c.ID, map[string]any{"registration": reg.ID, "number": c.Number})
+	if err := audit(tx, now, 0, "certificate_issued", "certificate", c.ID, map[string]any{"registration": reg.ID, "number": c.Number}); err != nil {
+		return nil, err
+	}
+	return c, s.regNotice(context.Background(), tx, reg.ID, "certificate_issued",
+		map[string]string{"number": c.Number, "verify_query": url.Values{"number": {c.Number}, "code": {c.Code}}.Encode()})
 }
 
 func certificateOf(tx *gorm.DB, regID int64) (*store.Certificate, error) {

@@ -140,6 +140,9 @@ type Applicant struct {
 	Education     string `json:"education"`
 	TrainingHours int    `json:"training_hours"`
 	Organisation  string `json:"organisation"`
+	// Email and Mobile, when given, are where the candidate's notices go.
+	Email  string `json:"email,omitempty"`
+	Mobile string `json:"mobile,omitempty"`
 }
 
 // CheckEligibility applies the programme's rules to an applicant for a

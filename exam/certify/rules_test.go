@@ -70,17 +70,17 @@ func TestEligibility(t *testing.T) {
 		a     Applicant
 		want  error
 	}{
-		{"junior at 48 hours, high school", "junior", Applicant{"张伟", id, "high_school", 48, "甲培训"}, nil},
-		{"junior at 47 hours", "junior", Applicant{"张伟", id, "high_school", 47, ""}, ErrTrainingHours},
-		{"intermediate at 72", "intermediate", Applicant{"张伟", id, "bachelor", 72, ""}, nil},
-		{"intermediate at 71", "intermediate", Applicant{"张伟", id, "bachelor", 71, ""}, ErrTrainingHours},
-		{"senior at 108", "senior", Applicant{"张伟", id, "master", 108, ""}, nil},
-		{"senior at 107", "senior", Applicant{"张伟", id, "master", 107, ""}, ErrTrainingHours},
-		{"secondary vocational is equivalent", "junior", Applicant{"张伟", id, "secondary_vocational", 48, ""}, nil},
-		{"junior high is below", "junior", Applicant{"张伟", id, "junior_high", 100, ""}, ErrEducation},
-		{"unknown education", "junior", Applicant{"张伟", id, "kindergarten", 100, ""}, ErrEducation},
-		{"bad checksum", "junior", Applicant{"张伟", "110105194912310021", "high_school", 48, ""}, ErrIDNumber},
-		{"no name", "junior", Applicant{" ", id, "high_school", 48, ""}, ErrMissingField},
+		{"junior at 48 hours, high school", "junior", Applicant{"张伟", id, "high_school", 48, "甲培训", "", ""}, nil},
+		{"junior at 47 hours", "junior", Applicant{"张伟", id, "high_school", 47, "", "", ""}, ErrTrainingHours},
+		{"intermediate at 72", "intermediate", Applicant{"张伟", id, "bachelor", 72, "", "", ""}, nil},
+		{"intermediate at 71", "intermediate", Applicant{"张伟", id, "bachelor", 71, "", "", ""}, ErrTrainingHours},
+		{"senior at 108", "senior", Applicant{"张伟", id, "master", 108, "", "", ""}, nil},
+		{"senior at 107", "senior", Applicant{"张伟", id, "master", 107, "", "", ""}, ErrTrainingHours},
+		{"secondary vocational is equivalent", "junior", Applicant{"张伟", id, "secondary_vocational", 48, "", "", ""}, nil},
+		{"junior high is below", "junior", Applicant{"张伟", id, "junior_high", 100, "", "", ""}, ErrEducation},
+		{"unknown education", "junior", Applicant{"张伟", id, "kindergarten", 100, "", "", ""}, ErrEducation},
+		{"bad checksum", "junior", Applicant{"张伟", "110105194912310021", "high_school", 48, "", "", ""}, ErrIDNumber},
+		{"no name", "junior", Applicant{" ", id, "high_school", 48, "", "", ""}, ErrMissingField},
 	} {
 		_, err := CheckEligibility(p, lv(c.level), c.a)
 		if !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
@@ -89,7 +89,7 @@ func TestEligibility(t *testing.T) {
 	}
 	// The rule is configurable: a programme asking for a bachelor's degree.
 	strict := policy(t, `{"min_education":"bachelor"}`)
-	if _, err := CheckEligibility(strict, lv("junior"), Applicant{"张伟", id, "associate", 48, ""}); !errors.Is(err, ErrEducation) {
+	if _, err := CheckEligibility(strict, lv("junior"), Applicant{"张伟", id, "associate", 48, "", "", ""}); !errors.Is(err, ErrEducation) {
 		t.Errorf("associate under a bachelor rule: %v", err)
 	}
 }

@@ -146,6 +146,14 @@ func (s *Service) register(ctx context.Context, tx *gorm.DB, actorID, candidateI
 	if err := tx.Take(&u, candidateID).Error; err != nil || u.Role != store.RoleCandidate {
 		return nil, fmt.Errorf("%w: no such candidate", store.ErrNotFound)
 	}
+	if a.Email, a.Mobile = strings.TrimSpace(a.Email), strings.TrimSpace(a.Mobile); a.Email != "" || a.Mobile != "" {
+		if err := accounts.CheckContact(a.Email, a.Mobile); err != nil {
+			return nil, err
+		}
+		if err := tx.Model(&store.User{}).Where("id = ?", candidateID).Updates(map[string]any{"email": a.Email, "mobile": a.Mobile}).Error; err != nil {
+			return nil, err
+		}
+	}
 	// A candidate who signed up logs in with their ID number: they register
 	// themselves, not someone else.
 	if own, err := CheckIDNumber(u.Username); err == nil && own != a.IDNumber {
@@ -177,8 +185,11 @@ func (s *Service) register(ctx context.Context, tx *gorm.DB, actorID, candidateI
 			return nil, err
 		}
 	}
-	return reg, audit(tx, now, actorID, "registered", "registration", reg.ID, map[string]any{"candidate": candidateID, "level": lv.row.Code,
-		"organisation": a.Organisation, "education": a.Education, "training_hours": a.TrainingHours})
+	if err := audit(tx, now, actorID, "registered", "registration", reg.ID, map[string]any{"candidate": candidateID, "level": lv.row.Code,
+		"organisation": a.Organisation, "education": a.Education, "training_hours": a.TrainingHours}); err != nil {
+		return nil, err
+	}
+	return reg, s.regNotice(ctx, tx, reg.ID, "registration_received", nil)
 }
 
 // RegisterNew registers a person without an account (an admin acting for
@@ -321,8 +332,11 @@ func (s *Service) MarkPaid(ctx context.Context, actorID, feeID int64, method, re
 		if err := tx.Model(&f).Updates(map[string]any{"paid_at": now, "method": method, "reference": reference, "paid_by": actorID}).Error; err != nil {
 			return err
 		}
-		return audit(tx, now, actorID, "fee_paid", "fee", f.ID, map[string]any{"registration": f.RegistrationID, "item": f.Item,
-			"amount_cents": f.AmountCents, "method": method, "reference": reference})
+		if err := audit(tx, now, actorID, "fee_paid", "fee", f.ID, map[string]any{"registration": f.RegistrationID, "item": f.Item,
+			"amount_cents": f.AmountCents, "method": method, "reference": reference}); err != nil {
+			return err
+		}
+		return s.regNotice(ctx, tx, f.RegistrationID, "fee_confirmed", map[string]string{"amount": yuan(f.AmountCents)})
 	})
 }
 
@@ -430,7 +444,10 @@ func (s *Service) seat(ctx context.Context, tx *gorm.DB, actorID, regID, session
 	if err := tx.Model(st).Update("seat_id", seat.ID).Error; err != nil {
 		return nil, err
 	}
-	return seat, audit(tx, s.now(), actorID, "seated", "registration", regID, map[string]any{"session": sessionID, "sitting": st.ID, "n": st.N, "ticket": seat.Ticket})
+	if err := audit(tx, s.now(), actorID, "seated", "registration", regID, map[string]any{"session": sessionID, "sitting": st.ID, "n": st.N, "ticket": seat.Ticket}); err != nil {
+		return nil, err
+	}
+	return seat, s.seatNotice(ctx, tx, seat)
 }
 
 // newTicket makes an exam ticket number: 12 random digits.

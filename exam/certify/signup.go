@@ -9,6 +9,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/store"
 )
 
@@ -17,6 +18,8 @@ import (
 type SignUp struct {
 	Name     string
 	IDNumber string
+	// Email and Mobile are where notices reach the person (optional).
+	Email, Mobile string
 	// IP is the address the request came from, for the audit log.
 	IP string
 }
@@ -34,6 +37,10 @@ func (s *Service) SignUpAccount(ctx context.Context, in SignUp, hash func() (str
 	}
 	id, err := CheckIDNumber(in.IDNumber)
 	if err != nil {
+		return nil, err
+	}
+	email, mobile := strings.TrimSpace(in.Email), strings.TrimSpace(in.Mobile)
+	if err := accounts.CheckContact(email, mobile); err != nil {
 		return nil, err
 	}
 	taken := func(tx *gorm.DB) error {
@@ -59,7 +66,7 @@ func (s *Service) SignUpAccount(ctx context.Context, in SignUp, hash func() (str
 	if err != nil {
 		return nil, err
 	}
-	u := &store.User{Role: store.RoleCandidate, Username: id, PasswordHash: h, DisplayName: name, CreatedAt: s.now()}
+	u := &store.User{Role: store.RoleCandidate, Username: id, PasswordHash: h, DisplayName: name, Email: email, Mobile: mobile, CreatedAt: s.now()}
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := taken(tx); err != nil {
 			return err

@@ -49,6 +49,11 @@ async function sessions(exams) {
         biEl('button', 'admin.session.schedule', {}, { type: 'button', onclick: async () => {
           try { const r = await api('POST', `/api/admin/sessions/${s.id}/schedule`); note(msg, 'admin.session.scheduled', { n: r.papers }); } catch (e) { note(msg, '', {}, e); }
         } }),
+        biEl('button', 'admin.session.notify', {}, { type: 'button', 'data-notify': s.id, onclick: async () => {
+          const c = t('admin.session.notify.confirm', { n: s.seats });
+          if (!confirm(`${c.zh}\n${c.en}`)) return;
+          try { const r = await api('POST', `/api/admin/sessions/${s.id}/notify-seats`); followBatch(r.batch, r.queued, msg); } catch (e) { note(msg, '', {}, e); }
+        } }),
         biEl('button', 'admin.session.results', {}, { type: 'button', onclick: () => results(s.id, detail) }),
         biEl('button', 'admin.session.stats', {}, { type: 'button', onclick: () => stats(s.id, detail) }),
         h('div', {}, biEl('a', 'admin.session.csv', {}, { href: `/api/admin/sessions/${s.id}/results?format=csv` }), ' · ',
@@ -270,10 +275,61 @@ async function cluster() {
       biEl('th', 'admin.cluster.cpu'), biEl('th', 'admin.cluster.backlog')), ...rows));
 }
 
+// ---- notifications -----------------------------------------------------------
+
+// followBatch shows how a bulk sending goes, every 2 s until nothing waits.
+async function followBatch(batch, queued, el) {
+  const show = (st) => {
+    const n = (k) => st[k] || 0;
+    note(el, 'admin.notify.progress', { queued, sent: n('sent'), waiting: n('queued') + n('sending'), refused: n('refused') + n('invalid'), failed: n('failed') });
+    el.firstChild.dataset.batch = batch;
+  };
+  for (;;) {
+    let p;
+    try { p = await api('GET', `/api/admin/notify/progress?batch=${encodeURIComponent(batch)}`); } catch (e) { note(el, '', {}, e); return; }
+    show(p.states);
+    if (!(p.states.queued || p.states.sending)) return;
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+// messages finds a person by ticket number or login name and shows where
+// their notifications go and every message with its state; a message
+// refused, failed or sent can be sent again.
+function messages() {
+  const out = h('div');
+  const input = h('input', { name: 'user', required: true, maxlength: 100, id: 'messages-user' });
+  const load = async () => {
+    let r;
+    try { r = await api('GET', `/api/admin/messages?user=${encodeURIComponent(input.value.trim())}`); } catch (e) { note(out, '', {}, e); return; }
+    const msg = h('div');
+    const email = h('input', { type: 'email', value: r.user.email, maxlength: 200, 'data-contact': 'email' });
+    const mobile = h('input', { type: 'tel', value: r.user.mobile, maxlength: 16, 'data-contact': 'mobile' });
+    const contact = h('form', { class: 'grid-form', onsubmit: async (ev) => {
+      ev.preventDefault();
+      try { await api('PUT', `/api/admin/users/${r.user.id}/contact`, { email: email.value, mobile: mobile.value }); note(msg, 'admin.notify.contact.saved'); } catch (e) { note(msg, '', {}, e); }
+    } }, label('admin.notify.email', email), label('admin.notify.mobile', mobile), biEl('button', 'admin.notify.contact.save', {}, { type: 'submit' }));
+    const rows = r.messages.map((m) => h('tr', { 'data-message': m.ID, 'data-state': m.State },
+      h('td', {}, fmtTime(m.CreatedAt)), h('td', {}, m.Kind), h('td', {}, m.Channel, h('div', { class: 'hint' }, m.Address)),
+      h('td', {}, biEl('span', `admin.notify.state.${m.State}`), m.Attempts > 1 ? h('div', { class: 'hint' }, `×${m.Attempts}`) : '',
+        m.Error ? h('div', { class: 'hint' }, m.Error) : ''),
+      h('td', {}, m.SentAt ? fmtTime(m.SentAt) : '—'),
+      h('td', {}, ['sent', 'refused', 'failed'].includes(m.State) ? biEl('button', 'admin.notify.resend', {}, { type: 'button', onclick: async () => {
+        try { await api('POST', `/api/admin/messages/${m.ID}/resend`); await load(); } catch (e) { note(msg, '', {}, e); }
+      } }) : '')));
+    out.replaceChildren(h('p', {}, h('strong', {}, r.user.name), ` (${r.user.username})`), contact, msg,
+      rows.length ? h('table', { id: 'messages' }, h('tr', {}, biEl('th', 'admin.notify.created'), biEl('th', 'admin.notify.kind'),
+        biEl('th', 'admin.notify.channel'), biEl('th', 'admin.notify.state'), biEl('th', 'admin.notify.sent'), h('th')), ...rows)
+        : biEl('p', 'admin.notify.none', {}, { class: 'hint' }));
+  };
+  return section('admin.notify', h('form', { class: 'grid-form', onsubmit: (ev) => { ev.preventDefault(); load(); } },
+    label('admin.notify.user', input), biEl('button', 'admin.notify.find', {}, { type: 'submit' })), out);
+}
+
 async function render() {
   try {
     const [{ exams }, { programmes }] = await Promise.all([api('GET', '/api/admin/exams'), api('GET', '/api/admin/programmes')]);
-    root.replaceChildren(await sessions(exams), section('admin.exams', ...exams.map(examEditor)), bank(programmes), keyCorrection(), await cluster());
+    root.replaceChildren(await sessions(exams), section('admin.exams', ...exams.map(examEditor)), bank(programmes), keyCorrection(), messages(), await cluster());
   } catch (e) {
     note(root, '', {}, e);
   }

@@ -20,6 +20,7 @@ import (
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/certify"
+	"github.com/examhall/examhall/exam/notify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
@@ -79,6 +80,8 @@ type examEnv struct {
 	// blobs, when set before the server starts, is the object storage the
 	// env's nodes share.
 	blobs store.Blobs
+	// notify, set before the server starts, is how its notifications go.
+	notify notify.Config
 }
 
 type cand struct {
@@ -214,7 +217,8 @@ func (e *examEnv) startServer() {
 		Proctor: proctor.Config{TickEvery: 50 * time.Millisecond},
 		Media:   media.Config{LoopbackOnly: true, FaceCheck: e.faceCheck, GoneAfter: e.goneAfter},
 		Certify: certify.Config{Now: e.clock.now},
-		Web:     frontend.Config{FaceModels: e.faceModels}})
+		Web:     frontend.Config{FaceModels: e.faceModels},
+		Notify:  e.withBase(e.notify)})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -232,6 +236,12 @@ func (e *examEnv) startServer() {
 		a.Close()
 	}
 	e.t.Cleanup(e.stop)
+}
+
+// withBase points a notification config's links at this env's server.
+func (e *examEnv) withBase(c notify.Config) notify.Config {
+	c.BaseURL = "http://" + e.srv.Listener.Addr().String()
+	return c
 }
 
 // secondNode starts another node on the same database and bus, as a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/certify"
+	"github.com/examhall/examhall/exam/notify"
 	"github.com/examhall/examhall/frontend"
 	"github.com/examhall/examhall/media"
 	"github.com/examhall/examhall/proctor"
@@ -40,6 +41,8 @@ type Config struct {
 	Media   media.Config
 	Certify certify.Config
 	Web     frontend.Config
+	// Notify sends the outbox's messages; its BaseURL is the site's.
+	Notify notify.Config
 }
 
 // App is one running node.
@@ -92,6 +95,11 @@ func Start(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.startMedia(ctx, cfg); err != nil {
 		return nil, err
 	}
+
+	n := cfg.Notify
+	n.DB, n.Logger, n.Metrics = cfg.DB, cfg.Logger, cfg.Metrics
+	sender := notify.New(n)
+	a.run(func() error { return sender.Run(runCtx) }, "notification sender")
 
 	c := cfg.Certify
 	c.DB, c.DataDir = cfg.DB, cfg.DataDir

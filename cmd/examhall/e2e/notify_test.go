@@ -1,0 +1,241 @@
+package e2e
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/cookiejar"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/examhall/examhall/exam/notify"
+	"github.com/examhall/examhall/store"
+	"github.com/examhall/examhall/store/storetest"
+)
+
+// newMailEnv is an env whose notifications go to a real SMTP server on
+// loopback, and whose candidates have mail addresses.
+func newMailEnv(t *testing.T, kind string, candidates int) (*examEnv, *storetest.SMTPServer) {
+	smtp := storetest.NewSMTP(t)
+	e := newExamEnv(t, kind, candidates)
+	e.stop()
+	mailer, err := notify.NewSMTP(smtp.URL(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.notify = notify.Config{Mail: mailer, Poll: 20 * time.Millisecond, Backoff: 100 * time.Millisecond, Rate: 200}
+	e.startServer()
+	for i, c := range e.cands {
+		if err := e.db.SetContact(t.Context(), c.id, fmt.Sprintf("cand%d@examhall.test", i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, smtp
+}
+
+// mailParts are a mail's plain text and its calendar attachment, decoded.
+func mailParts(t *testing.T, m *mail.Message) (text, ics string) {
+	t.Helper()
+	var walk func(ct string, h func(string) string, body io.Reader)
+	walk = func(ct string, h func(string) string, body io.Reader) {
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil {
+			t.Fatalf("content type %q: %v", ct, err)
+		}
+		if strings.HasPrefix(mt, "multipart/") {
+			r := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := r.NextRawPart()
+				if err != nil {
+					return
+				}
+				walk(p.Header.Get("Content-Type"), p.Header.Get, p)
+			}
+		}
+		var rd io.Reader = body
+		switch strings.ToLower(h("Content-Transfer-Encoding")) {
+		case "quoted-printable":
+			rd = quotedprintable.NewReader(body)
+		case "base64":
+			rd = base64Reader(body)
+		}
+		b, _ := io.ReadAll(rd)
+		switch mt {
+		case "text/plain":
+			text = string(b)
+		case "text/calendar":
+			ics = string(b)
+		}
+	}
+	walk(m.Header.Get("Content-Type"), m.Header.Get, m.Body)
+	return text, ics
+}
+
+var linkRE = regexp.MustCompile(`https?://[^\s<>"]+/l/[A-Za-z0-9_-]+`)
+
+// awaitMails waits until the server holds n mails.
+func awaitMails(t *testing.T, smtp *storetest.SMTPServer, n int) []*mail.Message {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms := smtp.Mails()
+		if len(ms) >= n || time.Now().After(deadline) {
+			if len(ms) != n {
+				t.Fatalf("%d mails arrived, want %d", len(ms), n)
+			}
+			return ms
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A session's seat messages reach every candidate once, with the exam's
+// time and room, a one-time link to the mock test and one to the exam's
+// lobby, and the session as a calendar event. A link shows whose account
+// it opens, logs in once on its button and opens its page; used again it
+// says so and offers the normal login; a browser logged in as someone else
+// is refused and the link kept; a made-up or expired link says so.
+func TestSeatMessagesAndOneTimeLinks(t *testing.T) {
+	for _, kind := range storetest.DBKinds() {
+		t.Run(kind, func(t *testing.T) {
+			e, smtp := newMailEnv(t, kind, 3)
+			admin := e.login(e.admin)
+			code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/sessions/%d/notify-seats", e.session), nil)
+			if code != 200 || !strings.Contains(string(out), `"queued":3`) {
+				t.Fatalf("notify seats: %d %s", code, out)
+			}
+			mails := awaitMails(t, smtp, 3)
+			var mine *mail.Message
+			for _, m := range mails {
+				if m.Header.Get("To") == "<cand0@examhall.test>" || m.Header.Get("To") == "cand0@examhall.test" {
+					mine = m
+				}
+			}
+			if mine == nil {
+				t.Fatalf("no mail to cand0: %v", mails[0].Header)
+			}
+			subject, _ := new(mime.WordDecoder).DecodeHeader(mine.Header.Get("Subject"))
+			if !strings.Contains(subject, "考试安排") || !strings.Contains(subject, "Your exam") {
+				t.Fatalf("subject %q", subject)
+			}
+			text, ics := mailParts(t, mine)
+			for _, want := range []string{"第一考场", e.cands[0].ticket, "理论考试", "Theory"} {
+				if !strings.Contains(text, want) {
+					t.Errorf("the mail does not say %q:\n%s", want, text)
+				}
+			}
+			if !strings.Contains(ics, "BEGIN:VEVENT") || !strings.Contains(ics, "DTSTART:") {
+				t.Fatalf("calendar %q", ics)
+			}
+			// Each link is in the Chinese text and again in the English.
+			links := slices.Compact(linkRE.FindAllString(text, -1)[:2])
+			if all := linkRE.FindAllString(text, -1); len(all) != 4 || len(links) != 2 || all[2] != links[0] || all[3] != links[1] {
+				t.Fatalf("links %v in\n%s", links, text)
+			}
+			exam := links[1]
+
+			// Progress of the batch says all were sent.
+			var batch struct{ Batch string }
+			jsonDecode(t, out, &batch)
+			code, out = call(t, e, admin, "GET", "/api/admin/notify/progress?batch="+url.QueryEscape(batch.Batch), nil)
+			if code != 200 || !strings.Contains(string(out), `"sent":3`) {
+				t.Fatalf("progress: %d %s", code, out)
+			}
+
+			// Another candidate's browser cannot use it, and does not use it up.
+			other := e.login(e.cands[1])
+			if code, body := get(t, other, exam); code != http.StatusConflict || !strings.Contains(body, "link_not_yours") && !strings.Contains(body, "另一个账号") {
+				t.Fatalf("another candidate's browser: %d %s", code, body)
+			}
+			// The link opens the candidate's lobby once.
+			jar, _ := cookiejar.New(nil)
+			browser := &http.Client{Jar: jar}
+			code, body := get(t, browser, exam)
+			if code != 200 || !strings.Contains(body, "考生") || !strings.Contains(body, `id="link"`) {
+				t.Fatalf("link page: %d %s", code, body)
+			}
+			landed := useLink(t, browser, exam, body)
+			if want := fmt.Sprintf("/exam?attempt=%d", e.cands[0].attempt); !strings.HasSuffix(landed, want) {
+				t.Fatalf("landed on %s, want %s", landed, want)
+			}
+			if code, me := get(t, browser, e.srv.URL+"/api/me"); code != 200 || !strings.Contains(me, e.cands[0].ticket) && !strings.Contains(me, fmt.Sprint(e.cands[0].id)) {
+				t.Fatalf("logged in as %d %s", code, me)
+			}
+			// Used: it says so, in a fresh browser too, and offers the login.
+			jar2, _ := cookiejar.New(nil)
+			if code, body := get(t, &http.Client{Jar: jar2}, exam); code != http.StatusGone || !strings.Contains(body, `id="login-instead"`) || strings.Contains(body, `id="link"`) {
+				t.Fatalf("a used link: %d %s", code, body)
+			}
+			// Made up and expired links.
+			if code, _ := get(t, &http.Client{}, e.srv.URL+"/l/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"); code != http.StatusNotFound {
+				t.Fatalf("a made-up link: %d", code)
+			}
+			e.db.Model(&store.LoginLink{}).Where("used_at IS NULL").Update("expires_at", time.Now().Add(-time.Minute))
+			if code, _ := get(t, &http.Client{}, links[0]); code != http.StatusGone {
+				t.Fatalf("an expired link: %d", code)
+			}
+			// Every message is listed for the admin, sent.
+			code, out = call(t, e, admin, "GET", "/api/admin/messages?user="+e.cands[0].ticket, nil)
+			if code != 200 || !strings.Contains(string(out), `"State":"sent"`) || !strings.Contains(string(out), "cand0@examhall.test") {
+				t.Fatalf("messages: %d %s", code, out)
+			}
+		})
+	}
+}
+
+// get fetches a page without following redirects.
+func get(t *testing.T, hc *http.Client, u string) (int, string) {
+	t.Helper()
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var csrfField = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// useLink presses the link page's button and returns where it sent the
+// browser.
+func useLink(t *testing.T, hc *http.Client, link, page string) string {
+	t.Helper()
+	m := csrfField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no form on %s", page)
+	}
+	c := *hc
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(link, url.Values{"csrf_token": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("using the link: %d %s", resp.StatusCode, b)
+	}
+	return resp.Header.Get("Location")
+}
+
+func jsonDecode(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+}
+
+func base64Reader(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }

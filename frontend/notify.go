@@ -1,0 +1,181 @@
+package frontend
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
+	"github.com/examhall/examhall/exam/notify"
+	"github.com/examhall/examhall/store"
+)
+
+// One-time login links and the admin's view of notifications.
+//
+// A link in a mail (GET /l/{token}) shows whose account it opens and a
+// button; only the button's POST uses it. A mail scanner that follows
+// links therefore cannot use up a candidate's link. A browser logged in
+// as someone else is refused and the link kept.
+
+var linkToken = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+
+// mountNotify serves the login links and the admin's notification API.
+func (s *Server) mountNotify(engine *exam.Engine) {
+	s.mux.HandleFunc("GET /l/{token}", s.linkPage)
+	s.mux.HandleFunc("POST /l/{token}", s.useLink)
+	admin := []store.Role{store.RoleAdmin}
+	s.mux.Handle("GET /api/admin/messages", s.api(admin, s.userMessages))
+	s.mux.Handle("PUT /api/admin/users/{id}/contact", s.api(admin, withID(func(r *http.Request, a *Auth, id int64, req contactReq) (any, error) {
+		return nil, s.setContact(r, a, id, req)
+	})))
+	s.mux.Handle("POST /api/admin/messages/{id}/resend", s.api(admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		if err := notify.Resend(r.Context(), s.db, id, a.User.ID, s.now()); err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	}))
+	s.mux.Handle("POST /api/admin/sessions/{id}/notify-seats", s.api(admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		id, err := pathID(r)
+		if err != nil {
+			return err
+		}
+		batch, n, err := engine.NotifySeats(r.Context(), id, a.User.ID)
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"batch": batch, "queued": n})
+	}))
+	s.mux.Handle("GET /api/admin/notify/progress", s.api(admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
+		p, err := notify.Progress(r.Context(), s.db, r.URL.Query().Get("batch"))
+		if err != nil {
+			return err
+		}
+		return WriteJSON(w, http.StatusOK, map[string]any{"batch": r.URL.Query().Get("batch"), "states": p})
+	}))
+}
+
+// linkPage shows whose account a link opens, or why it no longer does.
+func (s *Server) linkPage(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	d := &pageData{Title: T("link.title"), CSRF: s.loginCSRF(w, r)}
+	l, err := s.checkLink(r, token)
+	if err == nil {
+		var u *store.User
+		if u, err = s.db.UserByID(r.Context(), l.UserID); err == nil {
+			d.LinkToken, d.LinkName = token, u.DisplayName
+		}
+	}
+	status := http.StatusOK
+	if err != nil {
+		pe := publicError(err)
+		d.Error, status = &pe.Message, pe.Status
+	}
+	s.render(w, r, s.pages.link, status, d)
+}
+
+// useLink uses a link: its account is logged in and sent to the link's
+// page.
+func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
+	token := r.PathValue("token")
+	fail := func(err error) {
+		pe := publicError(err)
+		s.render(w, r, s.pages.link, pe.Status, &pageData{Title: T("link.title"), CSRF: s.loginCSRF(w, r), Error: &pe.Message})
+	}
+	if err := checkCSRF(r, nil); err != nil {
+		fail(err)
+		return
+	}
+	if _, err := s.checkLink(r, token); err != nil {
+		fail(err)
+		return
+	}
+	l, err := notify.Redeem(r.Context(), s.db, token, s.now())
+	if err != nil {
+		fail(err)
+		return
+	}
+	u, err := s.db.UserByID(r.Context(), l.UserID)
+	if err == nil && u.Disabled {
+		err = ErrAccountDisabled
+	}
+	if err != nil {
+		fail(err)
+		return
+	}
+	ip := clientIP(r)
+	_, cookie, err := s.openSession(r.Context(), u, ip, r.UserAgent())
+	if err != nil {
+		fail(err)
+		return
+	}
+	s.audit(r.Context(), &u.ID, "login_link", "user", strconv.FormatInt(u.ID, 10), ip, map[string]any{"link": l.ID, "target": l.Target})
+	s.metrics.logins.WithLabelValues(string(u.Role)).Inc()
+	s.setSessionCookie(w, cookie)
+	http.Redirect(w, r, safeNext(l.Target), http.StatusSeeOther)
+}
+
+// ErrLinkNotYours: the browser is logged in as someone else than the
+// link's account.
+var ErrLinkNotYours = store.NewError("web", store.Conflict, "link_not_yours", "this link is for another account; log out first")
+
+// checkLink finds a link that can still be used, by this browser.
+func (s *Server) checkLink(r *http.Request, token string) (store.LoginLink, error) {
+	if !linkToken.MatchString(token) {
+		return store.LoginLink{}, notify.ErrLinkUnknown
+	}
+	l, err := s.db.LoginLinkOf(r.Context(), token)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return l, notify.ErrLinkUnknown
+	case err != nil:
+		return l, err
+	case l.UsedAt != nil:
+		return l, notify.ErrLinkUsed
+	case !s.now().Before(l.ExpiresAt):
+		return l, notify.ErrLinkExpired
+	}
+	if u, _, err := s.authenticate(r); err == nil && u.ID != l.UserID {
+		return l, ErrLinkNotYours
+	}
+	return l, nil
+}
+
+// userMessages finds a person by ticket number or login name and lists
+// their contact and messages (GET /api/admin/messages?user=...).
+func (s *Server) userMessages(w http.ResponseWriter, r *http.Request, a *Auth) error {
+	u, err := s.findAccount(r.Context(), strings.TrimSpace(r.URL.Query().Get("user")))
+	if err != nil {
+		return err
+	}
+	ms, err := s.db.MessagesOf(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	return WriteJSON(w, http.StatusOK, map[string]any{"user": map[string]any{"id": u.ID, "username": u.Username, "name": u.DisplayName,
+		"email": u.Email, "mobile": u.Mobile}, "messages": ms})
+}
+
+type contactReq struct {
+	Email  string `json:"email"`
+	Mobile string `json:"mobile"`
+}
+
+// setContact sets where a person's notifications go (PUT /api/admin/users/{id}/contact).
+func (s *Server) setContact(r *http.Request, a *Auth, id int64, req contactReq) error {
+	email, mobile := strings.TrimSpace(req.Email), strings.TrimSpace(req.Mobile)
+	if err := accounts.CheckContact(email, mobile); err != nil {
+		return err
+	}
+	if err := s.db.SetContact(r.Context(), id, email, mobile); err != nil {
+		return err
+	}
+	s.audit(r.Context(), &a.User.ID, "contact_set", "user", strconv.FormatInt(id, 10), clientIP(r), map[string]string{"email": email, "mobile": mobile})
+	return nil
+}
