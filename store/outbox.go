@@ -34,31 +34,31 @@ const (
 // OutboxMessage is one message to one person: written in the transaction
 // of the event that causes it, sent later by the sender.
 type OutboxMessage struct {
-	ID        int64
-	CreatedAt time.Time
-	UserID    int64
-	Channel   string
+	ID        int64     `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	UserID    int64     `json:"user_id"`
+	Channel   string    `json:"channel"`
 	// Address is where it goes, as the account had it when queued.
-	Address string
+	Address string `json:"address"`
 	// Kind names the message: its texts are "mail.<kind>.*" in the
 	// dictionary.
-	Kind string
+	Kind string `json:"kind"`
 	// Data holds the message's particulars (JSON): names, times, rooms,
 	// and what its one-time login links open.
-	Data string
+	Data string `json:"-"`
 	// Dedupe, when set, makes the message go at most once (reminders).
-	Dedupe *string
+	Dedupe *string `json:"-"`
 	// Batch groups a bulk sending for its progress figure.
-	Batch      string
-	State      string
-	Attempts   int
-	NextAt     time.Time
-	LeaseUntil *time.Time
-	SentAt     *time.Time
+	Batch      string     `json:"batch"`
+	State      string     `json:"state"`
+	Attempts   int        `json:"attempts"`
+	NextAt     time.Time  `json:"next_at"`
+	LeaseUntil *time.Time `json:"-"`
+	SentAt     *time.Time `json:"sent_at"`
 	// Error is the last failure or the server's refusal, for the admin.
-	Error string
+	Error string `json:"error"`
 	// MessageID is the mail's Message-ID, the same at every try.
-	MessageID string
+	MessageID string `json:"message_id"`
 }
 
 // TableName is the outbox table.

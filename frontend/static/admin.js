@@ -309,13 +309,13 @@ function messages() {
       ev.preventDefault();
       try { await api('PUT', `/api/admin/users/${r.user.id}/contact`, { email: email.value, mobile: mobile.value }); note(msg, 'admin.notify.contact.saved'); } catch (e) { note(msg, '', {}, e); }
     } }, label('admin.notify.email', email), label('admin.notify.mobile', mobile), biEl('button', 'admin.notify.contact.save', {}, { type: 'submit' }));
-    const rows = r.messages.map((m) => h('tr', { 'data-message': m.ID, 'data-state': m.State },
-      h('td', {}, fmtTime(m.CreatedAt)), h('td', {}, m.Kind), h('td', {}, m.Channel, h('div', { class: 'hint' }, m.Address)),
-      h('td', {}, biEl('span', `admin.notify.state.${m.State}`), m.Attempts > 1 ? h('div', { class: 'hint' }, `×${m.Attempts}`) : '',
-        m.Error ? h('div', { class: 'hint' }, m.Error) : ''),
-      h('td', {}, m.SentAt ? fmtTime(m.SentAt) : '—'),
-      h('td', {}, ['sent', 'refused', 'failed'].includes(m.State) ? biEl('button', 'admin.notify.resend', {}, { type: 'button', onclick: async () => {
-        try { await api('POST', `/api/admin/messages/${m.ID}/resend`); await load(); } catch (e) { note(msg, '', {}, e); }
+    const rows = r.messages.map((m) => h('tr', { 'data-message': m.id, 'data-state': m.state },
+      h('td', {}, fmtTime(m.created_at)), h('td', {}, m.kind), h('td', {}, m.channel, h('div', { class: 'hint' }, m.address)),
+      h('td', {}, biEl('span', `admin.notify.state.${m.state}`), m.attempts > 1 ? h('div', { class: 'hint' }, `×${m.attempts}`) : '',
+        m.error ? h('div', { class: 'hint' }, m.error) : ''),
+      h('td', {}, m.sent_at ? fmtTime(m.sent_at) : '—'),
+      h('td', {}, ['sent', 'refused', 'failed'].includes(m.state) ? biEl('button', 'admin.notify.resend', {}, { type: 'button', onclick: async () => {
+        try { await api('POST', `/api/admin/messages/${m.id}/resend`); await load(); } catch (e) { note(msg, '', {}, e); }
       } }) : '')));
     out.replaceChildren(h('p', {}, h('strong', {}, r.user.name), ` (${r.user.username})`), contact, msg,
       rows.length ? h('table', { id: 'messages' }, h('tr', {}, biEl('th', 'admin.notify.created'), biEl('th', 'admin.notify.kind'),

@@ -186,7 +186,7 @@ func TestSeatMessagesAndOneTimeLinks(t *testing.T) {
 			}
 			// Every message is listed for the admin, sent.
 			code, out = call(t, e, admin, "GET", "/api/admin/messages?user="+e.cands[0].ticket, nil)
-			if code != 200 || !strings.Contains(string(out), `"State":"sent"`) || !strings.Contains(string(out), "cand0@examhall.test") {
+			if code != 200 || !strings.Contains(string(out), `"state":"sent"`) || !strings.Contains(string(out), "cand0@examhall.test") {
 				t.Fatalf("messages: %d %s", code, out)
 			}
 		})
@@ -239,3 +239,66 @@ func jsonDecode(t *testing.T, b []byte, v any) {
 }
 
 func base64Reader(r io.Reader) io.Reader { return base64.NewDecoder(base64.StdEncoding, r) }
+
+// A session's seat messages are queued at once and sent at the configured
+// rate, each once; the admin follows them on the batch's progress. A
+// session with a seat whose paper is not drawn queues nothing.
+func TestBulkSeatMessagesKeepTheRate(t *testing.T) {
+	const n, perSecond = 30, 10
+	e, smtp := newMailEnv(t, "sqlite", n)
+	e.stop()
+	e.notify.Rate = perSecond
+	e.startServer()
+	admin := e.login(e.admin)
+
+	extra := &store.Seat{SessionID: e.session, RoomID: e.room, CandidateID: e.invD.id, Ticket: "T-undrawn", SeatNo: 99}
+	if err := e.db.Create(extra).Error; err != nil {
+		t.Fatal(err)
+	}
+	code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/sessions/%d/notify-seats", e.session), nil)
+	var queued int64
+	e.db.Model(&store.OutboxMessage{}).Count(&queued)
+	if code != http.StatusConflict || !strings.Contains(string(out), "not_scheduled") || queued != 0 {
+		t.Fatalf("a seat without its paper: %d %s, %d queued", code, out, queued)
+	}
+	e.db.Delete(extra)
+
+	start := time.Now()
+	code, out = call(t, e, admin, "POST", fmt.Sprintf("/api/admin/sessions/%d/notify-seats", e.session), nil)
+	if code != 200 || !strings.Contains(string(out), fmt.Sprintf(`"queued":%d`, n)) {
+		t.Fatalf("notify seats: %d %s", code, out)
+	}
+	var batch struct{ Batch string }
+	jsonDecode(t, out, &batch)
+	progress := func() map[string]int {
+		var p struct{ States map[string]int }
+		code, out := call(t, e, admin, "GET", "/api/admin/notify/progress?batch="+url.QueryEscape(batch.Batch), nil)
+		if code != 200 {
+			t.Fatalf("progress: %d %s", code, out)
+		}
+		jsonDecode(t, out, &p)
+		return p.States
+	}
+	// The rate is an upper bound whatever the machine's speed: the bucket
+	// holds one second's worth, then refills at the rate.
+	for time.Since(start) < 1500*time.Millisecond {
+		sent, allowed := progress()["sent"], perSecond+int(time.Since(start).Seconds()*perSecond)+1
+		if sent > allowed {
+			t.Fatalf("%d sent %v after queueing, over the rate of %d/s", sent, time.Since(start), perSecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	mails := awaitMails(t, smtp, n)
+	ids := map[string]bool{}
+	to := map[string]bool{}
+	for _, m := range mails {
+		ids[m.Header.Get("Message-Id")] = true
+		to[m.Header.Get("To")] = true
+	}
+	if len(ids) != n || len(to) != n {
+		t.Fatalf("%d mails to %d people with %d Message-IDs, want %d each", len(mails), len(to), len(ids), n)
+	}
+	if p := progress(); p["sent"] != n {
+		t.Fatalf("progress at the end %v", p)
+	}
+}
