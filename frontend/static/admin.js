@@ -49,13 +49,13 @@ async function sessions(exams) {
         biEl('button', 'admin.session.schedule', {}, { type: 'button', onclick: async () => {
           try { const r = await api('POST', `/api/admin/sessions/${s.id}/schedule`); note(msg, 'admin.session.scheduled', { n: r.papers }); } catch (e) { note(msg, '', {}, e); }
         } }),
+        biEl('button', 'admin.session.results', {}, { type: 'button', onclick: () => results(s.id, detail) }),
+        biEl('button', 'admin.session.stats', {}, { type: 'button', onclick: () => stats(s.id, detail) }),
         biEl('button', 'admin.session.notify', {}, { type: 'button', 'data-notify': s.id, onclick: async () => {
           const c = t('admin.session.notify.confirm', { n: s.seats });
           if (!confirm(`${c.zh}\n${c.en}`)) return;
           try { const r = await api('POST', `/api/admin/sessions/${s.id}/notify-seats`); followBatch(r.batch, r.queued, msg); } catch (e) { note(msg, '', {}, e); }
         } }),
-        biEl('button', 'admin.session.results', {}, { type: 'button', onclick: () => results(s.id, detail) }),
-        biEl('button', 'admin.session.stats', {}, { type: 'button', onclick: () => stats(s.id, detail) }),
         h('div', {}, biEl('a', 'admin.session.csv', {}, { href: `/api/admin/sessions/${s.id}/results?format=csv` }), ' · ',
           biEl('a', 'admin.session.stats', {}, { href: `/api/admin/sessions/${s.id}/stats?format=csv` })),
         msg)),
@@ -308,7 +308,7 @@ function messages() {
     const contact = h('form', { class: 'grid-form', onsubmit: async (ev) => {
       ev.preventDefault();
       try { await api('PUT', `/api/admin/users/${r.user.id}/contact`, { email: email.value, mobile: mobile.value }); note(msg, 'admin.notify.contact.saved'); } catch (e) { note(msg, '', {}, e); }
-    } }, label('admin.notify.email', email), label('admin.notify.mobile', mobile), biEl('button', 'admin.notify.contact.save', {}, { type: 'submit' }));
+    } }, label('admin.notify.email', email), label('admin.notify.mobile', mobile), biEl('button', 'admin.notify.contact.save', {}, { type: 'submit', id: 'contact-save' }));
     const rows = r.messages.map((m) => h('tr', { 'data-message': m.id, 'data-state': m.state },
       h('td', {}, fmtTime(m.created_at)), h('td', {}, m.kind), h('td', {}, m.channel, h('div', { class: 'hint' }, m.address)),
       h('td', {}, biEl('span', `admin.notify.state.${m.state}`), m.attempts > 1 ? h('div', { class: 'hint' }, `×${m.attempts}`) : '',
@@ -323,7 +323,7 @@ function messages() {
         : biEl('p', 'admin.notify.none', {}, { class: 'hint' }));
   };
   return section('admin.notify', h('form', { class: 'grid-form', onsubmit: (ev) => { ev.preventDefault(); load(); } },
-    label('admin.notify.user', input), biEl('button', 'admin.notify.find', {}, { type: 'submit' })), out);
+    label('admin.notify.user', input), biEl('button', 'admin.notify.find', {}, { type: 'submit', id: 'messages-find' })), out);
 }
 
 async function render() {

@@ -51,3 +51,32 @@ func TestAdminSessionsInChromium(t *testing.T) {
 	browsertest.WaitTrue(t, ctx, "the session shows its recordings' size", `document.querySelector('[data-storage]').textContent.includes('GB')`, 10*time.Second)
 	browsertest.WaitTrue(t, ctx, "the page lists this node as live", `[...document.querySelectorAll('#cluster tr')].some((r) => r.textContent.startsWith('n1') && r.textContent.includes('运行中'))`, 10*time.Second)
 }
+
+// The admin sends a session's seat messages from the page (confirming the
+// dialog) and follows them to sent; finds the candidate's messages, sets
+// their mobile and sends one again.
+func TestAdminNotificationsInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	e, smtp := newMailEnv(t, "sqlite", 2)
+	ctx := browsertest.New(t)
+	browsertest.Run(t, ctx, "admin sends the seat messages, saying yes to the page's question",
+		e.loginPage(e.admin), chromedp.WaitVisible("button[data-notify]"),
+		chromedp.Evaluate[chromedp.Void](`window.confirm = (q) => { window.asked = q; return true; }`),
+		chromedp.Click("button[data-notify]"))
+	browsertest.WaitTrue(t, ctx, "the page asked first", `(window.asked || '').includes('2 个座位')`, 10*time.Second)
+	browsertest.WaitTrue(t, ctx, "the page shows them sent", `[...document.querySelectorAll('[data-batch]')].some((el) => el.textContent.includes('已发送 2'))`, 20*time.Second)
+	awaitMails(t, smtp, 2)
+	browsertest.Run(t, ctx, "admin finds the candidate's messages",
+		chromedp.SetValue("#messages-user", e.cands[0].ticket), chromedp.Click("#messages-find"),
+		chromedp.WaitVisible("#messages tr[data-state=sent]"),
+		chromedp.SetValue("input[data-contact=mobile]", "13800138000"), chromedp.Click("#contact-save"))
+	browsertest.WaitTrue(t, ctx, "the contact is saved", `document.body.textContent.includes('联系方式已保存')`, 10*time.Second)
+	if u, _ := e.db.UserByID(t.Context(), e.cands[0].id); u.Mobile != "13800138000" {
+		t.Fatalf("mobile %q", u.Mobile)
+	}
+	browsertest.Run(t, ctx, "admin sends it again", chromedp.Click("#messages tr[data-state=sent] button"))
+	browsertest.WaitTrue(t, ctx, "it is sent again", `document.querySelectorAll('#messages tr[data-state]').length === 1`, 10*time.Second)
+	awaitMails(t, smtp, 3)
+}
