@@ -228,6 +228,9 @@ func demoAccounts(demo *DemoFile) []*demoAccount {
 	}
 	for i := range demo.Candidates {
 		add(store.RoleCandidate, demo.Candidates[i].Name, &demo.Candidates[i])
+		// Notifications go to a mailbox that never leaves the machine
+		// (without --smtp-url, the data dir's mail/).
+		accounts[len(accounts)-1].user.Email = demo.Candidates[i].Ticket + "@candidates.example"
 	}
 	return accounts
 }
@@ -418,7 +421,8 @@ func printDemo(w io.Writer, d *DemoFile, path string) {
 		}
 		fmt.Fprintf(w, "  考生 candidate      %-12s %s  (%s %s)\n", c.Ticket, c.Password, c.Room, c.Name)
 	}
-	fmt.Fprintf(w, "\nAll logins: %s\nStop with Ctrl+C.\n", path)
+	fmt.Fprintf(w, "\nAll logins: %s\n", path)
+	fmt.Fprintf(w, "邮件通知写入 / mails are written to %s (no --smtp-url)\nStop with Ctrl+C.\n", filepath.Join(filepath.Dir(path), "mail"))
 }
 
 var (

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/mail"
@@ -79,17 +80,15 @@ func (s *SMTPServer) Mails() []*mail.Message {
 	names, _ := filepath.Glob(filepath.Join(s.Dir, "new", "*"))
 	var out []*mail.Message
 	for _, n := range names {
-		f, err := os.Open(n)
+		b, err := os.ReadFile(n)
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		m, err := mail.ReadMessage(f)
+		m, err := mail.ReadMessage(bytes.NewReader(b))
 		if err != nil {
 			s.t.Fatalf("%s: %v", n, err)
 		}
 		out = append(out, m)
-		// The body is read by the caller; the file stays open until then.
-		s.t.Cleanup(func() { f.Close() })
 	}
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/cookiejar"
 	"net/mail"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -300,5 +301,59 @@ func TestBulkSeatMessagesKeepTheRate(t *testing.T) {
 	}
 	if p := progress(); p["sent"] != n {
 		t.Fatalf("progress at the end %v", p)
+	}
+}
+
+// TestSeatMessagesAt5000 measures a session's seat messages for 5,000
+// candidates to a real SMTP server on loopback: the time to queue them
+// (the admin's request), the time to send them all, and the admin API's
+// latency meanwhile. A measurement for BENCHMARKS.md, not a check:
+//
+//	EXAMHALL_BENCH_MAIL=1 go test -count=1 -run TestSeatMessagesAt5000 -v -timeout 30m ./cmd/examhall/e2e/
+func TestSeatMessagesAt5000(t *testing.T) {
+	if os.Getenv("EXAMHALL_BENCH_MAIL") == "" {
+		t.Skip("a measurement: set EXAMHALL_BENCH_MAIL=1")
+	}
+	const n = 5000
+	setup := time.Now()
+	e, smtp := newMailEnv(t, "sqlite", n)
+	e.stop()
+	e.notify.Rate = 1000 // the most --mail-rate allows: what the path can carry
+	e.notify.Poll = time.Second
+	e.startServer()
+	t.Logf("set-up of %d seats: %v", n, time.Since(setup).Round(time.Second))
+	admin := e.login(e.admin)
+
+	start := time.Now()
+	code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/sessions/%d/notify-seats", e.session), nil)
+	queued := time.Since(start)
+	if code != 200 || !strings.Contains(string(out), fmt.Sprintf(`"queued":%d`, n)) {
+		t.Fatalf("notify seats: %d %.200s", code, out)
+	}
+	var lat []time.Duration
+	for {
+		t0 := time.Now()
+		if code, _ := call(t, e, admin, "GET", "/api/admin/sessions", nil); code != 200 {
+			t.Fatalf("sessions: %d", code)
+		}
+		lat = append(lat, time.Since(t0))
+		var left int64
+		e.db.Model(&store.OutboxMessage{}).Where("state IN ?", []string{store.OutboxQueued, store.OutboxSending}).Count(&left)
+		if left == 0 {
+			break
+		}
+		if time.Since(start) > 20*time.Minute {
+			t.Fatalf("%d still waiting after 20 min", left)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	sent := time.Since(start)
+	mails := len(smtp.Mails())
+	slices.Sort(lat)
+	t.Logf("queue %d seat messages: %v; all sent: %v (%.0f a second); mails received: %d; GET /api/admin/sessions while sending: median %v, max %v over %d calls",
+		n, queued.Round(time.Millisecond), sent.Round(time.Millisecond), float64(n)/sent.Seconds(), mails,
+		lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), len(lat))
+	if mails != n {
+		t.Fatalf("%d mails received, want %d", mails, n)
 	}
 }
