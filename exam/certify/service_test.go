@@ -15,6 +15,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/certify"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -164,10 +165,19 @@ func TestIntermediatePath(t *testing.T) {
 		cand := f.user(store.RoleCandidate, "2026000001")
 		_, err := f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], certify.Applicant{Name: "王小明", IDNumber: ids[0], Education: "bachelor", TrainingHours: 71})
 		isErr(t, "71 hours for intermediate", err, certify.ErrTrainingHours)
-		reg, err := f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], applicant(0, "北京培训中心"))
+		bad := applicant(0, "北京培训中心")
+		bad.Email = "wang at example"
+		_, err = f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], bad)
+		isErr(t, "an address that is not one", err, accounts.ErrBadContact)
+		withMail := applicant(0, "北京培训中心")
+		withMail.Email = "wang@example.test"
+		reg, err := f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], withMail)
 		f.must(err)
 		_, err = f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], applicant(0, "北京培训中心"))
 		isErr(t, "registering twice", err, certify.ErrRegistered)
+		for _, r := range f.reviewers {
+			f.must(db.SetContact(f.ctx, r, fmt.Sprintf("reviewer%d@example.test", r), ""))
+		}
 
 		_, err = f.svc.Seat(f.ctx, f.admin, reg.ID, f.sessions["intermediate"])
 		isErr(t, "seat before paying", err, certify.ErrNotPaid)
@@ -255,6 +265,18 @@ func TestIntermediatePath(t *testing.T) {
 				t.Fatalf("%s: %+v", v.what, got)
 			}
 		}
+		// Each step told the candidate, in its transaction; each panel
+		// formed told its members.
+		var kinds []string
+		db.Model(&store.OutboxMessage{}).Where("user_id = ?", cand).Order("id").Pluck("kind", &kinds)
+		if want := "[registration_received fee_confirmed seat_assigned result_published result_published certificate_issued]"; fmt.Sprint(kinds) != want {
+			t.Fatalf("the candidate's messages %v, want %s", kinds, want)
+		}
+		var panel int64
+		db.Model(&store.OutboxMessage{}).Where("kind = 'panel_assigned'").Count(&panel)
+		if panel != 6 {
+			t.Fatalf("%d panel messages for two panels of three", panel)
+		}
 		isErr(t, "revoking without a reason", f.svc.Revoke(f.ctx, f.admin, c.Number, ""), certify.ErrReason)
 		f.must(f.svc.Revoke(f.ctx, f.admin, c.Number, "forged training record"))
 		isErr(t, "revoking twice", f.svc.Revoke(f.ctx, f.admin, c.Number, "again"), certify.ErrRevoked)
@@ -275,9 +297,16 @@ func TestRetakeAndRegisterAgain(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, "{}")
 		reg := f.register("junior", 1, "")
+		f.must(db.SetContact(f.ctx, reg.CandidateID, "", "+8613800138000"))
 		_, err := f.svc.RequestRetake(f.ctx, f.admin, reg.ID, "theory", 0)
 		isErr(t, "retake before failing", err, certify.ErrRetakeNotNeeded)
 		f.sitTheory(reg, "junior", 1, 60)
+		f.svc.Path(f.ctx, reg.CandidateID) // settles again: the offer is made once
+		var offers []store.OutboxMessage
+		db.Where("user_id = ? AND kind = 'retake_offered'", reg.CandidateID).Find(&offers)
+		if len(offers) != 1 || offers[0].Channel != store.ChannelSMS || !strings.Contains(offers[0].Data, `"left":"1"`) {
+			t.Fatalf("retake offers %+v", offers)
+		}
 		_, err = f.svc.RequestRetake(f.ctx, reg.CandidateID, reg.ID, "theory", reg.CandidateID+1000)
 		isErr(t, "another candidate's retake", err, store.ErrNotFound)
 		st, err := f.svc.RequestRetake(f.ctx, reg.CandidateID, reg.ID, "theory", reg.CandidateID)

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/examhall/examhall/exam"
 	"github.com/examhall/examhall/exam/notify"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -355,5 +356,53 @@ func TestSeatMessagesAt5000(t *testing.T) {
 		lat[len(lat)/2].Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), len(lat))
 	if mails != n {
 		t.Fatalf("%d mails received, want %d", mails, n)
+	}
+}
+
+// The exam's own events queue their messages: the reminders before a
+// session (the mock test's while none was taken, the day's, the hour's,
+// each once whatever the number of nodes and ticks), a refused admission
+// with its reason, and an invigilator's room.
+func TestExamEventsQueueTheirMessages(t *testing.T) {
+	e, _ := newMailEnv(t, "sqlite", 2)
+	ctx := t.Context()
+	var s store.ExamSession
+	e.db.Take(&s, e.session)
+	kinds := func(user int64) string {
+		var k []string
+		e.db.Model(&store.OutboxMessage{}).Where("user_id = ?", user).Order("id").Pluck("kind", &k)
+		return fmt.Sprint(k)
+	}
+	other := e.secondNode() // a second node queues nothing twice
+	for _, before := range []time.Duration{30 * time.Hour, 29 * time.Hour, 12 * time.Hour, 30 * time.Minute, 10 * time.Minute} {
+		for _, eng := range []*exam.Engine{e.engine, other.engine} {
+			if _, err := eng.QueueReminders(ctx, s.StartsAt.Add(-before)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := kinds(e.cands[0].id); got != "[mock_reminder reminder_day reminder_hour]" {
+		t.Fatalf("reminders %s", got)
+	}
+
+	inv := e.login(e.invA)
+	if code, out := call(t, e, inv, "POST", fmt.Sprintf("/api/proctor/attempts/%d/refuse", e.cands[1].attempt), map[string]string{"reason": "证件不符 / ID does not match"}); code != 200 {
+		t.Fatalf("refuse: %d %s", code, out)
+	}
+	var refused store.OutboxMessage
+	e.db.Where("user_id = ? AND kind = 'admission_refused'", e.cands[1].id).Take(&refused)
+	if !strings.Contains(refused.Data, "证件不符") {
+		t.Fatalf("refusal message %+v", refused)
+	}
+
+	if err := e.db.SetContact(ctx, e.invD.id, "invd@examhall.test", ""); err != nil {
+		t.Fatal(err)
+	}
+	admin := e.login(e.admin)
+	if code, out := call(t, e, admin, "POST", fmt.Sprintf("/api/admin/rooms/%d/invigilators", e.room), map[string]any{"user_id": e.invD.id}); code >= 300 {
+		t.Fatalf("add invigilator: %d %s", code, out)
+	}
+	if got := kinds(e.invD.id); got != "[invigilator_assigned]" {
+		t.Fatalf("invigilator's messages %s", got)
 	}
 }
