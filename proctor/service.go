@@ -76,9 +76,12 @@ type Service struct {
 }
 
 type attemptState struct {
-	mu    sync.Mutex
-	info  AttemptInfo
-	rules *Attempt
+	mu sync.Mutex
+	// saving is held while a flag of the attempt is written, so two
+	// sources raising the same flag at once write it once, newest last.
+	saving sync.Mutex
+	info   AttemptInfo
+	rules  *Attempt
 	// connected is whether the candidate's PC socket is up, as last signalled.
 	connected bool
 	seenAt    time.Time
@@ -291,10 +294,6 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		}
 	}
 	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still, Note: note})
-	var snapshot FlagState
-	if f != nil {
-		snapshot = copyFlag(f)
-	}
 	disagree := st.compareFaces()
 	st.mu.Unlock()
 	if disagree != "" {
@@ -317,7 +316,7 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 		s.publish(ActivityTopic, Activity{Type: "presence", AttemptID: attemptID, Connected: st.connected, At: now})
 	}
 	if f != nil {
-		return s.saveFlag(ctx, st, f, snapshot, received)
+		return s.saveFlag(ctx, st, f, received)
 	}
 	return nil
 }
@@ -413,13 +412,16 @@ func (s *Service) tick(ctx context.Context) {
 			continue
 		}
 		fs := st.rules.Tick(now)
-		snaps := make([]FlagState, len(fs))
-		for i, f := range fs {
-			snaps[i] = copyFlag(f)
-		}
 		st.mu.Unlock()
-		for i, f := range fs {
-			if err := s.saveFlag(ctx, st, f, snaps[i], time.Now()); err != nil {
+		// Two streams of one kind crossing the threshold in one tick raise
+		// one flag: it is written once.
+		saved := map[*FlagState]bool{}
+		for _, f := range fs {
+			if saved[f] {
+				continue
+			}
+			saved[f] = true
+			if err := s.saveFlag(ctx, st, f, time.Now()); err != nil {
 				s.log.Warn("save flag", "attempt", st.info.AttemptID, "err", err)
 			}
 		}
@@ -465,8 +467,16 @@ func reason(f FlagState) i18n.Text {
 	return i18n.T("flag."+f.Kind, "seconds", strconv.Itoa(int(f.Longest.Round(time.Second)/time.Second)), "count", strconv.Itoa(f.Count))
 }
 
-// saveFlag stores a new or updated flag and tells the consoles and the candidate.
-func (s *Service) saveFlag(ctx context.Context, st *attemptState, live *FlagState, f FlagState, received time.Time) error {
+// saveFlag stores a new or updated flag and tells the consoles and the
+// candidate. Saves of an attempt's flags take turns, and each writes the
+// flag as it is when its turn comes: a flag two sources raised at once is
+// created once, then updated, and never overwritten by an older copy.
+func (s *Service) saveFlag(ctx context.Context, st *attemptState, live *FlagState, received time.Time) error {
+	st.saving.Lock()
+	defer st.saving.Unlock()
+	st.mu.Lock()
+	f := copyFlag(live)
+	st.mu.Unlock()
 	ev, _ := json.Marshal(f.Timeline)
 	r := reason(f)
 	row := &store.Flag{ID: f.ID, AttemptID: st.info.AttemptID, Kind: f.Kind, Severity: string(f.Severity), Count: f.Count, FirstAt: f.FirstAt,
