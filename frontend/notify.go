@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"regexp"
@@ -52,6 +53,7 @@ func (s *Server) mountNotify(engine *exam.Engine) {
 		}
 		return WriteJSON(w, http.StatusOK, map[string]any{"batch": batch, "queued": n})
 	}))
+	s.mux.HandleFunc("POST /api/notify/bounces", s.bounce)
 	s.mux.Handle("GET /api/admin/notify/progress", s.api(admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		p, err := notify.Progress(r.Context(), s.db, r.URL.Query().Get("batch"))
 		if err != nil {
@@ -178,4 +180,33 @@ func (s *Server) setContact(r *http.Request, a *Auth, id int64, req contactReq) 
 	}
 	s.audit(r.Context(), &a.User.ID, "contact_set", "user", strconv.FormatInt(id, 10), clientIP(r), map[string]string{"email": email, "mobile": mobile})
 	return nil
+}
+
+// ErrNoBounces: bounce reports are not taken (no --bounce-token) or the
+// token is wrong.
+var ErrNoBounces = store.NewError("web", store.Unauthenticated, "bounce_token", "bounce reports need the --bounce-token as a bearer token")
+
+// bounce takes a mail provider's report that a mail came back (POST
+// /api/notify/bounces, bearer token): {"message_id", "reason"}.
+func (s *Server) bounce(w http.ResponseWriter, r *http.Request) {
+	tok := s.cfg.BounceToken
+	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if tok == "" || subtle.ConstantTimeCompare([]byte(got), []byte(tok)) != 1 {
+		s.writeError(w, r, ErrNoBounces)
+		return
+	}
+	var req struct {
+		MessageID string `json:"message_id"`
+		Reason    string `json:"reason"`
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := decodeJSON(r, &req); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	if err := notify.Bounce(r.Context(), s.db, req.MessageID, req.Reason, s.now()); err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]bool{"ok": true})
 }

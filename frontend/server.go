@@ -71,6 +71,9 @@ type Config struct {
 	// MetricsToken, when set, is the bearer token /metrics asks for; empty:
 	// /metrics answers only requests from loopback that no proxy forwarded.
 	MetricsToken string
+	// BounceToken, when set, is the bearer token a mail provider's bounce
+	// reports (POST /api/notify/bounces) carry; empty: none are taken.
+	BounceToken string
 	// Blobs, in a cluster, is the object storage every node keeps stills
 	// in (recordings go there through the media service); nil: local disk.
 	Blobs store.Blobs

@@ -75,6 +75,8 @@ type Config struct {
 	SMSURL, SMSToken string
 	// MailRate is the most notifications sent a second.
 	MailRate float64
+	// BounceToken, when set, lets the mail provider report bounces.
+	BounceToken string
 }
 
 // option is one row of the configuration table.
@@ -312,6 +314,8 @@ var options = []option{
 		set: func(c *Config, v string) error { c.SMSURL = v; return nil }},
 	{name: "sms-token", def: "", secret: true, usage: "bearer token of --sms-url (give it as EXAMHALL_SMS_TOKEN_FILE)",
 		set: func(c *Config, v string) error { c.SMSToken = v; return nil }},
+	{name: "bounce-token", def: "", secret: true, usage: "bearer token the mail provider's bounce reports carry (POST /api/notify/bounces; give it as EXAMHALL_BOUNCE_TOKEN_FILE); empty: none are taken",
+		set: func(c *Config, v string) error { c.BounceToken = v; return nil }},
 	{name: "mail-rate", def: "10", usage: "the most notifications (mails and text messages) sent a second, whatever the queue",
 		set: func(c *Config, v string) error {
 			r, err := strconv.ParseFloat(v, 64)

@@ -240,6 +240,7 @@ func startNode(ctx context.Context, cfg *Config, b *backends, log *slog.Logger, 
 			FaceModels:     cfg.FaceModels,
 			MetricsToken:   cfg.MetricsToken,
 			TrustedProxies: cfg.TrustedProxies,
+			BounceToken:    cfg.BounceToken,
 		},
 		Notify: sender})
 	if err != nil {

@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -121,4 +122,33 @@ func Progress(ctx context.Context, db *store.DB, batch string) (map[string]int, 
 		out[r.State] = r.N
 	}
 	return out, nil
+}
+
+// Bounce records that a mail the server took came back undelivered (a
+// bounce the mail provider reports later): the message becomes refused
+// with the reason, for the admin to see and send again to a corrected
+// address. messageID is the mail's Message-ID, with or without its angle
+// brackets.
+func Bounce(ctx context.Context, db *store.DB, messageID, reason string, now time.Time) error {
+	messageID = strings.Trim(strings.TrimSpace(messageID), "<>")
+	reason = strings.TrimSpace(reason)
+	if len(reason) > 500 {
+		reason = reason[:500]
+	}
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var m store.OutboxMessage
+		if err := tx.Where("message_id = ? AND channel = ?", messageID, store.ChannelEmail).Take(&m).Error; err != nil {
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				return fmt.Errorf("%w: Message-ID %q", ErrNoMessage, messageID)
+			}
+			return err
+		}
+		err := tx.Model(&m).Updates(map[string]any{"state": store.OutboxRefused, "error": "bounced: " + reason}).Error
+		if err != nil {
+			return err
+		}
+		detail, _ := json.Marshal(map[string]string{"address": m.Address, "reason": reason})
+		return tx.Create(&store.AuditEvent{At: now.UTC(), Action: "message_bounced", ObjectType: "outbox",
+			ObjectID: strconv.FormatInt(m.ID, 10), Detail: string(detail)}).Error
+	})
 }

@@ -217,7 +217,7 @@ func (e *examEnv) startServer() {
 		Proctor: proctor.Config{TickEvery: 50 * time.Millisecond},
 		Media:   media.Config{LoopbackOnly: true, FaceCheck: e.faceCheck, GoneAfter: e.goneAfter},
 		Certify: certify.Config{Now: e.clock.now},
-		Web:     frontend.Config{FaceModels: e.faceModels},
+		Web:     frontend.Config{FaceModels: e.faceModels, BounceToken: testBounceToken},
 		Notify:  e.withBase(e.notify)})
 	if err != nil {
 		e.t.Fatal(err)

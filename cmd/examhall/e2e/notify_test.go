@@ -25,6 +25,9 @@ import (
 	"github.com/examhall/examhall/store/storetest"
 )
 
+// testBounceToken is the envs' --bounce-token.
+const testBounceToken = "bounce-token-of-the-tests"
+
 // newMailEnv is an env whose notifications go to a real SMTP server on
 // loopback, and whose candidates have mail addresses.
 func newMailEnv(t *testing.T, kind string, candidates int) (*examEnv, *storetest.SMTPServer) {
@@ -190,6 +193,29 @@ func TestSeatMessagesAndOneTimeLinks(t *testing.T) {
 			code, out = call(t, e, admin, "GET", "/api/admin/messages?user="+e.cands[0].ticket, nil)
 			if code != 200 || !strings.Contains(string(out), `"state":"sent"`) || !strings.Contains(string(out), "cand0@examhall.test") {
 				t.Fatalf("messages: %d %s", code, out)
+			}
+			// The provider reports that it bounced: the admin sees it refused,
+			// with the reason. A report without the token changes nothing.
+			bounce := func(token string) int {
+				body := fmt.Sprintf(`{"message_id":%q,"reason":"550 5.1.1 mailbox unknown"}`, mine.Header.Get("Message-Id"))
+				req, _ := http.NewRequest("POST", e.srv.URL+"/api/notify/bounces", strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+token)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if code := bounce("guess"); code != http.StatusUnauthorized {
+				t.Fatalf("a bounce report without the token: %d", code)
+			}
+			if code := bounce(testBounceToken); code != 200 {
+				t.Fatalf("a bounce report: %d", code)
+			}
+			_, out = call(t, e, admin, "GET", "/api/admin/messages?user="+e.cands[0].ticket, nil)
+			if !strings.Contains(string(out), `"state":"refused"`) || !strings.Contains(string(out), "mailbox unknown") {
+				t.Fatalf("after the bounce: %s", out)
 			}
 		})
 	}
