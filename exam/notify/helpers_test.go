@@ -14,7 +14,6 @@ import (
 	"net/mail"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,27 +22,6 @@ import (
 
 	"github.com/examhall/examhall/store"
 )
-
-const python = "/usr/bin/python3"
-
-var aiosmtpd struct {
-	once sync.Once
-	err  error
-}
-
-// needSMTPD skips the test when Debian's Python cannot run aiosmtpd.
-func needSMTPD(t *testing.T) {
-	t.Helper()
-	aiosmtpd.once.Do(func() {
-		out, err := exec.Command(python, "-c", "import aiosmtpd.handlers").CombinedOutput()
-		if err != nil {
-			aiosmtpd.err = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if aiosmtpd.err != nil {
-		t.Skipf("skipped: %s cannot import aiosmtpd (apt-get install python3-aiosmtpd): %v", python, aiosmtpd.err)
-	}
-}
 
 // freePort is a loopback port nothing listens on now.
 func freePort(t *testing.T) int {
@@ -54,29 +32,6 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startSMTPD runs aiosmtpd on port, writing what it receives to the
-// Maildir dir, until the test ends. Python makes the Maildir's folders only
-// when dir does not exist yet.
-func startSMTPD(t *testing.T, port int, dir string) {
-	t.Helper()
-	cmd := exec.Command(python, "-m", "aiosmtpd", "-n", "-l", fmt.Sprintf("127.0.0.1:%d", port),
-		"-c", "aiosmtpd.handlers.Mailbox", dir)
-	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	waitFor(t, 10*time.Second, "aiosmtpd listening", func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
 }
 
 // smtpURL is the URL of a server on a loopback port, in clear.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,12 +44,11 @@ var linkPattern = regexp.MustCompile(regexp.QuoteMeta(baseURL) + `/l/([A-Za-z0-9
 // A seat's mail arrives once, with its subject, both links and the
 // calendar event; the links' hashes are stored and each works once.
 func TestSeatMail(t *testing.T) {
-	needSMTPD(t)
 	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		port, dir := freePort(t), filepath.Join(t.TempDir(), "maildir")
-		startSMTPD(t, port, dir)
-		mailer, err := NewSMTP(smtpURL(port), "")
+		smtp := storetest.NewSMTP(t)
+		dir := smtp.Dir
+		mailer, err := NewSMTP(smtp.URL(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,10 +140,11 @@ func TestSeatMail(t *testing.T) {
 // Twenty mails queued while the mail server is down all arrive once it is
 // up, each once, though two senders share the outbox.
 func TestOutage(t *testing.T) {
-	needSMTPD(t)
 	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
-		port, dir := freePort(t), filepath.Join(t.TempDir(), "maildir")
-		mailer, err := NewSMTP(smtpURL(port), "")
+		smtp := storetest.NewSMTP(t)
+		smtp.Stop() // down until the messages have failed once
+		dir := smtp.Dir
+		mailer, err := NewSMTP(smtp.URL(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +171,7 @@ func TestOutage(t *testing.T) {
 		if row := outbox(t, db)[0]; !strings.Contains(row.Error, "connection refused") {
 			t.Errorf("error kept after a failed try: %q", row.Error)
 		}
-		startSMTPD(t, port, dir)
+		smtp.Start()
 		waitFor(t, 10*time.Second, "all sent", func() bool { return count(t, db, "state = ?", store.OutboxSent) == 20 })
 		time.Sleep(200 * time.Millisecond)
 
@@ -461,11 +460,10 @@ func TestResend(t *testing.T) {
 // A message whose sender stopped during a try (state sending, lease over)
 // is taken over and sent; one whose lease runs is left alone.
 func TestLeaseTakeover(t *testing.T) {
-	needSMTPD(t)
 	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
-		port, dir := freePort(t), filepath.Join(t.TempDir(), "maildir")
-		startSMTPD(t, port, dir)
-		mailer, err := NewSMTP(smtpURL(port), "")
+		smtp := storetest.NewSMTP(t)
+		dir := smtp.Dir
+		mailer, err := NewSMTP(smtp.URL(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
