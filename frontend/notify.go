@@ -94,20 +94,21 @@ func (s *Server) useLink(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	if _, err := s.checkLink(r, token); err != nil {
-		fail(err)
-		return
-	}
-	l, err := notify.Redeem(r.Context(), s.db, token, s.now())
+	l, err := s.checkLink(r, token)
 	if err != nil {
 		fail(err)
 		return
 	}
+	// A disabled account keeps its link unused.
 	u, err := s.db.UserByID(r.Context(), l.UserID)
 	if err == nil && u.Disabled {
 		err = ErrAccountDisabled
 	}
 	if err != nil {
+		fail(err)
+		return
+	}
+	if l, err = notify.Redeem(r.Context(), s.db, token, s.now()); err != nil {
 		fail(err)
 		return
 	}
