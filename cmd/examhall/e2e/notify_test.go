@@ -181,6 +181,37 @@ func TestSeatMessagesAndOneTimeLinks(t *testing.T) {
 			if code, body := get(t, &http.Client{Jar: jar2}, exam); code != http.StatusGone || !strings.Contains(body, `id="login-instead"`) || strings.Contains(body, `id="link"`) {
 				t.Fatalf("a used link: %d %s", code, body)
 			}
+			// A disabled account's link is refused and stays unused.
+			e.db.Model(&store.User{}).Where("id = ?", e.cands[2].id).Update("disabled", true)
+			var third store.LoginLink
+			e.db.Where("user_id = ? AND target LIKE '/exam%'", e.cands[2].id).Take(&third)
+			tried := false
+			for _, m := range mails {
+				if to := m.Header.Get("To"); strings.Contains(to, "cand2@") {
+					tried = true
+					text, _ := mailParts(t, m)
+					link := slices.Compact(linkRE.FindAllString(text, -1)[:2])[1]
+					jar3, _ := cookiejar.New(nil)
+					b3 := &http.Client{Jar: jar3}
+					_, page := get(t, b3, link)
+					m := csrfField.FindStringSubmatch(page)
+					if m == nil {
+						t.Fatalf("no form for a disabled account's link: %s", page)
+					}
+					resp, err := b3.PostForm(link, url.Values{"csrf_token": {m[1]}})
+					if err != nil {
+						t.Fatal(err)
+					}
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusForbidden {
+						t.Fatalf("a disabled account's link: %d", resp.StatusCode)
+					}
+				}
+			}
+			e.db.Take(&third, third.ID)
+			if !tried || third.ID == 0 || third.UsedAt != nil {
+				t.Fatal("a disabled account's link was used up")
+			}
 			// Made up and expired links.
 			if code, _ := get(t, &http.Client{}, e.srv.URL+"/l/ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"); code != http.StatusNotFound {
 				t.Fatalf("a made-up link: %d", code)
