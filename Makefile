@@ -34,6 +34,8 @@ build:
 test: models
 	@command -v redis-server >/dev/null && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL and Redis variants need 'apt-get install postgresql redis-server' (.ci/run does it); running the rest."
+	@/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || \
+		echo "note: the mail tests need a real SMTP server: 'apt-get install python3-aiosmtpd' (.ci/run does it); they skip without it."
 	@command -v versitygw >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/versitygw" ] || \
 		$(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW) || \
 		echo "note: versitygw did not install: the object-storage tests will skip"

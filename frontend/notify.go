@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"crypto/subtle"
-	"errors"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -30,7 +29,7 @@ func (s *Server) mountNotify(engine *exam.Engine) {
 	admin := []store.Role{store.RoleAdmin}
 	s.mux.Handle("GET /api/admin/messages", s.api(admin, s.userMessages))
 	s.mux.Handle("PUT /api/admin/users/{id}/contact", s.api(admin, withID(func(r *http.Request, a *Auth, id int64, req contactReq) (any, error) {
-		return nil, s.setContact(r, a, id, req)
+		return nil, accounts.SetContact(r.Context(), s.db, a.User.ID, id, req.Email, req.Mobile)
 	})))
 	s.mux.Handle("POST /api/admin/messages/{id}/resend", s.api(admin, func(w http.ResponseWriter, r *http.Request, a *Auth) error {
 		id, err := pathID(r)
@@ -133,16 +132,9 @@ func (s *Server) checkLink(r *http.Request, token string) (store.LoginLink, erro
 	if !linkToken.MatchString(token) {
 		return store.LoginLink{}, notify.ErrLinkUnknown
 	}
-	l, err := s.db.LoginLinkOf(r.Context(), token)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return l, notify.ErrLinkUnknown
-	case err != nil:
+	l, err := notify.Check(r.Context(), s.db, token, s.now())
+	if err != nil {
 		return l, err
-	case l.UsedAt != nil:
-		return l, notify.ErrLinkUsed
-	case !s.now().Before(l.ExpiresAt):
-		return l, notify.ErrLinkExpired
 	}
 	if u, _, err := s.authenticate(r); err == nil && u.ID != l.UserID {
 		return l, ErrLinkNotYours
@@ -168,19 +160,6 @@ func (s *Server) userMessages(w http.ResponseWriter, r *http.Request, a *Auth) e
 type contactReq struct {
 	Email  string `json:"email"`
 	Mobile string `json:"mobile"`
-}
-
-// setContact sets where a person's notifications go (PUT /api/admin/users/{id}/contact).
-func (s *Server) setContact(r *http.Request, a *Auth, id int64, req contactReq) error {
-	email, mobile := strings.TrimSpace(req.Email), strings.TrimSpace(req.Mobile)
-	if err := accounts.CheckContact(email, mobile); err != nil {
-		return err
-	}
-	if err := s.db.SetContact(r.Context(), id, email, mobile); err != nil {
-		return err
-	}
-	s.audit(r.Context(), &a.User.ID, "contact_set", "user", strconv.FormatInt(id, 10), clientIP(r), map[string]string{"email": email, "mobile": mobile})
-	return nil
 }
 
 // ErrNoBounces: bounce reports are not taken (no --bounce-token) or the

@@ -219,26 +219,9 @@ func LinkHash(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// LoginLinkOf reads the login link of a token without using it
-// (ErrNotFound if there is none).
-func (db *DB) LoginLinkOf(ctx context.Context, token string) (LoginLink, error) {
-	var l LoginLink
-	err := db.WithContext(ctx).Where("token_hash = ?", LinkHash(token)).Take(&l).Error
-	return l, translate(err)
-}
-
 // MessagesOf lists the outbox messages of a person, newest first.
 func (db *DB) MessagesOf(ctx context.Context, userID int64) ([]OutboxMessage, error) {
 	var ms []OutboxMessage
 	err := db.WithContext(ctx).Where("user_id = ?", userID).Order("id DESC").Limit(200).Find(&ms).Error
 	return ms, err
-}
-
-// SetContact sets where notifications reach a person; empty clears.
-func (db *DB) SetContact(ctx context.Context, userID int64, email, mobile string) error {
-	res := db.WithContext(ctx).Model(&User{}).Where("id = ?", userID).Updates(map[string]any{"email": email, "mobile": mobile})
-	if res.Error == nil && res.RowsAffected == 0 {
-		return ErrNotFound
-	}
-	return res.Error
 }

@@ -3,6 +3,9 @@ package accounts
 import (
 	"context"
 	"crypto/rand"
+	"encoding/json"
+	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -49,4 +52,25 @@ func CheckContact(email, mobile string) error {
 		return ErrBadContact
 	}
 	return nil
+}
+
+// SetContact sets where a person's notifications go (each may be empty),
+// audited as the admin's act in the same transaction.
+func SetContact(ctx context.Context, db *store.DB, adminID, userID int64, email, mobile string) error {
+	email, mobile = strings.TrimSpace(email), strings.TrimSpace(mobile)
+	if err := CheckContact(email, mobile); err != nil {
+		return err
+	}
+	return db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&store.User{}).Where("id = ?", userID).Updates(map[string]any{"email": email, "mobile": mobile})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return store.ErrNotFound
+		}
+		detail, _ := json.Marshal(map[string]string{"email": email, "mobile": mobile})
+		return tx.Create(&store.AuditEvent{At: time.Now().UTC(), ActorID: &adminID, Action: "contact_set", ObjectType: "user",
+			ObjectID: strconv.FormatInt(userID, 10), Detail: string(detail)}).Error
+	})
 }

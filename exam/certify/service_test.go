@@ -176,7 +176,7 @@ func TestIntermediatePath(t *testing.T) {
 		_, err = f.svc.Register(f.ctx, cand, cand, f.levels["intermediate"], applicant(0, "北京培训中心"))
 		isErr(t, "registering twice", err, certify.ErrRegistered)
 		for _, r := range f.reviewers {
-			f.must(db.SetContact(f.ctx, r, fmt.Sprintf("reviewer%d@example.test", r), ""))
+			f.must(accounts.SetContact(f.ctx, db, f.admin, r, fmt.Sprintf("reviewer%d@example.test", r), ""))
 		}
 
 		_, err = f.svc.Seat(f.ctx, f.admin, reg.ID, f.sessions["intermediate"])
@@ -297,7 +297,7 @@ func TestRetakeAndRegisterAgain(t *testing.T) {
 	storetest.ForEachDB(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db, "{}")
 		reg := f.register("junior", 1, "")
-		f.must(db.SetContact(f.ctx, reg.CandidateID, "", "+8613800138000"))
+		f.must(accounts.SetContact(f.ctx, db, f.admin, reg.CandidateID, "", "+8613800138000"))
 		_, err := f.svc.RequestRetake(f.ctx, f.admin, reg.ID, "theory", 0)
 		isErr(t, "retake before failing", err, certify.ErrRetakeNotNeeded)
 		f.sitTheory(reg, "junior", 1, 60)

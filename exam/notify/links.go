@@ -66,3 +66,21 @@ func Redeem(ctx context.Context, db *store.DB, token string, now time.Time) (sto
 		return store.LoginLink{}, ErrLinkExpired
 	}
 }
+
+// Check finds the link of a token without using it: ErrLinkUnknown,
+// ErrLinkUsed or ErrLinkExpired when it can no longer log anyone in.
+func Check(ctx context.Context, db *store.DB, token string, now time.Time) (store.LoginLink, error) {
+	var l store.LoginLink
+	err := db.WithContext(ctx).Where("token_hash = ?", store.LinkHash(token)).Take(&l).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return l, ErrLinkUnknown
+	case err != nil:
+		return l, err
+	case l.UsedAt != nil:
+		return l, ErrLinkUsed
+	case !now.Before(l.ExpiresAt):
+		return l, ErrLinkExpired
+	}
+	return l, nil
+}

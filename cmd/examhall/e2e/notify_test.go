@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/examhall/examhall/exam"
+	"github.com/examhall/examhall/exam/accounts"
 	"github.com/examhall/examhall/exam/notify"
 	"github.com/examhall/examhall/store"
 	"github.com/examhall/examhall/store/storetest"
@@ -41,7 +42,7 @@ func newMailEnv(t *testing.T, kind string, candidates int) (*examEnv, *storetest
 	e.notify = notify.Config{Mail: mailer, Poll: 20 * time.Millisecond, Backoff: 100 * time.Millisecond, Rate: 200}
 	e.startServer()
 	for i, c := range e.cands {
-		if err := e.db.SetContact(t.Context(), c.id, fmt.Sprintf("cand%d@examhall.test", i), ""); err != nil {
+		if err := accounts.SetContact(t.Context(), e.db, e.admin.id, c.id, fmt.Sprintf("cand%d@examhall.test", i), ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -452,7 +453,7 @@ func TestExamEventsQueueTheirMessages(t *testing.T) {
 		t.Fatalf("refusal message %+v", refused)
 	}
 
-	if err := e.db.SetContact(ctx, e.invD.id, "invd@examhall.test", ""); err != nil {
+	if err := accounts.SetContact(ctx, e.db, e.admin.id, e.invD.id, "invd@examhall.test", ""); err != nil {
 		t.Fatal(err)
 	}
 	admin := e.login(e.admin)
