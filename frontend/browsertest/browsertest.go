@@ -3,11 +3,13 @@
 package browsertest
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,21 +47,78 @@ func New(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 		chromedp.Flag("use-fake-device-for-media-stream", true),
 		chromedp.Flag("use-fake-ui-for-media-stream", true),
 		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("disable-dev-shm-usage", true), // containers' /dev/shm may be small
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	out := &tail{}
 	opts = append(opts, extra...)
+	opts = append(opts, chromedp.CombinedOutput(out))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancelC()
 		cancelA()
+		if t.Failed() {
+			t.Logf("Chromium's last output:\n%s", out)
+		}
 	})
 	// Start the browser now, so its start-up is not charged to the first step.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
+}
+
+// Start starts a fresh Chromium, runs prepare (may be nil) and the
+// actions, and returns the tab. Should Chromium itself crash on the way
+// (CI saw one segmentation fault in many thousand starts), its output is
+// logged and a fresh browser tries once more; any other error fails the
+// test.
+func Start(t testing.TB, what string, extra []chromedp.ExecAllocatorOption, prepare func(context.Context) error, actions ...chromedp.Action[chromedp.Void]) context.Context {
+	t.Helper()
+	for try := 1; ; try++ {
+		ctx := New(t, extra...)
+		c, cancel := context.WithTimeout(ctx, 20*time.Second)
+		err := error(nil)
+		if prepare != nil {
+			err = prepare(c)
+		}
+		if err == nil {
+			err = chromedp.Do(c, actions...)
+		}
+		cancel()
+		if err == nil {
+			return ctx
+		}
+		if try == 1 && strings.Contains(err.Error(), "browser process exited") {
+			t.Logf("%s: Chromium crashed (%v); starting a fresh one", what, err)
+			continue
+		}
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// tail keeps the last 16 KiB written to it.
+type tail struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *tail) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b.Write(p)
+	if extra := w.b.Len() - 16<<10; extra > 0 {
+		w.b.Next(extra)
+	}
+	return len(p), nil
+}
+
+func (w *tail) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }
 
 // Run runs actions with a deadline, failing the test on error.

@@ -218,13 +218,12 @@ func TestCameraKeepsToItsCapInChromium(t *testing.T) {
 // startWatchedExam opens the exam page in Chromium, its peer connections
 // kept in window.__pcs (capturePCs), and starts the attempt.
 func startWatchedExam(t *testing.T, e *examEnv, cd cand) context.Context {
-	ctx := browsertest.New(t)
-	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs}); err != nil {
-		t.Fatal(err)
+	capture := func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: capturePCs})
+		return err
 	}
-	browsertest.Run(t, ctx, "candidate starts",
+	return browsertest.Start(t, "candidate starts", nil, capture,
 		e.loginPage(cd),
 		chromedp.WaitVisible("a[data-attempt]"), chromedp.Click("a[data-attempt]"),
 		chromedp.WaitEnabled("#start"), chromedp.Click("#start"), chromedp.WaitVisible("#selfview"))
-	return ctx
 }
