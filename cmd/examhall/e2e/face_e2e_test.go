@@ -27,8 +27,11 @@ var segmentColours = map[string][3]int{
 	"clean": {0, 255, 0}, "none": {255, 0, 0}, "two": {0, 0, 255}, "covered": {255, 0, 255}, "turned": {255, 255, 0}, "dim": {0, 255, 255},
 }
 
-// segmentOf reads the segment marker of a still.
-func segmentOf(t *testing.T, path string) string {
+// segmentOf reads the segment marker of a still of the face fixture.
+func segmentOf(t *testing.T, path string) string { return markerOf(t, path, segmentColours) }
+
+// markerOf reads the marker of a still: the name of the nearest colour.
+func markerOf(t *testing.T, path string, colours map[string][3]int) string {
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatalf("still: %v", err)
@@ -49,7 +52,7 @@ func segmentOf(t *testing.T, path string) string {
 		}
 	}
 	best, bestD := "", 1<<30
-	for name, c := range segmentColours {
+	for name, c := range colours {
 		d := 0
 		for i := range 3 {
 			v := sum[i]/n - c[i]
@@ -194,13 +197,22 @@ func TestFaceAnalysisInChromium(t *testing.T) {
 			t.Errorf("the page never reported %s in the %q segment", kind, expectedSegment[kind])
 		}
 	}
+	// The server looks at a key frame of the camera every 2.5-3 s, so a
+	// 2 s segment may hold none of them: here its check must only be seen
+	// to run over WebRTC (one start of its kinds in the right segment) and
+	// never raise anything in a clean one. Its recall is measured on 8 s
+	// segments (TestFaceSignalsOnUnseenFaces, media/vision's tests).
+	server := 0
 	for k, segs := range got {
 		if segs["clean"] > 0 || segs["dim"] > 0 || segs["(no still)"] > 0 {
 			t.Errorf("%s: %v (a start in a clean segment, or without a still)", k, segs)
 		}
-		if strings.HasPrefix(k, "face/") && segs[expectedSegment[strings.TrimPrefix(k, "face/")]] == 0 {
-			t.Errorf("the server's check: %s %v", k, segs)
+		if kind, ok := strings.CutPrefix(k, "face/"); ok {
+			server += segs[expectedSegment[kind]]
 		}
+	}
+	if server == 0 {
+		t.Errorf("the server's check raised nothing in a no-face or two-face segment: %v", got)
 	}
 
 	// The invigilator sees the flags with their stills.
