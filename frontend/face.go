@@ -16,33 +16,65 @@ import (
 	"github.com/examhall/examhall/store"
 )
 
-// Where the browser's face analysis files are inside FaceModels (an npm
-// node_modules folder), and the URLs they are served at.
-var faceVendor = []struct{ url, dir, probe string }{
+// vendorDir is a folder of an npm package (inside FaceModels, a
+// node_modules folder) served at a URL; probe is a file it must hold.
+type vendorDir struct{ url, dir, probe string }
+
+// Where the browser's face analysis files are: Human and the tfjs wasm
+// backend.
+var faceVendor = []vendorDir{
 	{"/vendor/human/", "@vladmandic/human/dist", "human.esm.js"},
 	{"/vendor/human/models/", "@vladmandic/human/models", "facemesh.json"},
 	{"/vendor/tfjs-wasm/", "@tensorflow/tfjs-backend-wasm/dist", "tfjs-backend-wasm-simd.wasm"},
 }
 
-// faceKinds are the kinds a page may attach a still to, and "enrol": the
-// device check's frame the page compares the candidate's face with.
-var faceKinds = map[string]bool{proctor.FaceAbsent: true, proctor.FacesMultiple: true, proctor.FaceOccluded: true, proctor.HeadTurned: true, "enrol": true}
+// Where the browser's voice activity detection files are: vad-web with
+// the Silero model, and onnxruntime-web's wasm build that runs it.
+var voiceVendor = []vendorDir{
+	{"/vendor/vad/", "@ricky0123/vad-web/dist", "silero_vad_v5.onnx"},
+	{"/vendor/ort/", "onnxruntime-web/dist", "ort-wasm-simd-threaded.wasm"},
+}
+
+// evidenceKinds are the kinds a page may attach evidence to, with its file
+// type: a JPEG frame for the face kinds and "enrol" (the device check's
+// frame the page compares the candidate's face with), a WAV clip for
+// talking.
+var evidenceKinds = map[string]string{
+	proctor.FaceAbsent: "jpg", proctor.FacesMultiple: "jpg", proctor.FaceOccluded: "jpg", proctor.HeadTurned: "jpg", "enrol": "jpg",
+	proctor.Talking: "wav",
+}
+
+// evidenceIs says whether b starts as a file of type ext does.
+func evidenceIs(ext string, b []byte) bool {
+	if ext == "wav" {
+		return len(b) > 44 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WAVE"
+	}
+	return bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff})
+}
 
 // maxStill bounds an uploaded evidence frame.
 const maxStill = 256 << 10
 
-// mountFaceModels serves Human and the tfjs wasm backend from disk when
-// they are installed (make does it with npm), and says so in the log.
+// mountFaceModels serves the browser's face analysis and voice activity
+// detection from disk when they are installed (make does it with npm), and
+// says so in the log.
 func (s *Server) mountFaceModels() {
+	s.faceOn = s.mountVendor(faceVendor, "browser face analysis", "the server's face check still runs")
+	s.voiceOn = s.mountVendor(voiceVendor, "browser voice detection", "the exam page will not report talking")
+}
+
+// mountVendor serves dirs when every probe is there, and logs whether the
+// browser's analysis (what) is on.
+func (s *Server) mountVendor(dirs []vendorDir, what, meanwhile string) bool {
 	dir := s.cfg.FaceModels
-	for _, v := range faceVendor {
+	for _, v := range dirs {
 		if _, err := os.Stat(filepath.Join(dir, v.dir, v.probe)); dir == "" || err != nil {
-			s.log.Warn("browser face analysis is off: its model files are not installed (run make, which runs npm ci in frontend/); the server's face check still runs",
+			s.log.Warn(what+" is off: its model files are not installed (run make, which runs npm ci in frontend/); "+meanwhile,
 				"face_models", dir, "missing", filepath.Join(v.dir, v.probe))
-			return
+			return false
 		}
 	}
-	for _, v := range faceVendor {
+	for _, v := range dirs {
 		fs := http.StripPrefix(v.url, http.FileServer(http.Dir(filepath.Join(dir, v.dir))))
 		s.mux.Handle("GET "+v.url, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasSuffix(r.URL.Path, "/") {
@@ -53,8 +85,8 @@ func (s *Server) mountFaceModels() {
 			fs.ServeHTTP(w, r)
 		}))
 	}
-	s.faceOn = true
-	s.log.Info("browser face analysis is on", "face_models", dir)
+	s.log.Info(what+" is on", "face_models", dir)
+	return true
 }
 
 // mountStills takes the page's evidence frames and serves every still to
@@ -67,7 +99,8 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 			return err
 		}
 		kind := r.URL.Query().Get("kind")
-		if !faceKinds[kind] {
+		ext := evidenceKinds[kind]
+		if ext == "" {
 			return ErrBadRequest
 		}
 		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
@@ -77,19 +110,19 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if err != nil || len(b) > maxStill {
 			return ErrTooLarge
 		}
-		if !bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff}) {
-			return ErrBadRequest // JPEG only
+		if !evidenceIs(ext, b) {
+			return ErrBadRequest // a JPEG, or a WAV for talking
 		}
-		names, err := s.stills.List(r.Context(), fmt.Sprint(id), ".jpg")
+		names, err := s.stills.List(r.Context(), fmt.Sprint(id), "")
 		if err != nil {
 			return err
 		}
 		if len(slices.DeleteFunc(names, func(n string) bool { return !strings.Contains(n, "-page-") })) >= proctor.MaxStillsPerAttempt {
 			return proctor.ErrTooManyStills
 		}
-		// <ms>-page-<kind>.jpg, next to the server's own stills.
+		// <ms>-page-<kind>.<ext>, next to the server's own stills.
 		ms := time.Now().UnixMilli()
-		name, err := s.stills.Create(r.Context(), fmt.Sprint(id), func(n int) string { return fmt.Sprintf("%d-page-%s.jpg", ms+int64(n), kind) }, b)
+		name, err := s.stills.Create(r.Context(), fmt.Sprint(id), func(n int) string { return fmt.Sprintf("%d-page-%s.%s", ms+int64(n), kind, ext) }, b)
 		if err != nil {
 			return err
 		}

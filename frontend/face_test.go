@@ -25,11 +25,13 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-// The browser's face models are served from the npm folder only when they
-// are all there; otherwise the server still starts and says analysis is off.
+// The browser's face and voice models are served from the npm folder only
+// when they are all there; otherwise the server still starts and says
+// analysis is off.
 func TestFaceModelsServedOnlyWhenInstalled(t *testing.T) {
 	installed := t.TempDir()
-	for _, f := range []string{"@vladmandic/human/dist/human.esm.js", "@vladmandic/human/models/facemesh.json", "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm"} {
+	for _, f := range []string{"@vladmandic/human/dist/human.esm.js", "@vladmandic/human/models/facemesh.json", "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+		"@ricky0123/vad-web/dist/silero_vad_v5.onnx", "onnxruntime-web/dist/ort-wasm-simd-threaded.wasm"} {
 		os.MkdirAll(filepath.Join(installed, filepath.Dir(f)), 0o755)
 		os.WriteFile(filepath.Join(installed, f), []byte("// "+f), 0o644)
 	}
@@ -51,10 +53,12 @@ func TestFaceModelsServedOnlyWhenInstalled(t *testing.T) {
 			}
 			srv := httptest.NewServer(s)
 			defer srv.Close()
-			if !strings.Contains(log.String(), tt.log) {
-				t.Errorf("log %q lacks %q", log.String(), tt.log)
+			voice := strings.Replace(tt.log, "face analysis", "voice detection", 1)
+			if !strings.Contains(log.String(), tt.log) || !strings.Contains(log.String(), voice) {
+				t.Errorf("log %q lacks %q or %q", log.String(), tt.log, voice)
 			}
-			for _, path := range []string{"/vendor/human/human.esm.js", "/vendor/human/models/facemesh.json", "/vendor/tfjs-wasm/tfjs-backend-wasm-simd.wasm"} {
+			for _, path := range []string{"/vendor/human/human.esm.js", "/vendor/human/models/facemesh.json", "/vendor/tfjs-wasm/tfjs-backend-wasm-simd.wasm",
+				"/vendor/vad/silero_vad_v5.onnx", "/vendor/ort/ort-wasm-simd-threaded.wasm"} {
 				resp, err := http.Get(srv.URL + path)
 				if err != nil {
 					t.Fatal(err)

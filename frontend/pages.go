@@ -77,7 +77,8 @@ type pageData struct {
 	NeedKbps int
 	Wide     bool
 	// Face: the page runs the browser's face analysis.
-	Face bool
+	Face  bool
+	Voice bool // the exam page detects speech (data-voice="on")
 	// One-time login link: its token and whose account it opens.
 	LinkToken, LinkName string
 }
@@ -258,7 +259,7 @@ func (s *Server) handleExamPage(w http.ResponseWriter, r *http.Request, a *Auth)
 	if err != nil || id <= 0 {
 		return store.ErrNotFound
 	}
-	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true, Face: s.faceOn})
+	s.render(w, r, s.pages.exam, http.StatusOK, &pageData{Title: T("home.candidate.title"), CSRF: a.Session.CSRFToken, User: a.User, Attempt: id, Wide: true, Face: s.faceOn, Voice: s.voiceOn})
 	return nil
 }
 

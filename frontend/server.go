@@ -104,6 +104,7 @@ type Server struct {
 	// photos, question images.
 	stills, identity, photos, images *store.Files
 	faceOn                           bool // the browser's face analysis is served
+	voiceOn                          bool // the browser's voice detection is served
 }
 
 type serverMetrics struct {

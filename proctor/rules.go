@@ -114,6 +114,9 @@ const (
 	// FaceChecksDisagree: the page's face analysis and the server's have
 	// disagreed about the PC camera (a face there or not, one or several).
 	FaceChecksDisagree = "face_checks_disagree"
+	// Talking: speech on the PC microphone (the page's voice activity
+	// model, or the server's reading of the Opus packets' sizes).
+	Talking = "talking"
 )
 
 // FaceAnalysis is the page's status report (start: its face analysis
@@ -125,6 +128,7 @@ var PageSignals = map[string]bool{
 	PageHidden: true, WindowBlur: true, FullscreenExit: true, Copy: true, Cut: true, Paste: true, ContextMenu: true,
 	PrintScreen: true, MultipleScreens: true, DevtoolsOpen: true, PageReload: true, NetworkOffline: true,
 	CameraEnded: true, FaceAbsent: true, FacesMultiple: true, FaceOccluded: true, HeadTurned: true, FaceAnalysis: true,
+	Talking: true,
 }
 
 func s(n int) Duration { return Duration(time.Duration(n) * time.Second) }
@@ -157,6 +161,8 @@ var DefaultRules = map[string]Rule{
 	FacesMultiple: {Threshold: s(2), Severity: Critical, Merge: s(30)},
 	FaceOccluded:  {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
 	HeadTurned:    {Threshold: s(1), Severity: Info, Merge: s(10), SustainedAfter: s(3), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
+	// Speech: a word or two is a note, talking on for 10 s a violation.
+	Talking: {Threshold: 0, Severity: Info, Merge: s(10), SustainedAfter: s(10), SustainedTo: Warning, EscalateAt: 5, EscalateTo: Warning},
 	// Both checks sample a few times a second or less and report changes
 	// seconds apart, so only a lasting disagreement counts.
 	FaceChecksDisagree: {Threshold: s(15), Severity: Info, Merge: s(60), EscalateAt: 3, EscalateTo: Warning},

@@ -327,8 +327,8 @@ const (
 	pcFaceStream   = "face/pc"
 )
 
-// streamOf tells apart the sources of the face kinds, which the page and
-// the server both report; other kinds have one source.
+// streamOf tells apart the sources of the face kinds and of talking,
+// which the page and the server both report; other kinds have one source.
 func streamOf(source, kind string, detail map[string]any) string {
 	switch kind {
 	case FaceAbsent, FacesMultiple, FaceOccluded, HeadTurned:
@@ -337,13 +337,15 @@ func streamOf(source, kind string, detail map[string]any) string {
 		}
 		device, _ := detail["device"].(string)
 		return source + "/" + device
+	case Talking:
+		return source
 	}
 	return ""
 }
 
 // stillName is how evidence frames are named (see media/vision and the
 // page's upload).
-var stillName = regexp.MustCompile(`^[0-9]{1,16}-(pc|phone|page)-[a-z_]{1,32}\.jpg$`)
+var stillName = regexp.MustCompile(`^[0-9]{1,16}-(pc|phone|page)-[a-z_]{1,32}\.(jpg|wav)$`)
 
 // ValidStill reports whether name is an evidence frame's file name.
 func ValidStill(name string) bool { return stillName.MatchString(name) }

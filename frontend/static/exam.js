@@ -5,6 +5,7 @@ import { loadDictionary, t, bi, h, biEl, span, fmtTime } from './i18n.js';
 import { startWatching, flushSignals, onProctorMessage, pageSignal } from './watch.js';
 import { startCamera, onMediaMessage } from './camera.js';
 import { startFaceAnalysis, stopFaceAnalysis } from './face.js';
+import { startVoiceAnalysis, stopVoiceAnalysis } from './voice.js';
 import { startPhoneView, onPairMessage } from './pairing.js';
 import { renderLobby as renderJourney } from './lobby.js';
 import { socketTarget } from './socket.js';
@@ -141,7 +142,12 @@ function onMessage(m) {
     case 'paper':
       if (m.status === 'in_progress') {
         startCamera(send, pageSignal, $('selfbox'), (key, kind) => banner(t(key), kind))
-          .then(() => { const v = document.getElementById('selfview'); if (v) startFaceAnalysis(v, attemptId, pageSignal); });
+          .then(() => {
+            const v = document.getElementById('selfview');
+            if (!v) return;
+            startFaceAnalysis(v, attemptId, pageSignal);
+            startVoiceAnalysis(attemptId, pageSignal);
+          });
         watch(); // the page is watched from the start of the exam, not in the lobby
       }
       setClock(m.server_now, m.deadline);
@@ -187,6 +193,7 @@ function onMessage(m) {
       if (m.code === 'takeover') {
         state.stopped = true;
         stopFaceAnalysis();
+        stopVoiceAnalysis();
         screen(h('div', { class: 'card center' }, biEl('h2', 'exam.stopped'), h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en)));
       }
       if (m.code === 'session_expired') {
@@ -194,6 +201,7 @@ function onMessage(m) {
         // after the candidate logs in again.
         state.stopped = true;
         stopFaceAnalysis();
+        stopVoiceAnalysis();
         screen(h('div', { class: 'card center', id: 'logged-out' }, h('p', {}, m.message.zh), h('p', { class: 'en' }, m.message.en),
           h('a', { class: 'button', href: '/login' }, `${t('login.submit').zh} ${t('login.submit').en}`)));
       }
@@ -407,6 +415,7 @@ $('confirm-yes').onclick = () => {
 function ended(m) {
   state.stopped = true;
   stopFaceAnalysis();
+  stopVoiceAnalysis();
   state.deadline = null;
   if (state.ws) state.ws.close();
   $('remaining').textContent = '--:--';

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +65,8 @@ func TestFaceSignalsWithStills(t *testing.T) {
 	}
 	e.waitFlag(c.attempt, proctor.FaceChecksDisagree)
 
+	// A WAV file's header and a little silence.
+	wav := append([]byte("RIFF\x24\x01\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data\x00\x01\x00\x00"), make([]byte, 256)...)
 	// The page's own still of a covered face.
 	hc := e.login(c)
 	code, out := call(t, e, hc, "POST", fmt.Sprintf("/api/attempts/%d/stills?kind=face_occluded", c.attempt), jpg)
@@ -76,11 +79,25 @@ func TestFaceSignalsWithStills(t *testing.T) {
 		kind string
 		body []byte
 		code int
-	}{{"face_occluded", []byte("GIF89a"), 400}, {"telepathy", jpg, 400}, {"face_occluded", make([]byte, 300<<10), 413}} {
+	}{{"face_occluded", []byte("GIF89a"), 400}, {"telepathy", jpg, 400}, {"face_occluded", make([]byte, 300<<10), 413},
+		{"talking", jpg, 400}, {"face_occluded", wav, 400}, {"talking", append(append([]byte{}, wav...), make([]byte, 300<<10)...), 413}} {
 		if code, out := call(t, e, hc, "POST", fmt.Sprintf("/api/attempts/%d/stills?kind=%s", c.attempt, bad.kind), bad.body); code != bad.code {
 			t.Errorf("upload %s of %d bytes: %d %s, want %d", bad.kind, len(bad.body), code, out, bad.code)
 		}
 	}
+	// A talking clip is a WAV, served as one to those who may watch.
+	code, out = call(t, e, hc, "POST", fmt.Sprintf("/api/attempts/%d/stills?kind=talking", c.attempt), wav)
+	var clip struct{ Still string }
+	json.Unmarshal(out, &clip)
+	if code != 201 || !proctor.ValidStill(clip.Still) || !strings.HasSuffix(clip.Still, "-page-talking.wav") {
+		t.Fatalf("clip upload: %d %s", code, out)
+	}
+	req, _ := http.NewRequest("GET", e.srv.URL+stillURL(c.attempt, clip.Still), nil)
+	resp, err := e.login(e.invA).Do(req)
+	if err != nil || resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "audio/wav" {
+		t.Fatalf("clip for the invigilator: %v %v", err, resp.Header)
+	}
+	resp.Body.Close()
 
 	// Who may see a still.
 	for _, who := range []struct {
