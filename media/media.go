@@ -617,6 +617,12 @@ func (p *Peer) record(t *webrtc.TrackRemote, src *source, kind, layer string, vi
 	var firstAt time.Time
 	var lastSeq uint16
 	seen := false
+	var snd sound // the microphone's sound, the server's second opinion on talking
+	defer func() {
+		if snd.on {
+			p.s.signal(p.attempt, p.device, "talking", "end")
+		}
+	}()
 	for {
 		pkt, _, err := t.ReadRTP()
 		if err != nil {
@@ -653,6 +659,9 @@ func (p *Peer) record(t *webrtc.TrackRemote, src *source, kind, layer string, vi
 			}
 		} else {
 			p.write(track, true, firstAt, pkt.Timestamp-firstTS, clock, pkt.Payload)
+			if phase := snd.add(now, len(pkt.Payload)); phase != "" {
+				p.s.signal(p.attempt, p.device, "talking", phase)
+			}
 		}
 	}
 }

@@ -119,16 +119,20 @@ const (
 	Talking = "talking"
 )
 
-// FaceAnalysis is the page's status report (start: its face analysis
-// runs; end: it stopped). It is recorded but raises no flag.
-const FaceAnalysis = "face_analysis"
+// FaceAnalysis and VoiceAnalysis are the page's status reports (start:
+// its face analysis, or its voice detection, runs; end: it stopped). They
+// are recorded but raise no flag.
+const (
+	FaceAnalysis  = "face_analysis"
+	VoiceAnalysis = "voice_analysis"
+)
 
 // PageSignals are the kinds a candidate's page may report.
 var PageSignals = map[string]bool{
 	PageHidden: true, WindowBlur: true, FullscreenExit: true, Copy: true, Cut: true, Paste: true, ContextMenu: true,
 	PrintScreen: true, MultipleScreens: true, DevtoolsOpen: true, PageReload: true, NetworkOffline: true,
 	CameraEnded: true, FaceAbsent: true, FacesMultiple: true, FaceOccluded: true, HeadTurned: true, FaceAnalysis: true,
-	Talking: true,
+	Talking: true, VoiceAnalysis: true,
 }
 
 func s(n int) Duration { return Duration(time.Duration(n) * time.Second) }

@@ -88,6 +88,8 @@ type attemptState struct {
 	// pageFaces is whether the page's face analysis runs; disagree whether
 	// it and the server's currently disagree about the PC camera.
 	pageFaces, disagree bool
+	// pageVoice is whether the page's voice detection runs.
+	pageVoice bool
 	// pageRate bounds the signals the page may send.
 	pageRate *rate.Limiter
 }
@@ -257,7 +259,7 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 	if source == "page" && !PageSignals[kind] {
 		return fmt.Errorf("%w: %q", ErrBadSignal, kind)
 	}
-	if _, ok := DefaultRules[kind]; !ok && kind != "connected" && kind != FaceAnalysis {
+	if _, ok := DefaultRules[kind]; !ok && kind != "connected" && kind != FaceAnalysis && kind != VoiceAnalysis {
 		return fmt.Errorf("%w: %q", ErrBadSignal, kind)
 	}
 	if phase != Start && phase != End && phase != Instant {
@@ -280,6 +282,9 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 	if kind == FaceAnalysis {
 		st.pageFaces = phase != End
 	}
+	if kind == VoiceAnalysis {
+		st.pageVoice = phase != End
+	}
 	var dur time.Duration
 	if phase == End {
 		if since := st.rules.Since(kind, stream); !since.IsZero() {
@@ -293,7 +298,12 @@ func (s *Service) Observe(ctx context.Context, attemptID int64, source, kind str
 			}
 		}
 	}
-	f := st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still, Note: note})
+	var f *FlagState
+	// The server hears sound, not speech: while the page's voice model
+	// listens, the server's talking is recorded but flags nothing.
+	if kind != Talking || source == "page" || !st.pageVoice || phase == End && st.rules.Open(kind, stream) {
+		f = st.rules.Observe(Observation{Kind: kind, Phase: phase, At: now, Duration: dur, Stream: stream, Still: still, Note: note})
+	}
 	disagree := st.compareFaces()
 	st.mu.Unlock()
 	if disagree != "" {

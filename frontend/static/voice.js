@@ -71,6 +71,7 @@ export async function startVoiceAnalysis(attemptId, signal) {
       },
     });
     state.ready = true;
+    signal('voice_analysis', 'start', {}); // the server's sound check now only advises
   } catch (e) {
     state.error = String(e?.message || e).slice(0, 200);
   }
