@@ -251,22 +251,7 @@ func (s *Sender) send(ctx context.Context, m *store.OutboxMessage) {
 		return
 	}
 
-	// The try must end well before the lease, so that no other sender
-	// takes the message over while it is on its way.
-	tryCtx, cancelTry := context.WithTimeout(ctx, s.cfg.LeaseFor/2)
-	defer cancelTry()
-	switch m.Channel {
-	case store.ChannelEmail:
-		mail := Mail{To: m.Address, Subject: subject, Text: text, HTML: html, MessageID: m.MessageID}
-		if data.Event != nil {
-			mail.ICS = ICS(*data.Event, s.cfg.Now())
-		}
-		err = s.cfg.Mail.Send(tryCtx, mail)
-	case store.ChannelSMS:
-		err = s.cfg.SMS.Send(tryCtx, m.Address, sms)
-	default:
-		err = fmt.Errorf("%w: unknown channel %q", ErrRefused, m.Channel)
-	}
+	err = s.deliver(ctx, m, data, Mail{To: m.Address, Subject: subject, Text: text, HTML: html, MessageID: m.MessageID}, sms)
 	switch {
 	case err == nil:
 		s.sent.WithLabelValues(m.Channel).Inc()
@@ -288,6 +273,24 @@ func (s *Sender) send(ctx context.Context, m *store.OutboxMessage) {
 		s.failed.WithLabelValues(m.Channel, "temporary").Inc()
 		s.retry(done, log, m, links, err)
 	}
+}
+
+// deliver hands the message to its channel: the mail, or the SMS text.
+func (s *Sender) deliver(ctx context.Context, m *store.OutboxMessage, data store.NoticeData, mail Mail, sms string) error {
+	// The try must end well before the lease, so that no other sender
+	// takes the message over while it is on its way.
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.LeaseFor/2)
+	defer cancel()
+	switch m.Channel {
+	case store.ChannelEmail:
+		if data.Event != nil {
+			mail.ICS = ICS(*data.Event, s.cfg.Now())
+		}
+		return s.cfg.Mail.Send(ctx, mail)
+	case store.ChannelSMS:
+		return s.cfg.SMS.Send(ctx, m.Address, sms)
+	}
+	return fmt.Errorf("%w: unknown channel %q", ErrRefused, m.Channel)
 }
 
 // retry records a temporary failure: the message waits for its next try,
