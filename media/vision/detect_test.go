@@ -96,3 +96,32 @@ func FuzzDecodeKeyFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestCount checks who counts as a person: a clear face on its own, and a
+// faint one only beside a clear one, of about its size, at its height and
+// apart from it.
+func TestCount(t *testing.T) {
+	d := &Detector{MinScore: 20, PresenceScore: 10}
+	clear := Face{X: 100, Y: 100, Size: 50, Score: 60}
+	for _, c := range []struct {
+		name  string
+		faces []Face
+		want  int
+	}{
+		{"clear alone", []Face{clear}, 1},
+		{"faint alone", []Face{{100, 100, 50, 15}}, 0},
+		{"two clear", []Face{clear, {300, 180, 30, 25}}, 2},
+		{"faint beside clear", []Face{clear, {170, 108, 42, 12}}, 2},
+		{"faint beside, on the left", []Face{clear, {20, 95, 60, 11}}, 2},
+		{"faint overlapping the clear one", []Face{clear, {140, 100, 50, 12}}, 1},
+		{"faint, much smaller", []Face{clear, {200, 100, 30, 12}}, 1},
+		{"faint, much larger", []Face{clear, {220, 100, 80, 12}}, 1},
+		{"faint, higher up", []Face{clear, {200, 70, 50, 12}}, 1},
+		{"two faint side by side", []Face{{100, 100, 50, 15}, {200, 100, 50, 12}}, 0},
+		{"under presence beside clear", []Face{clear, {200, 100, 50, 8}}, 1},
+	} {
+		if got := d.Count(c.faces); got != c.want {
+			t.Errorf("%s: %d people, want %d", c.name, got, c.want)
+		}
+	}
+}
