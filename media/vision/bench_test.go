@@ -15,13 +15,7 @@ func BenchmarkKeyFrame(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var key []byte
-	for _, f := range readIVF(b, "testdata/face.ivf") {
-		if IsKeyFrame(f.data) && f.at > 0 {
-			key = f.data
-			break
-		}
-	}
+	key := firstKeyFrame(b)
 	b.ReportAllocs()
 	for b.Loop() {
 		img, err := DecodeKeyFrame(key)
@@ -58,13 +52,7 @@ func BenchmarkFacesAtSize(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var key []byte
-	for _, f := range readIVF(b, "testdata/face.ivf") {
-		if IsKeyFrame(f.data) && f.at > 0 {
-			key = f.data
-			break
-		}
-	}
+	key := firstKeyFrame(b)
 	img, err := DecodeKeyFrame(key)
 	if err != nil {
 		b.Fatal(err)
@@ -89,4 +77,15 @@ func resized(img *image.YCbCr, size image.Point) *image.YCbCr {
 	dst := &image.Gray{Pix: out.Y, Stride: out.YStride, Rect: out.Rect}
 	xdraw.BiLinear.Scale(dst, dst.Rect, src, src.Rect, xdraw.Src, nil)
 	return out
+}
+
+// firstKeyFrame is the face fixture's first key frame after its start.
+func firstKeyFrame(b *testing.B) []byte {
+	for _, f := range readIVF(b, "testdata/face.ivf") {
+		if IsKeyFrame(f.data) && f.at > 0 {
+			return f.data
+		}
+	}
+	b.Fatal("no key frame in testdata/face.ivf")
+	return nil
 }
