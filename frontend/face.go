@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,23 +32,6 @@ var faceVendor = []vendorDir{
 var voiceVendor = []vendorDir{
 	{"/vendor/vad/", "@ricky0123/vad-web/dist", "silero_vad_v5.onnx"},
 	{"/vendor/ort/", "onnxruntime-web/dist", "ort-wasm-simd-threaded.wasm"},
-}
-
-// evidenceKinds are the kinds a page may attach evidence to, with its file
-// type: a JPEG frame for the face kinds and "enrol" (the device check's
-// frame the page compares the candidate's face with), a WAV clip for
-// talking.
-var evidenceKinds = map[string]string{
-	proctor.FaceAbsent: "jpg", proctor.FacesMultiple: "jpg", proctor.FaceOccluded: "jpg", proctor.HeadTurned: "jpg", "enrol": "jpg",
-	proctor.Talking: "wav",
-}
-
-// evidenceIs says whether b starts as a file of type ext does.
-func evidenceIs(ext string, b []byte) bool {
-	if ext == "wav" {
-		return len(b) > 44 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WAVE"
-	}
-	return bytes.HasPrefix(b, []byte{0xff, 0xd8, 0xff})
 }
 
 // maxStill bounds an uploaded evidence frame.
@@ -99,8 +81,7 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 			return err
 		}
 		kind := r.URL.Query().Get("kind")
-		ext := evidenceKinds[kind]
-		if ext == "" {
+		if proctor.EvidenceExt(kind) == "" {
 			return ErrBadRequest
 		}
 		if err := engine.Owns(r.Context(), a.User.ID, id); err != nil {
@@ -110,7 +91,8 @@ func (s *Server) mountStills(svc *proctor.Service, engine *exam.Engine) {
 		if err != nil || len(b) > maxStill {
 			return ErrTooLarge
 		}
-		if !evidenceIs(ext, b) {
+		ext, ok := proctor.CheckEvidence(kind, b)
+		if !ok {
 			return ErrBadRequest // a JPEG, or a WAV for talking
 		}
 		names, err := s.stills.List(r.Context(), fmt.Sprint(id), "")

@@ -22,6 +22,31 @@ var (
 // attempt (a flag's start sends one; a 120-minute exam needs far fewer).
 const MaxStillsPerAttempt = 500
 
+// evidenceExt is the file type of the evidence a page may attach to each
+// kind: a JPEG frame for the face kinds and "enrol" (the device check's
+// frame the page compares the candidate's face with), a WAV clip for
+// talking.
+var evidenceExt = map[string]string{
+	FaceAbsent: "jpg", FacesMultiple: "jpg", FaceOccluded: "jpg", HeadTurned: "jpg", "enrol": "jpg",
+	Talking: "wav",
+}
+
+// EvidenceExt is the file type a page's evidence of kind has ("" when
+// the kind takes none).
+func EvidenceExt(kind string) string { return evidenceExt[kind] }
+
+// CheckEvidence says whether b is evidence the page may attach to kind
+// (a JPEG, or a WAV file for talking), and its file type.
+func CheckEvidence(kind string, b []byte) (ext string, ok bool) {
+	switch ext = evidenceExt[kind]; ext {
+	case "wav":
+		return ext, len(b) > 44 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WAVE"
+	case "jpg":
+		return ext, len(b) >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff
+	}
+	return "", false
+}
+
 // Errors of the proctor service.
 var (
 	ErrNoAttempt      = store.NewError("proctor", store.NotFound, "no_attempt", "no proctored attempt")

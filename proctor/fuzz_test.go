@@ -21,3 +21,21 @@ func FuzzParseRules(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckEvidence: any upload body and kind is judged without a panic,
+// and only the kind's own file type passes.
+func FuzzCheckEvidence(f *testing.F) {
+	f.Add("face_occluded", []byte{0xff, 0xd8, 0xff, 0xe0})
+	f.Add("talking", append([]byte("RIFF\x24\x00\x00\x00WAVEfmt "), make([]byte, 40)...))
+	f.Add("talking", []byte{0xff, 0xd8, 0xff})
+	f.Add("telepathy", []byte("RIFF"))
+	f.Fuzz(func(t *testing.T, kind string, b []byte) {
+		ext, ok := CheckEvidence(kind, b)
+		if ok && ext != EvidenceExt(kind) {
+			t.Fatalf("%q accepted as %q, its kind takes %q", kind, ext, EvidenceExt(kind))
+		}
+		if ok && ext == "wav" && string(b[8:12]) != "WAVE" || ok && ext == "jpg" && b[0] != 0xff {
+			t.Fatalf("%q accepted a body that is not its type: % x", kind, b[:min(len(b), 12)])
+		}
+	})
+}
